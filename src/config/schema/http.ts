@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { host, port } from './common.ts';
+
+/** Owner: src/service. Admin HTTP: /metrics, /healthz, /readyz, /v1/status, status page. */
+export const httpSchema = z
+  .object({
+    host: host.default('127.0.0.1'),
+    port: port.default(9464),
+    token: z
+      .string()
+      .min(16, 'must be at least 16 characters')
+      .optional()
+      .describe('Bearer token; required when host is not loopback (all but /healthz).'),
+  })
+  .strict();
+
+export const loggingSchema = z
+  .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })
+  .strict();
+
+export const serviceSchema = z
+  .object({
+    shutdownTimeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .default(20_000)
+      .describe('Bound on the SIGTERM drain (ms).'),
+  })
+  .strict();
+
+export type HttpConfig = z.infer<typeof httpSchema>;

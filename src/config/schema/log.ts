@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { nonNegativeInt, positiveInt } from './common.ts';
+
+/** Owner: src/log. Kafka's legal topic characters; internal-looking names are refused. */
+export const TOPIC_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+
+export const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
+export const DEFAULT_RETENTION_BYTES = 1024 ** 3;
+export const DEFAULT_LOG_MAX_BYTES = 8 * 1024 ** 3;
+
+export const topicSchema = z
+  .object({
+    partitions: positiveInt
+      .max(1024, 'must be at most 1024')
+      .describe('Number of partitions. May grow, never shrink.'),
+    retentionMs: positiveInt
+      .default(DEFAULT_RETENTION_MS)
+      .describe('Delete records older than this (ms), never past a protected cursor.'),
+    retentionBytes: positiveInt
+      .default(DEFAULT_RETENTION_BYTES)
+      .describe('Per-partition size cap (bytes) enforced by retention, never past a protected cursor.'),
+    priority: nonNegativeInt
+      .default(0)
+      .describe('Mirror backlog priority: higher drains first after an outage.'),
+  })
+  .strict();
+
+export const logSchema = z
+  .object({
+    topics: z
+      .record(
+        z
+          .string()
+          .max(200, 'topic names must be at most 200 characters')
+          .regex(TOPIC_NAME, 'topic names use only A-Z a-z 0-9 . _ - and must not start with "."')
+          .refine((t) => !t.startsWith('__') && !t.endsWith('.internal') && !t.endsWith('-internal'), {
+            message: 'topic names must not look internal (leading "__", trailing ".internal"/"-internal")',
+          }),
+        topicSchema,
+      )
+      .refine((t) => Object.keys(t).length > 0, { message: 'declare at least one topic' })
+      .describe('Log topics by name.'),
+    maxBytes: positiveInt
+      .default(DEFAULT_LOG_MAX_BYTES)
+      .describe('Disk budget for the whole log (bytes of the LMDB data file).'),
+    onFull: z
+      .enum(['reject', 'drop-oldest'])
+      .default('reject')
+      .describe(
+        'At the disk budget: "reject" fails appends with LOG_FULL; "drop-oldest" deletes oldest records (counted).',
+      ),
+    minFreeBytes: nonNegativeInt
+      .default(256 * 1024 ** 2)
+      .describe('Treat the log as full when the filesystem has less free space than this (bytes).'),
+    retentionSchedule: z
+      .string()
+      .default('*/1 * * * *')
+      .describe('node-cron expression for the retention run.'),
+    maxRecordBytes: positiveInt
+      .default(1024 ** 2)
+      .describe('Largest encoded record the log accepts (bytes).'),
+  })
+  .strict();
+
+export type TopicConfig = z.infer<typeof topicSchema>;
+export type LogConfig = z.infer<typeof logSchema>;

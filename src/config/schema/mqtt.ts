@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { host, nonNegativeInt, port, positiveInt } from './common.ts';
+
+/** Owner: src/ingest. One entry per listener; each type lives in src/ingest/listeners/<type>.ts. */
+const tcpListener = z
+  .object({ type: z.literal('tcp'), host: host.default('127.0.0.1'), port: port.default(1883) })
+  .strict();
+const tlsListener = z
+  .object({
+    type: z.literal('tls'),
+    host: host.default('0.0.0.0'),
+    port: port.default(8883),
+    cert: z.string().min(1).describe('Path to the PEM server certificate (chain).'),
+    key: z.string().min(1).describe('Path to the PEM private key.'),
+    ca: z.string().min(1).optional().describe('Path to PEM CA bundle used to verify client certificates.'),
+    requestCert: z
+      .boolean()
+      .default(false)
+      .describe('Ask devices for a client certificate (CN/SAN = device id).'),
+  })
+  .strict();
+const wsListener = z
+  .object({
+    type: z.literal('ws'),
+    host: host.default('127.0.0.1'),
+    port: port.default(8080),
+    path: z.string().default('/mqtt'),
+  })
+  .strict();
+
+export const listenerSchema = z.discriminatedUnion('type', [tcpListener, tlsListener, wsListener]);
+
+export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
+
+export const limitsSchema = z
+  .object({
+    maxPayloadBytes: positiveInt
+      .default(DEFAULT_MAX_PAYLOAD_BYTES)
+      .describe('Largest PUBLISH payload accepted (bytes).'),
+    maxConnections: positiveInt.default(20_000).describe('Concurrent MQTT connections across all listeners.'),
+    maxKeepaliveSeconds: positiveInt.default(1200).describe('Largest keepalive a client may ask for (s).'),
+    maxClientIdLength: positiveInt.default(128),
+    maxTopicLength: positiveInt.default(512),
+    maxTopicLevels: positiveInt.default(16),
+    publishRate: z
+      .object({
+        perSecond: positiveInt.default(200).describe('Sustained publishes per second per device.'),
+        burst: positiveInt.default(400).describe('Token bucket size.'),
+      })
+      .strict()
+      .prefault({})
+      .describe(
+        'Per-device token bucket. Over the rate, socket reads pause (backpressure); nothing is dropped.',
+      ),
+    maxInflightPerClient: positiveInt
+      .default(1000)
+      .describe('Appends awaiting durability per connection before reads pause.'),
+  })
+  .strict();
+
+export const authThrottleSchema = z
+  .object({
+    maxFailures: positiveInt
+      .default(5)
+      .describe('Failed logins allowed per window, per address and per device id.'),
+    windowMs: positiveInt.default(60_000),
+    blockMs: positiveInt.default(300_000),
+  })
+  .strict();
+
+export const mqttSchema = z
+  .object({
+    listeners: z.array(listenerSchema).min(1, 'declare at least one listener'),
+    allowAnonymous: z
+      .union([z.boolean(), z.literal('loopback')])
+      .default(false)
+      .describe('Anonymous CONNECT: false, true, or "loopback" (only from 127.0.0.0/8 and ::1).'),
+    limits: limitsSchema.prefault({}),
+    authThrottle: authThrottleSchema.prefault({}),
+    drainTimeoutMs: nonNegativeInt.default(10_000),
+  })
+  .strict();
+
+export type ListenerConfig = z.infer<typeof listenerSchema>;
+export type MqttConfig = z.infer<typeof mqttSchema>;

@@ -1,0 +1,159 @@
+/**
+ * The public contract of the partitioned log. Nothing here knows about MQTT or Kafka.
+ *
+ * Offsets are dense per partition and start at 0. `endOffset` is the offset the next append gets
+ * (Kafka's "log end offset"); `startOffset` is the first offset still stored. A partition holds
+ * [startOffset, endOffset).
+ */
+import type { Database } from 'lmdb';
+
+export type Headers = Record<string, Buffer>;
+
+export interface AppendRecord {
+  topic: string;
+  /** Explicit partition. Without it: murmur2(key) like Kafka, or spread evenly when there is no key. */
+  partition?: number;
+  key?: Buffer | null;
+  value: Buffer;
+  headers?: Headers;
+  /** Epoch ms; defaults to Date.now() at append. */
+  timestamp?: number;
+}
+
+export interface AppendResult {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+export interface LogRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  timestamp: number;
+  key: Buffer | null;
+  headers: Headers;
+  value: Buffer;
+}
+
+export interface ReadOptions {
+  /** Default 500. */
+  maxRecords?: number;
+  /** Soft cap on summed value+key bytes; at least one record is returned if available. Default 1 MiB. */
+  maxBytes?: number;
+}
+
+export interface TailOptions extends ReadOptions {
+  signal?: AbortSignal;
+}
+
+export interface PartitionInfo {
+  topic: string;
+  partition: number;
+  startOffset: number;
+  endOffset: number;
+  /** endOffset - startOffset */
+  records: number;
+  /** Encoded bytes stored for the partition. */
+  bytes: number;
+  /** Timestamp of the oldest stored record, or null when empty. */
+  oldestTimestamp: number | null;
+}
+
+export interface CursorInfo {
+  name: string;
+  topic: string;
+  partition: number;
+  /** Next offset the cursor's owner will read (everything below it is done). */
+  offset: number;
+  /** Protected cursors stop retention from deleting records at or after `offset`. */
+  protected: boolean;
+}
+
+export interface LogStats {
+  /** Size of the LMDB data file on disk (bytes). */
+  fileBytes: number;
+  /** Bytes in use by pages inside the file. */
+  usedBytes: number;
+  /** Free bytes on the filesystem holding the data dir. */
+  diskFreeBytes: number;
+  /** Records deleted by onFull "drop-oldest" since the log was created (durable). */
+  droppedRecords: number;
+  /** True when appends would fail with LOG_FULL right now. */
+  full: boolean;
+}
+
+export interface RetentionReport {
+  /** Records deleted, by "topic/partition". */
+  deleted: Record<string, number>;
+  /** Partitions where a protected cursor held retention back. */
+  heldByCursor: string[];
+}
+
+export interface LogTopicSpec {
+  partitions: number;
+  retentionMs: number;
+  retentionBytes: number;
+}
+
+export interface LogOptions {
+  dataDir: string;
+  topics: Record<string, LogTopicSpec>;
+  maxBytes: number;
+  onFull: 'reject' | 'drop-oldest';
+  minFreeBytes?: number;
+  maxRecordBytes?: number;
+  /** Open for reading only (CLI, another process). Never writes; safe while the service runs. */
+  readOnly?: boolean;
+}
+
+export interface PartitionedLog {
+  /** Durable append: resolves only once every record is committed and fsynced. Offsets follow call order. */
+  append(records: readonly AppendRecord[]): Promise<AppendResult[]>;
+  /** Records from `offset` (clamped up to startOffset). Empty array at the end. */
+  read(topic: string, partition: number, offset: number, options?: ReadOptions): LogRecord[];
+  /** Batches from `offset` on; waits for new appends. Ends when the signal aborts or the log closes. */
+  tail(topic: string, partition: number, offset: number, options?: TailOptions): AsyncIterable<LogRecord[]>;
+  offsets(topic: string, partition: number): { startOffset: number; endOffset: number };
+  partitions(): PartitionInfo[];
+  topicNames(): string[];
+  partitionCount(topic: string): number;
+
+  getCursor(name: string, topic: string, partition: number): CursorInfo | undefined;
+  /** Durable. */
+  setCursor(
+    name: string,
+    topic: string,
+    partition: number,
+    offset: number,
+    opts?: { protected?: boolean },
+  ): Promise<void>;
+  deleteCursor(name: string, topic: string, partition: number): Promise<void>;
+  cursors(): CursorInfo[];
+
+  runRetention(now?: number): Promise<RetentionReport>;
+  /** Starts the node-cron retention schedule; returns a stop function. */
+  scheduleRetention(cron: string, onReport?: (r: RetentionReport) => void): () => void;
+  stats(): LogStats;
+  /** Updates retention/size settings and grows partitions (never shrinks: PARTITION_SHRINK). */
+  reconfigure(
+    topics: Record<string, LogTopicSpec>,
+    limits?: { maxBytes?: number; onFull?: 'reject' | 'drop-oldest' },
+  ): Promise<void>;
+
+  /**
+   * A named sub-database in the same LMDB environment, for other modules' durable state
+   * (device registry, mirror offset index). Names starting with "log." are reserved.
+   */
+  openStore<K extends import('lmdb').Key = import('lmdb').Key, V = unknown>(
+    name: string,
+    options?: {
+      encoding?: 'msgpack' | 'json' | 'binary' | 'ordered-binary';
+      keyEncoding?: 'ordered-binary' | 'uint32' | 'binary';
+    },
+  ): Database<V, K>;
+  /** Resolves when everything written so far to any store is durable. */
+  flushed(): Promise<void>;
+
+  close(): Promise<void>;
+}
