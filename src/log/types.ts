@@ -103,8 +103,13 @@ export interface LogOptions {
   onFull: 'reject' | 'drop-oldest';
   minFreeBytes?: number;
   maxRecordBytes?: number;
-  /** Open for reading only (CLI, another process). Never writes; safe while the service runs. */
-  readOnly?: boolean;
+  /**
+   * "owner" (default): the one process that appends, moves cursors and runs retention (the service;
+   * it holds the data-dir lock). "reader": any other process (CLI): reads the log and may write its
+   * own stores (openStore), but append/setCursor/deleteCursor/runRetention throw LOG_READ_ONLY.
+   * Both are safe at the same time on the same data dir.
+   */
+  role?: 'owner' | 'reader';
 }
 
 export interface PartitionedLog {
@@ -157,3 +162,6 @@ export interface PartitionedLog {
 
   close(): Promise<void>;
 }
+
+/** Opens (creating if needed) the log in `options.dataDir`. Exported from src/log/index.ts as `openLog`. */
+export type OpenLog = (options: LogOptions) => Promise<PartitionedLog>;
