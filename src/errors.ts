@@ -26,6 +26,11 @@ export const ERROR_CODES = [
   'PORT_IN_USE',
   // cli
   'USAGE',
+  // devices
+  'DEVICE_INVALID',
+  'DEVICE_EXISTS',
+  'DEVICE_UNKNOWN',
+  'DEVICE_NO_CREDENTIAL',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
