@@ -26,6 +26,7 @@ export const ERROR_CODES = [
   'PORT_IN_USE',
   // cli
   'USAGE',
+  'DATA_DIR_MISSING',
   // devices
   'DEVICE_INVALID',
   'DEVICE_EXISTS',

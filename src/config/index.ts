@@ -1,3 +1,4 @@
+export { checkConfigFiles } from './checks.ts';
 export { configJsonSchema, configJsonSchemaText } from './json-schema.ts';
 export { formatIssues, loadConfig, parseConfig } from './load.ts';
 export type { HttpConfig } from './schema/http.ts';

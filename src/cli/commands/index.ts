@@ -1,0 +1,18 @@
+import type { Command } from '../command.ts';
+import { checkConfigCommand } from './check-config.ts';
+import { configSchemaCommand } from './config-schema.ts';
+import { logReadCommand } from './log-read.ts';
+import { logTopicsCommand } from './log-topics.ts';
+import { runCommand } from './run.ts';
+
+/**
+ * Every CLI command, in the order `outpost --help` lists them. To add one: one import line above and
+ * one entry below. Two-word names ("log read") form groups; `outpost log --help` lists a group.
+ */
+export const commands: readonly Command[] = [
+  runCommand,
+  checkConfigCommand,
+  configSchemaCommand,
+  logTopicsCommand,
+  logReadCommand,
+];
