@@ -16,9 +16,13 @@ const tlsListener = z
     requestCert: z
       .boolean()
       .default(false)
-      .describe('Ask devices for a client certificate (CN/SAN = device id).'),
+      .describe('Ask devices for a client certificate (CN/SAN = device id). Needs `ca`.'),
   })
-  .strict();
+  .strict()
+  .refine((l) => !l.requestCert || l.ca !== undefined, {
+    path: ['ca'],
+    message: 'requestCert needs a CA bundle to verify client certificates',
+  });
 const wsListener = z
   .object({
     type: z.literal('ws'),
@@ -38,10 +42,18 @@ export const limitsSchema = z
       .default(DEFAULT_MAX_PAYLOAD_BYTES)
       .describe('Largest PUBLISH payload accepted (bytes).'),
     maxConnections: positiveInt.default(20_000).describe('Concurrent MQTT connections across all listeners.'),
-    maxKeepaliveSeconds: positiveInt.default(1200).describe('Largest keepalive a client may ask for (s).'),
-    maxClientIdLength: positiveInt.default(128),
-    maxTopicLength: positiveInt.default(512),
-    maxTopicLevels: positiveInt.default(16),
+    maxKeepaliveSeconds: positiveInt
+      .max(65535)
+      .default(1200)
+      .describe(
+        'Largest keepalive a client may ask for (s). Larger or 0 (none): CONNACK 2 "identifier rejected", as Mosquitto does for MQTT 3.1.1.',
+      ),
+    maxClientIdLength: positiveInt.max(65535).default(128).describe('Longer client ids: CONNACK 2.'),
+    maxTopicLength: positiveInt
+      .max(65535)
+      .default(512)
+      .describe('Longer PUBLISH topics close the connection.'),
+    maxTopicLevels: positiveInt.max(100).default(16).describe('More levels close the connection.'),
     publishRate: z
       .object({
         perSecond: positiveInt.default(200).describe('Sustained publishes per second per device.'),
@@ -77,7 +89,12 @@ export const mqttSchema = z
       .describe('Anonymous CONNECT: false, true, or "loopback" (only from 127.0.0.0/8 and ::1).'),
     limits: limitsSchema.prefault({}),
     authThrottle: authThrottleSchema.prefault({}),
-    drainTimeoutMs: nonNegativeInt.default(10_000),
+    drainTimeoutMs: nonNegativeInt
+      .default(10_000)
+      .describe(
+        'A client that does not read its acknowledgements for this long is disconnected (ms). 0: never.',
+      ),
+    connectTimeoutMs: positiveInt.default(30_000).describe('Time from TCP accept to CONNECT (ms).'),
   })
   .strict();
 
