@@ -32,6 +32,9 @@ export const ERROR_CODES = [
   'DEVICE_EXISTS',
   'DEVICE_UNKNOWN',
   'DEVICE_NO_CREDENTIAL',
+  // ingest
+  'INGEST_REFUSED',
+  'LISTENER_FAILED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
