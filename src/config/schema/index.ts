@@ -11,6 +11,47 @@ import { routesSchema } from './routes.ts';
  */
 export const EDGE_ID = /^[A-Za-z0-9_-]+$/;
 
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
+
+/** Two sockets clash when they share a non-zero port and a host, or either binds every address. */
+function clashes(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
+  if (a.port === 0 || a.port !== b.port) return false;
+  return a.host === b.host || WILDCARD_HOSTS.has(a.host) || WILDCARD_HOSTS.has(b.host);
+}
+
+interface PortOwner {
+  path: Array<string | number>;
+  host: string;
+  port: number;
+}
+
+/** Duplicate listener/HTTP ports would fail at startup with EADDRINUSE; say so at config time. */
+function checkPortClashes(
+  cfg: { mqtt: { listeners: Array<{ host: string; port: number }> }; http: { host: string; port: number } },
+  ctx: z.RefinementCtx,
+): void {
+  const owners: PortOwner[] = cfg.mqtt.listeners.map((l, i) => ({
+    path: ['mqtt', 'listeners', i, 'port'],
+    host: l.host,
+    port: l.port,
+  }));
+  owners.push({ path: ['http', 'port'], host: cfg.http.host, port: cfg.http.port });
+  owners.forEach((b, j) => {
+    const a = owners.slice(0, j).find((o) => clashes(o, b));
+    if (a) {
+      const where = a.path
+        .map((k) => (typeof k === 'number' ? `[${k}]` : `.${k}`))
+        .join('')
+        .slice(1);
+      ctx.addIssue({
+        code: 'custom',
+        path: b.path,
+        message: `port ${b.port} on ${b.host} is already used by ${where} (${a.host}:${a.port})`,
+      });
+    }
+  });
+}
+
 export const configSchema = z
   .object({
     $schema: z.string().optional(),
@@ -53,6 +94,7 @@ export const configSchema = z
     if (cfg.unrouted !== null && !topics.has(cfg.unrouted)) {
       ctx.addIssue({ code: 'custom', path: ['unrouted'], message: `unknown log topic "${cfg.unrouted}"` });
     }
+    checkPortClashes(cfg, ctx);
     for (const t of topics) {
       if (cfg.edgeId.length + 1 + t.length > 249) {
         ctx.addIssue({
