@@ -1,0 +1,97 @@
+/**
+ * When to emit sparse MM2 offset syncs, following MirrorMaker 2's own rules
+ * (connect/mirror OffsetSyncWriter.PartitionState.update, Kafka 4.1). Per partition, an ack of the
+ * record (upstream u -> downstream d) queues an immediate sync when
+ *   - no sync was sent in this lifetime (first record of the task), or
+ *   - d - (lastSyncDownstream + 1) >= offset.lag.max (translation would be too stale), or
+ *   - u - previousUpstream != 1 (upstream gap), or
+ *   - d < previousDownstream (downstream truncated);
+ * otherwise the record becomes the "delayed" sync, promoted on the periodic commit.
+ */
+import type { OffsetSync } from './formats/offset-sync.ts';
+
+export class PartitionSyncState {
+  #previousUpstream = -1;
+  #previousDownstream = -1;
+  #lastSyncDownstream = -1;
+  readonly #maxOffsetLag: number;
+
+  constructor(maxOffsetLag: number) {
+    this.#maxOffsetLag = maxOffsetLag;
+  }
+
+  /** True when this record must be synced right away. */
+  update(upstream: number, downstream: number): boolean {
+    const noPrevious = this.#lastSyncDownstream === -1;
+    const tooStale = downstream - (this.#lastSyncDownstream + 1) >= this.#maxOffsetLag;
+    const skipped = upstream - this.#previousUpstream !== 1;
+    const truncated = downstream < this.#previousDownstream;
+    const sync = noPrevious || tooStale || skipped || truncated;
+    if (sync) this.#lastSyncDownstream = downstream;
+    this.#previousUpstream = upstream;
+    this.#previousDownstream = downstream;
+    return sync;
+  }
+}
+
+/** Queues syncs for many partitions: `pending` go out after the ack, `delayed` on the periodic promote. */
+export class OffsetSyncQueue {
+  readonly #states = new Map<string, PartitionSyncState>();
+  readonly #pending = new Map<string, OffsetSync>();
+  readonly #delayed = new Map<string, OffsetSync>();
+  #maxOffsetLag: number;
+
+  constructor(maxOffsetLag: number) {
+    this.#maxOffsetLag = maxOffsetLag;
+  }
+
+  /** Feeds an acknowledged contiguous batch: upstream [u, u+count) landed at downstream [d, d+count). */
+  acked(
+    topic: string,
+    partition: number,
+    upstreamStart: number,
+    downstreamStart: number,
+    count: number,
+  ): void {
+    const k = `${topic}\u0000${partition}`;
+    let st = this.#states.get(k);
+    if (!st) {
+      st = new PartitionSyncState(this.#maxOffsetLag);
+      this.#states.set(k, st);
+    }
+    for (let i = 0; i < count; i++) {
+      const sync = {
+        topic,
+        partition,
+        upstreamOffset: upstreamStart + i,
+        downstreamOffset: downstreamStart + i,
+      };
+      if (st.update(sync.upstreamOffset, sync.downstreamOffset)) {
+        this.#delayed.delete(k);
+        this.#pending.set(k, sync);
+      } else {
+        this.#delayed.set(k, sync);
+      }
+    }
+  }
+
+  /** MM2's promoteDelayedOffsetSyncs (run on the periodic commit). */
+  promoteDelayed(): void {
+    for (const [k, s] of this.#delayed) this.#pending.set(k, s);
+    this.#delayed.clear();
+  }
+
+  /** Takes every pending sync (latest per partition). */
+  drain(): OffsetSync[] {
+    const out = [...this.#pending.values()];
+    this.#pending.clear();
+    return out;
+  }
+
+  /** A new producer lifetime starts (after a teardown): MM2 starts with fresh partition states. */
+  reset(maxOffsetLag: number = this.#maxOffsetLag): void {
+    this.#maxOffsetLag = maxOffsetLag;
+    this.#states.clear();
+    this.#delayed.clear();
+  }
+}
