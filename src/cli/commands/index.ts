@@ -1,6 +1,7 @@
 import type { Command } from '../command.ts';
 import { checkConfigCommand } from './check-config.ts';
 import { configSchemaCommand } from './config-schema.ts';
+import { devicesCommands } from './devices.ts';
 import { logReadCommand } from './log-read.ts';
 import { logTopicsCommand } from './log-topics.ts';
 import { runCommand } from './run.ts';
@@ -15,4 +16,5 @@ export const commands: readonly Command[] = [
   configSchemaCommand,
   logTopicsCommand,
   logReadCommand,
+  ...devicesCommands,
 ];
