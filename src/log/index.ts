@@ -1,2 +1,6 @@
-// Public face of the partitioned log. Implementation lands with the foundation issue.
+// Public face of the partitioned log (see types.ts for the contract).
+export { decodeRecord, encodeRecord, RECORD_V1 } from './codec/record-v1.ts';
+export { openLog } from './log.ts';
+export { logOptionsFromConfig, logTopicSpecs } from './options.ts';
+export { murmur2, partitionFor, toPositive } from './partitioner.ts';
 export type * from './types.ts';

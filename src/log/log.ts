@@ -1,0 +1,462 @@
+/**
+ * The owner/reader implementation of PartitionedLog on one LMDB environment.
+ *
+ * Append pipeline (all steps before `commit` run synchronously, in the caller's event turn):
+ *   route     → topic and partition per record (explicit, murmur2(key), or round-robin)
+ *   encode    → record-v1 buffers; RECORD_TOO_LARGE before anything is assigned
+ *   admit     → disk budget: LOG_FULL ("reject") or drop the oldest records ("drop-oldest")
+ *   assign    → offsets from the in-memory next offset, in call order
+ *   put       → lmdb-js queues the puts; every caller in this event turn shares one write
+ *               transaction (group commit)
+ *   commit    → await the puts (committed) and `flushed` (fsynced: overlappingSync, never noSync)
+ *   publish   → advance durableEnd and wake tails: nothing is ever read before it is durable
+ */
+import cron from 'node-cron';
+import { isOutpostError, OutpostError } from '../errors.ts';
+import { Budget } from './budget.ts';
+import { encodeRecord, peekTimestamp } from './codec/record-v1.ts';
+import { partitionFor } from './partitioner.ts';
+import { readRange } from './read.ts';
+import { ReaderView } from './reader.ts';
+import { dropOldest, runRetention } from './retention.ts';
+import { type Core, getPart, type Part, queueCheckpoints, syncTopics, type TopicState } from './state.ts';
+import { DROPPED_KEY, type LogDbs, openDbs, RESERVED_PREFIX } from './store.ts';
+import type {
+  AppendRecord,
+  AppendResult,
+  CursorInfo,
+  LogOptions,
+  LogRecord,
+  LogStats,
+  LogTopicSpec,
+  PartitionedLog,
+  PartitionInfo,
+  ReadOptions,
+  RetentionReport,
+  TailOptions,
+} from './types.ts';
+
+const DEFAULT_MAX_RECORD_BYTES = 1024 ** 2;
+const DEFAULT_MIN_FREE_BYTES = 256 * 1024 ** 2;
+const CHECKPOINT_INTERVAL_MS = 5_000;
+const READER_POLL_MS = 100;
+
+interface Pending {
+  part: Part;
+  offset: number;
+  buf: Buffer;
+}
+
+export async function openLog(options: LogOptions): Promise<PartitionedLog> {
+  const dbs = openDbs(options.dataDir);
+  try {
+    if ((options.role ?? 'owner') === 'reader') return new Log(dbs, options, null);
+    const core: Core = {
+      dbs,
+      topics: new Map(),
+      stores: new Map(),
+      maxBytes: options.maxBytes,
+      onFull: options.onFull,
+      minFreeBytes: options.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES,
+      droppedRecords: (dbs.meta.get(DROPPED_KEY) as number | undefined) ?? 0,
+      dataDir: options.dataDir,
+    };
+    core.topics = syncTopics(dbs, options.topics, core.topics);
+    if (dbs.meta.get('format') === undefined) await dbs.meta.put('format', 1);
+    return new Log(dbs, options, core);
+  } catch (err) {
+    await dbs.env.close();
+    throw err;
+  }
+}
+
+class Log implements PartitionedLog {
+  #dbs: LogDbs;
+  #core: Core | null;
+  #reader: ReaderView;
+  #budget: Budget | null;
+  #maxRecordBytes: number;
+  #closed = false;
+  #failure: OutpostError | null = null;
+  #inflight = new Set<Promise<unknown>>();
+  #timer: NodeJS.Timeout | null = null;
+  #closeSignal = new AbortController();
+
+  constructor(dbs: LogDbs, options: LogOptions, core: Core | null) {
+    this.#dbs = dbs;
+    this.#core = core;
+    this.#reader = new ReaderView(dbs);
+    this.#maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+    this.#budget = core === null ? null : new Budget(core);
+    if (core !== null) {
+      this.#timer = setInterval(() => {
+        queueCheckpoints(core);
+      }, CHECKPOINT_INTERVAL_MS);
+      this.#timer.unref();
+    }
+  }
+
+  #owner(op: string): Core {
+    if (this.#closed) throw new OutpostError('LOG_CLOSED', `log is closed (${op})`);
+    if (this.#core === null) {
+      throw new OutpostError(
+        'LOG_READ_ONLY',
+        `${op} needs the owner process; this log was opened as a reader`,
+      );
+    }
+    if (this.#failure !== null) throw this.#failure;
+    return this.#core;
+  }
+
+  #open(op: string): void {
+    if (this.#closed) throw new OutpostError('LOG_CLOSED', `log is closed (${op})`);
+  }
+
+  // ── append ──────────────────────────────────────────────────────────────────────────────────
+  append(records: readonly AppendRecord[]): Promise<AppendResult[]> {
+    try {
+      const core = this.#owner('append');
+      if (records.length === 0) return Promise.resolve([]);
+      const now = Date.now();
+      // route + encode
+      const pending: Pending[] = new Array(records.length);
+      let bytes = 0;
+      const rr = new Map<TopicState, number>();
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i] as AppendRecord;
+        const t = core.topics.get(r.topic);
+        if (t === undefined)
+          throw new OutpostError('UNKNOWN_TOPIC', `unknown log topic "${r.topic}"`, { topic: r.topic });
+        const key = r.key ?? null;
+        let p = r.partition ?? partitionFor(key, t.parts.length);
+        if (p < 0) {
+          const n = rr.get(t) ?? t.rr;
+          p = n % t.parts.length;
+          rr.set(t, n + 1);
+        }
+        const part = getPart(core, r.topic, p);
+        const buf = encodeRecord({
+          timestamp: r.timestamp ?? now,
+          key,
+          headers: r.headers ?? {},
+          value: r.value,
+        });
+        if (buf.length > this.#maxRecordBytes) {
+          throw new OutpostError(
+            'RECORD_TOO_LARGE',
+            `record of ${buf.length} bytes exceeds log.maxRecordBytes (${this.#maxRecordBytes})`,
+            { topic: r.topic, partition: p },
+          );
+        }
+        bytes += buf.length;
+        pending[i] = { part, offset: -1, buf };
+      }
+      // admit
+      this.#admit(core, bytes);
+      for (const [t, n] of rr) t.rr = n % t.parts.length;
+      // assign + put
+      const { records: db } = this.#dbs;
+      const puts: Promise<boolean>[] = new Array(pending.length);
+      for (let i = 0; i < pending.length; i++) {
+        const e = pending[i] as Pending;
+        e.offset = e.part.end++;
+        e.part.bytes += e.buf.length;
+        e.part.dirty = true;
+        puts[i] = db.put([e.part.tid, e.part.p, e.offset], e.buf);
+      }
+      this.#budget?.noteAppended(bytes);
+      const done = this.#commit(pending, puts);
+      this.#inflight.add(done);
+      done.then(
+        () => this.#inflight.delete(done),
+        () => this.#inflight.delete(done),
+      );
+      return done;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #admit(core: Core, bytes: number): void {
+    const budget = this.#budget as Budget;
+    const over = budget.overBy(bytes);
+    if (over === 0) return;
+    if (core.onFull === 'drop-oldest') {
+      const freed = dropOldest(core, over);
+      budget.noteDeleted(freed.bytes);
+      if (freed.bytes >= over) return;
+    }
+    const s = budget.snapshot();
+    throw new OutpostError(
+      'LOG_FULL',
+      `log is full: ${s.usedBytes} of log.maxBytes ${core.maxBytes} bytes in use, ${s.diskFreeBytes} bytes free on disk (log.minFreeBytes ${core.minFreeBytes}); retention or more disk frees space`,
+      { retriable: true, path: core.dataDir },
+    );
+  }
+
+  async #commit(pending: Pending[], puts: Promise<boolean>[]): Promise<AppendResult[]> {
+    try {
+      await Promise.all(puts);
+      await this.#dbs.records.flushed;
+    } catch (cause) {
+      // Offsets were handed out for records that are not on disk: appending further would leave
+      // a gap. The log refuses appends until the process restarts and recovers from disk.
+      this.#failure ??= new OutpostError(
+        'LOG_WRITE_FAILED',
+        `log write failed: ${String(cause)}; restart to recover`,
+        {
+          cause,
+        },
+      );
+      throw this.#failure;
+    }
+    const results: AppendResult[] = new Array(pending.length);
+    const woken = new Set<Part>();
+    for (let i = 0; i < pending.length; i++) {
+      const e = pending[i] as Pending;
+      results[i] = { topic: e.part.topic, partition: e.part.p, offset: e.offset };
+      if (e.offset >= e.part.durableEnd) {
+        e.part.durableEnd = e.offset + 1;
+        woken.add(e.part);
+      }
+    }
+    for (const part of woken) {
+      for (const wake of part.waiters) wake();
+      part.waiters.clear();
+    }
+    return results;
+  }
+
+  // ── read ────────────────────────────────────────────────────────────────────────────────────
+  offsets(topic: string, partition: number): { startOffset: number; endOffset: number } {
+    this.#open('offsets');
+    if (this.#core === null) return this.#reader.offsets(topic, partition);
+    const part = getPart(this.#core, topic, partition);
+    return { startOffset: Math.min(part.start, part.durableEnd), endOffset: part.durableEnd };
+  }
+
+  read(topic: string, partition: number, offset: number, options: ReadOptions = {}): LogRecord[] {
+    this.#open('read');
+    if (this.#core === null) return this.#reader.read(topic, partition, offset, options);
+    const part = getPart(this.#core, topic, partition);
+    return readRange(
+      this.#dbs,
+      part.topic,
+      part.tid,
+      partition,
+      Math.max(offset, part.start),
+      part.durableEnd,
+      options,
+    );
+  }
+
+  async *tail(
+    topic: string,
+    partition: number,
+    offset: number,
+    options: TailOptions = {},
+  ): AsyncIterable<LogRecord[]> {
+    const signal = options.signal;
+    let next = offset;
+    while (!this.#closed && signal?.aborted !== true) {
+      const batch = this.read(topic, partition, next, options);
+      const last = batch[batch.length - 1];
+      if (last !== undefined) {
+        next = last.offset + 1;
+        yield batch;
+        continue;
+      }
+      await this.#waitFor(topic, partition, next, signal);
+    }
+  }
+
+  #waitFor(topic: string, partition: number, next: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      let part: Part | undefined;
+      const done = () => {
+        if (timer !== undefined) clearTimeout(timer);
+        part?.waiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        this.#closeSignal.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      signal?.addEventListener('abort', done, { once: true });
+      this.#closeSignal.signal.addEventListener('abort', done, { once: true });
+      if (this.#core === null) {
+        timer = setTimeout(done, READER_POLL_MS);
+        return;
+      }
+      part = getPart(this.#core, topic, partition);
+      if (part.durableEnd > next) done();
+      else part.waiters.add(done);
+    });
+  }
+
+  partitions(): PartitionInfo[] {
+    this.#open('partitions');
+    if (this.#core === null) return this.#reader.partitions();
+    const out: PartitionInfo[] = [];
+    for (const t of this.#core.topics.values()) {
+      for (const part of t.parts) {
+        const { startOffset, endOffset } = this.offsets(t.name, part.p);
+        const first =
+          startOffset < endOffset ? this.#dbs.records.get([part.tid, part.p, startOffset]) : undefined;
+        out.push({
+          topic: t.name,
+          partition: part.p,
+          startOffset,
+          endOffset,
+          records: endOffset - startOffset,
+          bytes: part.bytes,
+          oldestTimestamp: first === undefined ? null : peekTimestamp(first),
+        });
+      }
+    }
+    return out;
+  }
+
+  topicNames(): string[] {
+    this.#open('topicNames');
+    if (this.#core === null) return this.#reader.topicNames();
+    return [...this.#core.topics.keys()];
+  }
+
+  partitionCount(topic: string): number {
+    this.#open('partitionCount');
+    if (this.#core === null) return this.#reader.partitionCount(topic);
+    const t = this.#core.topics.get(topic);
+    if (t === undefined) throw new OutpostError('UNKNOWN_TOPIC', `unknown log topic "${topic}"`, { topic });
+    return t.parts.length;
+  }
+
+  // ── cursors ─────────────────────────────────────────────────────────────────────────────────
+  getCursor(name: string, topic: string, partition: number): CursorInfo | undefined {
+    this.#open('getCursor');
+    const c = this.#dbs.cursors.get([topic, partition, name]);
+    return c === undefined ? undefined : { name, topic, partition, offset: c.offset, protected: c.protected };
+  }
+
+  async setCursor(
+    name: string,
+    topic: string,
+    partition: number,
+    offset: number,
+    opts: { protected?: boolean } = {},
+  ): Promise<void> {
+    const core = this.#owner('setCursor');
+    getPart(core, topic, partition);
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      throw new OutpostError('USAGE', `cursor offset must be a non-negative integer, got ${offset}`, {
+        topic,
+        partition,
+      });
+    }
+    await this.#dbs.cursors.put([topic, partition, name], { offset, protected: opts.protected ?? false });
+    await this.#dbs.cursors.flushed;
+  }
+
+  async deleteCursor(name: string, topic: string, partition: number): Promise<void> {
+    this.#owner('deleteCursor');
+    await this.#dbs.cursors.remove([topic, partition, name]);
+    await this.#dbs.cursors.flushed;
+  }
+
+  cursors(): CursorInfo[] {
+    this.#open('cursors');
+    const out: CursorInfo[] = [];
+    for (const { key, value } of this.#dbs.cursors.getRange()) {
+      const [topic, partition, name] = key;
+      out.push({ name, topic, partition, offset: value.offset, protected: value.protected });
+    }
+    return out;
+  }
+
+  // ── retention and budget ────────────────────────────────────────────────────────────────────
+  async runRetention(now: number = Date.now()): Promise<RetentionReport> {
+    const core = this.#owner('runRetention');
+    const report = await runRetention(core, now, (bytes) => this.#budget?.noteDeleted(bytes));
+    this.#budget?.refresh();
+    return report;
+  }
+
+  scheduleRetention(expression: string, onReport?: (r: RetentionReport) => void): () => void {
+    this.#owner('scheduleRetention');
+    let running = false;
+    const task = cron.schedule(expression, async () => {
+      if (running || this.#closed) return;
+      running = true;
+      try {
+        const report = await this.runRetention();
+        onReport?.(report);
+      } catch (err) {
+        if (!isOutpostError(err, 'LOG_CLOSED')) throw err;
+      } finally {
+        running = false;
+      }
+    });
+    return () => {
+      void task.stop();
+    };
+  }
+
+  stats(): LogStats {
+    this.#open('stats');
+    const dropped =
+      this.#core?.droppedRecords ?? (this.#dbs.meta.get(DROPPED_KEY) as number | undefined) ?? 0;
+    if (this.#budget === null) return { ...this.#reader.stats(), droppedRecords: dropped };
+    return { ...this.#budget.snapshot(), droppedRecords: dropped };
+  }
+
+  async reconfigure(
+    topics: Record<string, LogTopicSpec>,
+    limits: { maxBytes?: number; onFull?: 'reject' | 'drop-oldest' } = {},
+  ): Promise<void> {
+    const core = this.#owner('reconfigure');
+    core.topics = syncTopics(this.#dbs, topics, core.topics);
+    if (limits.maxBytes !== undefined) core.maxBytes = limits.maxBytes;
+    if (limits.onFull !== undefined) core.onFull = limits.onFull;
+    await this.#dbs.topics.flushed;
+  }
+
+  // ── stores and lifecycle ────────────────────────────────────────────────────────────────────
+  openStore<K extends import('lmdb').Key = import('lmdb').Key, V = unknown>(
+    name: string,
+    options: {
+      encoding?: 'msgpack' | 'json' | 'binary' | 'ordered-binary';
+      keyEncoding?: 'ordered-binary' | 'uint32' | 'binary';
+    } = {},
+  ): import('lmdb').Database<V, K> {
+    this.#open('openStore');
+    if (name.startsWith(RESERVED_PREFIX)) {
+      throw new OutpostError(
+        'STORE_NAME_RESERVED',
+        `store names starting with "${RESERVED_PREFIX}" belong to the log`,
+        {
+          reason: name,
+        },
+      );
+    }
+    const db = this.#dbs.env.openDB<V, K>(name, {
+      encoding: options.encoding ?? 'msgpack',
+      ...(options.keyEncoding ? { keyEncoding: options.keyEncoding } : {}),
+    });
+    this.#core?.stores.set(name, db as unknown as import('lmdb').Database<unknown, never>);
+    return db;
+  }
+
+  flushed(): Promise<void> {
+    return Promise.resolve(this.#dbs.env.flushed).then(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#closeSignal.abort();
+    await Promise.allSettled([...this.#inflight]);
+    if (this.#core !== null && this.#failure === null) queueCheckpoints(this.#core);
+    await this.#dbs.env.flushed;
+    await this.#dbs.env.close();
+  }
+}

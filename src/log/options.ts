@@ -1,0 +1,24 @@
+import type { Config } from '../config/index.ts';
+import type { LogOptions, LogTopicSpec } from './types.ts';
+
+/** LogOptions for openLog from the validated config (the service passes role "owner", the CLI "reader"). */
+export function logOptionsFromConfig(config: Config, role: 'owner' | 'reader' = 'owner'): LogOptions {
+  return {
+    dataDir: config.dataDir,
+    topics: logTopicSpecs(config),
+    maxBytes: config.log.maxBytes,
+    onFull: config.log.onFull,
+    minFreeBytes: config.log.minFreeBytes,
+    maxRecordBytes: config.log.maxRecordBytes,
+    role,
+  };
+}
+
+/** Topic specs for openLog / reconfigure from the validated config. */
+export function logTopicSpecs(config: Config): Record<string, LogTopicSpec> {
+  const topics: Record<string, LogTopicSpec> = {};
+  for (const [name, t] of Object.entries(config.log.topics)) {
+    topics[name] = { partitions: t.partitions, retentionMs: t.retentionMs, retentionBytes: t.retentionBytes };
+  }
+  return topics;
+}

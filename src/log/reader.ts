@@ -1,0 +1,115 @@
+/**
+ * The log as seen from a process that is not the owner (role "reader", e.g. the CLI while the
+ * service runs). LMDB gives every read a consistent snapshot across processes; each call starts
+ * from a fresh snapshot (resetReadTxn) and derives offsets from disk, like recovery does.
+ *
+ * A reader sees records once they are committed. With overlappingSync a commit is fsynced a moment
+ * later; a process crash (kill -9) keeps committed transactions, only a power loss in that moment
+ * could take back a record a reader has already seen. Tails that must only ever see fsynced
+ * records run in the owner process.
+ */
+import { statfsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { OutpostError } from '../errors.ts';
+import { peekTimestamp } from './codec/record-v1.ts';
+import { readRange } from './read.ts';
+import {
+  type Checkpoint,
+  checkpointKey,
+  diskOffsets,
+  type LogDbs,
+  type TopicEntry,
+  usedPages,
+} from './store.ts';
+import type { PartitionInfo, ReadOptions } from './types.ts';
+
+export class ReaderView {
+  #dbs: LogDbs;
+  constructor(dbs: LogDbs) {
+    this.#dbs = dbs;
+  }
+
+  #topic(topic: string, partition?: number): TopicEntry {
+    this.#dbs.env.resetReadTxn();
+    const t = this.#dbs.topics.get(topic);
+    if (t === undefined) throw new OutpostError('UNKNOWN_TOPIC', `unknown log topic "${topic}"`, { topic });
+    if (
+      partition !== undefined &&
+      (partition < 0 || partition >= t.partitions || !Number.isInteger(partition))
+    ) {
+      throw new OutpostError(
+        'UNKNOWN_PARTITION',
+        `topic "${topic}" has ${t.partitions} partitions; ${partition} does not exist`,
+        {
+          topic,
+          partition,
+        },
+      );
+    }
+    return t;
+  }
+
+  offsets(topic: string, partition: number): { startOffset: number; endOffset: number } {
+    const t = this.#topic(topic, partition);
+    const { start, end } = diskOffsets(this.#dbs, t.id, partition);
+    return { startOffset: start, endOffset: end };
+  }
+
+  read(topic: string, partition: number, offset: number, options: ReadOptions) {
+    const t = this.#topic(topic, partition);
+    const { start, end } = diskOffsets(this.#dbs, t.id, partition);
+    return readRange(this.#dbs, topic, t.id, partition, Math.max(start, offset), end, options);
+  }
+
+  topicNames(): string[] {
+    this.#dbs.env.resetReadTxn();
+    return [...this.#dbs.topics.getKeys()];
+  }
+
+  partitionCount(topic: string): number {
+    return this.#topic(topic).partitions;
+  }
+
+  /** Bytes per partition: the owner's last checkpoint plus records appended after it. */
+  partitions(): PartitionInfo[] {
+    const out: PartitionInfo[] = [];
+    for (const topic of this.topicNames()) {
+      const t = this.#topic(topic);
+      for (let p = 0; p < t.partitions; p++) {
+        const { start, end } = diskOffsets(this.#dbs, t.id, p);
+        const cp = this.#dbs.meta.get(checkpointKey(t.id, p)) as Checkpoint | undefined;
+        const base = cp !== undefined && cp.end >= start && cp.end <= end ? cp : { end: start, bytes: 0 };
+        let bytes = base.bytes;
+        for (const { value } of this.#dbs.records.getRange({
+          start: [t.id, p, base.end],
+          end: [t.id, p, end],
+        })) {
+          bytes += value.length;
+        }
+        const first = start < end ? this.#dbs.records.get([t.id, p, start]) : undefined;
+        out.push({
+          topic,
+          partition: p,
+          startOffset: start,
+          endOffset: end,
+          records: end - start,
+          bytes,
+          oldestTimestamp: first === undefined ? null : peekTimestamp(first),
+        });
+      }
+    }
+    return out;
+  }
+
+  stats(): { fileBytes: number; usedBytes: number; diskFreeBytes: number; full: boolean } {
+    const { pages, pageSize } = usedPages(this.#dbs, []);
+    const fs = statfsSync(this.#dbs.path);
+    return {
+      fileBytes: statSync(join(this.#dbs.path, 'data.mdb')).size,
+      usedBytes: pages * pageSize,
+      diskFreeBytes: fs.bavail * fs.bsize,
+      // Only the owner knows its budget; a reader cannot tell.
+      full: false,
+    };
+  }
+}
