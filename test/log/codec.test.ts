@@ -1,0 +1,86 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, test } from 'vitest';
+import { isOutpostError } from '../../src/errors.ts';
+import { decodeRecord, encodeRecord, RECORD_V1 } from '../../src/log/index.ts';
+
+// Hex computed independently (Python zlib.crc32 over the body), see the layout in record-v1.ts.
+const FIXED_HEX = '01d5365e4b0000000102030405000000016b00010001680000000176000000026869';
+const FIXED_NULL_KEY_HEX = '017b6e58c40000000000000000ffffffff000000000000';
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return isOutpostError(err) ? err.code : `not an OutpostError: ${String(err)}`;
+  }
+  return undefined;
+}
+
+describe('log › record-v1 codec', () => {
+  test('encodes a record to the documented fixed bytes', () => {
+    const buf = encodeRecord({
+      timestamp: 0x0102030405,
+      key: Buffer.from('k'),
+      headers: { h: Buffer.from('v') },
+      value: Buffer.from('hi'),
+    });
+    expect(buf.toString('hex')).toBe(FIXED_HEX);
+    expect(buf[0]).toBe(RECORD_V1);
+  });
+
+  test('encodes a null key, no headers and an empty value to the documented fixed bytes', () => {
+    const buf = encodeRecord({ timestamp: 0, key: null, headers: {}, value: Buffer.alloc(0) });
+    expect(buf.toString('hex')).toBe(FIXED_NULL_KEY_HEX);
+  });
+
+  test('decodes the fixed bytes back to the record', () => {
+    const r = decodeRecord(Buffer.from(FIXED_HEX, 'hex'));
+    expect(r.timestamp).toBe(0x0102030405);
+    expect(r.key?.toString()).toBe('k');
+    expect(Object.keys(r.headers)).toEqual(['h']);
+    expect(r.headers['h']?.toString()).toBe('v');
+    expect(r.value.toString()).toBe('hi');
+    expect(decodeRecord(Buffer.from(FIXED_NULL_KEY_HEX, 'hex')).key).toBeNull();
+  });
+
+  test('round-trips random records (keys, UTF-8 header names, binary values, negative timestamps)', () => {
+    for (let i = 0; i < 300; i++) {
+      const headers: Record<string, Buffer> = {};
+      for (let h = 0; h < i % 5; h++) headers[`näme-${h}-${i}`] = randomBytes(h * 7);
+      const rec = {
+        timestamp: (i % 2 === 0 ? 1 : -1) * Math.floor(Math.random() * 2 ** 50),
+        key: i % 3 === 0 ? null : randomBytes(i % 40),
+        headers,
+        value: randomBytes((i * 37) % 3000),
+      };
+      const back = decodeRecord(encodeRecord(rec));
+      expect(back.timestamp).toBe(rec.timestamp);
+      expect(back.key === null ? null : back.key.toString('hex')).toBe(rec.key === null ? null : rec.key.toString('hex'));
+      expect(back.value.equals(rec.value)).toBe(true);
+      expect(Object.keys(back.headers)).toEqual(Object.keys(headers));
+      for (const [k, v] of Object.entries(headers)) expect(back.headers[k]?.equals(v)).toBe(true);
+    }
+  });
+
+  test('detects a flipped bit anywhere in the record as RECORD_CORRUPT', () => {
+    const good = Buffer.from(FIXED_HEX, 'hex');
+    for (let at = 1; at < good.length; at++) {
+      const bad = Buffer.from(good);
+      bad[at] = (bad[at] as number) ^ 0x10;
+      expect(codeOf(() => decodeRecord(bad)), `byte ${at}`).toBe('RECORD_CORRUPT');
+    }
+  });
+
+  test('refuses truncated and extended buffers as RECORD_CORRUPT', () => {
+    const good = Buffer.from(FIXED_HEX, 'hex');
+    expect(codeOf(() => decodeRecord(good.subarray(0, good.length - 1)))).toBe('RECORD_CORRUPT');
+    expect(codeOf(() => decodeRecord(good.subarray(0, 10)))).toBe('RECORD_CORRUPT');
+    expect(codeOf(() => decodeRecord(Buffer.concat([good, Buffer.from([0])])))).toBe('RECORD_CORRUPT');
+  });
+
+  test('refuses an unknown version byte as FORMAT_UNSUPPORTED', () => {
+    const bad = Buffer.from(FIXED_HEX, 'hex');
+    bad[0] = 2;
+    expect(codeOf(() => decodeRecord(bad))).toBe('FORMAT_UNSUPPORTED');
+  });
+});
