@@ -175,8 +175,10 @@ async function runCommand(cmd: Command, rest: string[], io: CommandIO, debug: bo
       allowPositionals: cmd.allowPositionals ?? false,
     });
   } catch (err) {
-    // node:util parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes; their messages are clear.
-    const message = (err as Error).message.split('\n')[0] ?? String(err);
+    // node:util parseArgs throws TypeErrors with ERR_PARSE_ARGS_* codes. Keep their first sentence
+    // ("Unknown option '--x'"); the hint about "--" that follows is noise for our commands.
+    const first = (err as Error).message.split('\n')[0] ?? String(err);
+    const message = first.replace(/\. To specify a positional argument.*$/, '');
     return usageError(io, `${cmd.name}: ${message}`, commandSynopsis(cmd));
   }
   try {
