@@ -12,7 +12,18 @@ export const httpSchema = z
       .optional()
       .describe('Bearer token; required when host is not loopback (all but /healthz).'),
   })
-  .strict();
+  .strict()
+  .superRefine((http, ctx) => {
+    const loopback =
+      http.host === 'localhost' || http.host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(http.host);
+    if (!loopback && http.token === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['token'],
+        message: `required when http.host (${http.host}) is not loopback: the admin API would be open to the network`,
+      });
+    }
+  });
 
 export const loggingSchema = z
   .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') })

@@ -1,0 +1,2 @@
+// Public face of the service: the lifecycle the CLI's `outpost run` calls, and the installer.
+export { EXIT_FORCED, EXIT_OK, type RunServiceOptions, runService } from './run.ts';

@@ -1,0 +1,122 @@
+/**
+ * Data-dir lock: one running service per data dir.
+ *
+ * File `<dataDir>/outpost.lock`, created with O_CREAT|O_EXCL, text (one line, LF-terminated):
+ *
+ *   pid=<decimal pid> start=<process start time in clock ticks since boot, /proc/<pid>/stat field 22> host=<hostname>\n
+ *
+ * Robust to kill -9: a lock whose pid is gone (kill(pid, 0) → ESRCH), or whose pid was reused by a
+ * different process (start time differs), is stale and is taken over. The reader role (CLI) never
+ * takes this lock; LMDB itself makes concurrent readers safe.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { OutpostError } from '../errors.ts';
+
+export const LOCK_FILE = 'outpost.lock';
+
+export interface DataDirLock {
+  readonly path: string;
+  release(): void;
+}
+
+interface Holder {
+  pid: number;
+  start: string;
+  host: string;
+}
+
+/** /proc/<pid>/stat field 22 (starttime), or '' when unavailable (non-Linux, gone). */
+export function processStartTime(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // comm (field 2) may contain spaces and parentheses: split after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19] ?? '';
+  } catch {
+    return '';
+  }
+}
+
+function parseHolder(text: string): Holder | null {
+  const m = /pid=(\d+) start=(\S*) host=(\S*)/.exec(text);
+  if (!m) return null;
+  return { pid: Number(m[1]), start: m[2] ?? '', host: m[3] ?? '' };
+}
+
+function isAlive(holder: Holder): boolean {
+  if (holder.host !== hostname()) return true; // shared storage from another machine: never steal
+  try {
+    process.kill(holder.pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    // EPERM: exists, owned by another user.
+  }
+  const start = processStartTime(holder.pid);
+  return start === '' || holder.start === '' || start === holder.start;
+}
+
+/** Takes the lock or throws DATA_DIR_LOCKED naming the holder's pid. */
+export function acquireDataDirLock(dataDir: string): DataDirLock {
+  const path = join(dataDir, LOCK_FILE);
+  const line = `pid=${process.pid} start=${processStartTime(process.pid)} host=${hostname()}\n`;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let fd: number;
+    try {
+      fd = openSync(path, 'wx', 0o644);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new OutpostError('DATA_DIR_NOT_WRITABLE', `cannot create ${path}: ${(err as Error).message}`, {
+          path,
+          cause: err,
+        });
+      }
+      let text = '';
+      try {
+        text = readFileSync(path, 'utf8');
+      } catch {
+        continue; // removed meanwhile: retry
+      }
+      const holder = parseHolder(text);
+      if (holder && isAlive(holder)) {
+        throw new OutpostError(
+          'DATA_DIR_LOCKED',
+          `data dir ${dataDir} is in use by another Outpost (pid ${holder.pid} on ${holder.host}); stop it first`,
+          { path, reason: `held by pid ${holder.pid}` },
+        );
+      }
+      // Stale (holder gone, or an empty file left by a crash between create and write): move it
+      // aside atomically, then retry the exclusive create. Two racing starters: only one create wins.
+      try {
+        const aside = `${path}.stale-${process.pid}`;
+        renameSync(path, aside);
+        unlinkSync(aside);
+      } catch {
+        // someone else moved it: retry
+      }
+      continue;
+    }
+    try {
+      writeSync(fd, line);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    let released = false;
+    return {
+      path,
+      release() {
+        if (released) return;
+        released = true;
+        try {
+          const holder = parseHolder(readFileSync(path, 'utf8'));
+          if (holder?.pid === process.pid) unlinkSync(path);
+        } catch {
+          // already gone
+        }
+      },
+    };
+  }
+  throw new OutpostError('DATA_DIR_LOCKED', `could not take the lock ${path} (contended)`, { path });
+}

@@ -1,0 +1,133 @@
+/**
+ * The service's own metrics on the shared registry: log (per partition and whole-log), process
+ * (prom-client defaults, `outpost_` prefix), and lifecycle. Ingest and mirror register their own.
+ * Values are read from the log at scrape time (collect), so they are never stale.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { PartitionedLog, RetentionReport } from '../log/index.ts';
+
+export interface ServiceMetrics {
+  registry: Registry;
+  onRetention(report: RetentionReport): void;
+  onReload(result: 'ok' | 'invalid' | 'error'): void;
+}
+
+export function createRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'outpost_' });
+  return registry;
+}
+
+export function registerServiceMetrics(
+  registry: Registry,
+  deps: { log: PartitionedLog; edgeId: string; version: string; startedAt: number },
+): ServiceMetrics {
+  const { log } = deps;
+  const labels = ['topic', 'partition'] as const;
+  const perPartition = (
+    name: string,
+    help: string,
+    pick: (p: ReturnType<PartitionedLog['partitions']>[number], now: number) => number | null,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: labels,
+      registers: [registry],
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const p of log.partitions()) {
+          const v = pick(p, now);
+          if (v !== null) this.set({ topic: p.topic, partition: String(p.partition) }, v);
+        }
+      },
+    });
+  perPartition(
+    'outpost_log_start_offset',
+    'First offset still stored in the partition.',
+    (p) => p.startOffset,
+  );
+  perPartition(
+    'outpost_log_end_offset',
+    'Offset the next append to the partition gets (log end offset).',
+    (p) => p.endOffset,
+  );
+  perPartition('outpost_log_records', 'Records stored in the partition (end - start).', (p) => p.records);
+  perPartition('outpost_log_partition_bytes', 'Encoded bytes stored for the partition.', (p) => p.bytes);
+  perPartition(
+    'outpost_log_oldest_record_age_seconds',
+    'Age of the oldest stored record (absent when empty).',
+    (p, now) => (p.oldestTimestamp === null ? null : Math.max(0, (now - p.oldestTimestamp) / 1000)),
+  );
+  const whole = (name: string, help: string, pick: (s: ReturnType<PartitionedLog['stats']>) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(pick(log.stats()));
+      },
+    });
+  whole('outpost_log_file_bytes', 'Size of the LMDB data file (bytes).', (s) => s.fileBytes);
+  whole('outpost_log_used_bytes', 'Bytes in use by pages inside the LMDB data file.', (s) => s.usedBytes);
+  whole(
+    'outpost_log_disk_free_bytes',
+    'Free bytes on the filesystem holding the data dir.',
+    (s) => s.diskFreeBytes,
+  );
+  whole('outpost_log_full', '1 when appends are refused with LOG_FULL right now.', (s) => (s.full ? 1 : 0));
+  new Counter({
+    name: 'outpost_log_dropped_records_total',
+    help: 'Records deleted by the onFull "drop-oldest" policy (durable across restarts).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(log.stats().droppedRecords);
+    },
+  });
+  const retention = new Counter({
+    name: 'outpost_log_retention_deleted_records_total',
+    help: 'Records deleted by retention (time or size) since start.',
+    labelNames: labels,
+    registers: [registry],
+  });
+  const held = new Gauge({
+    name: 'outpost_log_retention_held_partitions',
+    help: 'Partitions where a protected cursor (an unmirrored required cluster) held retention back at the last run.',
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'outpost_build_info',
+    help: 'Always 1; labels carry the version and gateway id.',
+    labelNames: ['version', 'edge_id'],
+    registers: [registry],
+  }).set({ version: deps.version, edge_id: deps.edgeId }, 1);
+  new Gauge({
+    name: 'outpost_uptime_seconds',
+    help: 'Seconds since the service started.',
+    registers: [registry],
+    collect() {
+      this.set((Date.now() - deps.startedAt) / 1000);
+    },
+  });
+  const reloads = new Counter({
+    name: 'outpost_config_reloads_total',
+    help: 'SIGHUP reloads by result (ok, invalid: refused and old config kept, error).',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  return {
+    registry,
+    onRetention(report) {
+      for (const [key, n] of Object.entries(report.deleted)) {
+        const cut = key.lastIndexOf('/');
+        retention.inc({ topic: key.slice(0, cut), partition: key.slice(cut + 1) }, n);
+      }
+      held.set(report.heldByCursor.length);
+    },
+    onReload(result) {
+      reloads.inc({ result });
+    },
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * SIGHUP reload, as named steps:
+ *
+ *   readConfig → refuse if invalid (old config stays) → noteRestartOnly → reconfigureLog
+ *   → setLogLevel → restartRetention → devicesThrottle → ingest.reload → mirror.reload
+ *
+ * Nothing here closes a connection. Settings that only a restart can change (listeners, dataDir,
+ * http, edgeId, the set of mirror clusters and how to reach them) are logged as "needs restart" and
+ * kept at their running values, so /v1/status shows what is really in force.
+ */
+import { resolve } from 'node:path';
+import { type Config, loadConfig } from '../config/index.ts';
+import { isOutpostError } from '../errors.ts';
+import { logTopicSpecs } from '../log/index.ts';
+import type { ServiceMetrics } from './metrics.ts';
+import type { ServiceState } from './state.ts';
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+function clusterReach(c: Config['mirror']['clusters'][string]) {
+  return { bootstrap: c.bootstrap, tls: c.tls, sasl: c.sasl };
+}
+
+/** Paths whose change needs a restart, and the config with those kept at their running values. */
+export function restartOnly(old: Config, next: Config): { paths: string[]; effective: Config } {
+  const paths: string[] = [];
+  if (!same(old.mqtt.listeners, next.mqtt.listeners)) paths.push('mqtt.listeners');
+  if (resolve(old.dataDir) !== resolve(next.dataDir)) paths.push('dataDir');
+  if (!same(old.http, next.http)) paths.push('http');
+  if (old.edgeId !== next.edgeId) paths.push('edgeId');
+  const oldClusters = Object.keys(old.mirror.clusters).sort();
+  const clustersChanged =
+    !same(oldClusters, Object.keys(next.mirror.clusters).sort()) ||
+    oldClusters.some((k) => {
+      const o = old.mirror.clusters[k];
+      const n = next.mirror.clusters[k];
+      return !o || !n || !same(clusterReach(o), clusterReach(n));
+    });
+  if (clustersChanged) paths.push('mirror.clusters (added, removed, bootstrap, tls or sasl)');
+  const clusters = clustersChanged
+    ? Object.fromEntries(
+        oldClusters.map((k) => {
+          const o = old.mirror.clusters[k] as Config['mirror']['clusters'][string];
+          const n = next.mirror.clusters[k];
+          return [k, n ? { ...n, ...clusterReach(o) } : o];
+        }),
+      )
+    : next.mirror.clusters;
+  const effective: Config = {
+    ...next,
+    edgeId: old.edgeId,
+    dataDir: old.dataDir,
+    http: old.http,
+    mqtt: { ...next.mqtt, listeners: old.mqtt.listeners },
+    mirror: { ...next.mirror, clusters: clusters },
+  };
+  return { paths, effective };
+}
+
+/** Returns true when the new config is in force. Never throws for a bad config: it is refused. */
+export async function reloadService(
+  state: ServiceState,
+  metrics: ServiceMetrics | undefined,
+): Promise<boolean> {
+  const { logger } = state;
+  logger.info({ path: state.configPath }, 'SIGHUP: reloading config');
+  let next: Config;
+  try {
+    next = await loadConfig(state.configPath);
+  } catch (err) {
+    const fields = isOutpostError(err) ? err.toLog() : { err: String(err) };
+    const message = (err as Error).message.replace(/\n\s*/g, '; ');
+    logger.error(fields, `reload refused: ${message}; the old config stays in force`);
+    metrics?.onReload('invalid');
+    return false;
+  }
+  const old = state.config;
+  const { paths, effective } = restartOnly(old, next);
+  for (const path of paths) {
+    logger.warn({ reason: 'needs-restart', path }, `config change to ${path} needs a restart to take effect`);
+  }
+  try {
+    // The log can refuse (PARTITION_SHRINK): then nothing else changes either.
+    await state.log?.reconfigure(logTopicSpecs(effective), {
+      maxBytes: effective.log.maxBytes,
+      onFull: effective.log.onFull,
+    });
+  } catch (err) {
+    const fields = isOutpostError(err) ? err.toLog() : { err: String(err) };
+    logger.error(fields, `reload refused: ${(err as Error).message}; the old config stays in force`);
+    metrics?.onReload('invalid');
+    return false;
+  }
+  try {
+    if (old.logging.level !== effective.logging.level) {
+      logger.level = effective.logging.level; // pino children follow their parent's level
+      logger.info({ level: effective.logging.level }, 'log level changed');
+    }
+    if (old.log.retentionSchedule !== effective.log.retentionSchedule) {
+      state.restartRetention?.(effective.log.retentionSchedule);
+    }
+    state.devices?.setThrottle(effective.mqtt.authThrottle);
+    state.ingest?.reload(effective);
+    state.mirror?.reload(effective);
+  } catch (err) {
+    state.config = effective;
+    logger.error({ err: String(err) }, 'reload partly applied: a module refused its new settings');
+    metrics?.onReload('error');
+    return false;
+  }
+  state.config = effective;
+  metrics?.onReload('ok');
+  logger.info({ needsRestart: paths }, 'config reloaded');
+  return true;
+}

@@ -1,0 +1,265 @@
+/**
+ * The service lifecycle, as named steps:
+ *
+ *   start: loadConfig → checkDataDir → takeLock → checkPorts → openLog → scheduleRetention
+ *          → openDevices → startIngest → startMirror → startAdmin → notifyReady
+ *   stop (SIGTERM/SIGINT): notifyStopping → stopIngest (stop accepting, finish + PUBACK in-flight
+ *          appends) → stopMirror (finish or abandon in-flight batches; the remote offset index makes
+ *          re-sending safe) → closeAdmin → closeDevices → closeLog → releaseLock
+ *   reload (SIGHUP): see reload.ts.
+ *
+ * The drain is bounded by service.shutdownTimeoutMs; a second signal or the timeout exits at once.
+ * That is safe: the log acknowledges an append only after it is fsynced.
+ */
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { loadConfig } from '../config/index.ts';
+import { isOutpostError, OutpostError } from '../errors.ts';
+import { logOptionsFromConfig } from '../log/index.ts';
+import { checkDataDirWritable, checkPortsFree } from './checks.ts';
+import { loadModules } from './components.ts';
+import { type AdminServer, startAdmin } from './http/server.ts';
+import { acquireDataDirLock, type DataDirLock } from './lock.ts';
+import { createLogger } from './logger.ts';
+import { createRegistry, registerServiceMetrics } from './metrics.ts';
+import { type Notifier, openNotifier } from './notify.ts';
+import { reloadService } from './reload.ts';
+import type { ServiceState } from './state.ts';
+import { VERSION } from './version.ts';
+
+export interface RunServiceOptions {
+  configPath: string;
+  /**
+   * After a forced stop (second signal, drain timeout), call process.exit once the exit code is
+   * returned, in case a module still holds the event loop. Default true; in-process tests pass false.
+   */
+  hardExit?: boolean;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_FORCED = 1;
+
+function logOpenedTopics(logger: Logger, state: ServiceState): void {
+  const log = state.log;
+  if (!log) return;
+  const byTopic = new Map<string, Array<{ partition: number; startOffset: number; endOffset: number }>>();
+  for (const p of log.partitions()) {
+    const list = byTopic.get(p.topic) ?? [];
+    list.push({ partition: p.partition, startOffset: p.startOffset, endOffset: p.endOffset });
+    byTopic.set(p.topic, list);
+  }
+  for (const [topic, parts] of byTopic) {
+    const offsets = parts.map((p) => `${p.partition}:${p.startOffset}-${p.endOffset}`).join(' ');
+    logger.info({ topic, partitions: parts.length, offsets }, `log topic ${topic} [${offsets}]`);
+  }
+}
+
+/** Runs until SIGTERM/SIGINT; resolves with the process exit code. Startup failures throw OutpostError. */
+export async function runService(opts: RunServiceOptions): Promise<number> {
+  const startedAt = Date.now();
+  const configPath = resolve(opts.configPath);
+  const config = await loadConfig(configPath); // CONFIG_INVALID/UNREADABLE: one line per issue
+  const logger = createLogger(config);
+  const state: ServiceState = { config, configPath, version: VERSION, startedAt, logger, phase: 'starting' };
+
+  // Signals first, so a SIGTERM during startup stops cleanly instead of killing us mid-open.
+  let stopSignal: NodeJS.Signals | null = null;
+  let wake: (() => void) | null = null;
+  let forceResolve: (() => void) | null = null;
+  const forced = new Promise<void>((r) => {
+    forceResolve = r;
+  });
+  const onStop = (signal: NodeJS.Signals) => {
+    if (stopSignal) {
+      logger.warn({ signal }, 'second stop signal: exiting now (acknowledged data is already on disk)');
+      forceResolve?.();
+      return;
+    }
+    stopSignal = signal;
+    logger.info({ signal }, 'stop requested: draining');
+    wake?.();
+  };
+  const onHup = () => {
+    if (state.phase !== 'running') {
+      logger.warn('SIGHUP ignored: the service is not running yet (or is stopping)');
+      return;
+    }
+    void reloadService(state, metricsRef.current).catch((err: unknown) =>
+      logger.error({ err: String(err) }, 'reload failed unexpectedly; the old config stays in force'),
+    );
+  };
+  process.on('SIGINT', onStop);
+  process.on('SIGTERM', onStop);
+  process.on('SIGHUP', onHup);
+  const removeSignals = () => {
+    process.off('SIGINT', onStop);
+    process.off('SIGTERM', onStop);
+    process.off('SIGHUP', onHup);
+  };
+
+  const metricsRef: { current: ReturnType<typeof registerServiceMetrics> | undefined } = {
+    current: undefined,
+  };
+  let lock: DataDirLock | undefined;
+  let notifier: Notifier | undefined;
+  let admin: AdminServer | undefined;
+  let stopRetention: (() => void) | undefined;
+  const dataDir = resolve(config.dataDir);
+
+  const teardown = async (timeoutMs: number) => {
+    const deadline = Date.now() + timeoutMs;
+    const left = () => Math.max(1, deadline - Date.now());
+    if (state.ingest) {
+      await state.ingest.stop({ timeoutMs: Math.max(1, Math.floor(left() * 0.6)) });
+      logger.info('ingest stopped: in-flight appends acknowledged');
+    }
+    if (state.mirror) await state.mirror.stop({ timeoutMs: left() });
+    if (state.mirror) logger.info('mirror stopped');
+    await admin?.close();
+    stopRetention?.();
+    await state.devices?.close();
+    await state.log?.close();
+    logger.info('log closed');
+  };
+
+  try {
+    // step: checkDataDir, takeLock, checkPorts
+    checkDataDirWritable(dataDir);
+    lock = acquireDataDirLock(dataDir);
+    await checkPortsFree(config);
+    const modules = await loadModules();
+
+    // step: openLog (owner role) and the retention schedule
+    state.log = await modules.openLog({ ...logOptionsFromConfig(config, 'owner'), dataDir });
+    const log = state.log;
+    logger.info({ path: dataDir, version: VERSION }, 'log open');
+    logOpenedTopics(logger, state);
+
+    const registry = createRegistry();
+    const metrics = registerServiceMetrics(registry, {
+      log,
+      edgeId: config.edgeId,
+      version: VERSION,
+      startedAt,
+    });
+    metricsRef.current = metrics;
+    const startRetention = (cron: string) =>
+      log.scheduleRetention(cron, (report) => {
+        metrics.onRetention(report);
+        const total = Object.values(report.deleted).reduce((a, b) => a + b, 0);
+        if (total > 0 || report.heldByCursor.length > 0) {
+          logger.info(
+            { deleted: report.deleted, heldByCursor: report.heldByCursor },
+            `retention deleted ${total} records`,
+          );
+        }
+      });
+    stopRetention = startRetention(config.log.retentionSchedule);
+    state.restartRetention = (cron: string) => {
+      stopRetention?.();
+      stopRetention = startRetention(cron);
+    };
+
+    // step: openDevices, startIngest, startMirror
+    state.devices = modules.openDevices(log, {
+      throttle: config.mqtt.authThrottle,
+      logger: logger.child({ module: 'devices' }),
+      metrics: registry,
+    });
+    if (modules.startIngest && state.devices && !stopSignal) {
+      try {
+        state.ingest = await modules.startIngest({
+          config,
+          log,
+          devices: state.devices,
+          logger: logger.child({ module: 'ingest' }),
+          metrics: registry,
+        });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+          throw new OutpostError(
+            'PORT_IN_USE',
+            `an MQTT listener port is already in use: ${(err as Error).message}`,
+            {
+              cause: err,
+            },
+          );
+        }
+        throw err;
+      }
+      logger.info({ addresses: state.ingest.addresses() }, 'ingest listening');
+    } else if (!modules.startIngest) logger.warn('src/ingest is not in this build: no MQTT listeners');
+    if (modules.startMirror && !stopSignal) {
+      state.mirror = await modules.startMirror({
+        config,
+        log,
+        logger: logger.child({ module: 'mirror' }),
+        metrics: registry,
+      });
+      logger.info({ clusters: Object.keys(config.mirror.clusters) }, 'mirror started');
+    } else if (!modules.startMirror) logger.warn('src/mirror is not in this build: nothing is mirrored');
+    if (modules.openOffsetIndex) state.openOffsetIndex = modules.openOffsetIndex;
+
+    // step: startAdmin, notifyReady
+    admin = await startAdmin(state, registry);
+    notifier = await openNotifier({
+      onError: (err) => logger.warn({ err: err.message }, 'sd_notify failed'),
+    });
+    state.phase = 'running';
+    const a = admin.address();
+    logger.info(
+      { http: `http://${a.host}:${a.port}/` },
+      `outpost ready; status page at http://${a.host}:${a.port}/`,
+    );
+    notifier.ready(`ingesting; ${log.topicNames().length} topics`);
+    notifier.startWatchdog();
+
+    // wait for SIGTERM/SIGINT
+    if (!stopSignal)
+      await new Promise<void>((r) => {
+        wake = r;
+      });
+  } catch (err) {
+    state.phase = 'stopping';
+    if (stopSignal === null) {
+      // A startup failure: clean up what was opened, then the CLI prints the one line.
+      await teardown(config.service.shutdownTimeoutMs).catch(() => {});
+      notifier?.close();
+      lock?.release();
+      removeSignals();
+      if (isOutpostError(err)) logger.fatal(err.toLog(), err.message);
+      throw err;
+    }
+    logger.warn({ err: String(err) }, 'startup interrupted by a stop signal');
+  }
+
+  // stop: bounded drain
+  state.phase = 'stopping';
+  notifier?.stopping('draining');
+  const timeoutMs = state.config.service.shutdownTimeoutMs;
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    teardown(timeoutMs).then(
+      () => 'drained' as const,
+      (err: unknown) => {
+        logger.error({ err: String(err) }, 'error while stopping');
+        return 'error' as const;
+      },
+    ),
+    forced.then(() => 'forced' as const),
+    new Promise<'timeout'>((r) => {
+      timer = setTimeout(() => r('timeout'), timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  notifier?.close();
+  lock?.release();
+  removeSignals();
+  if (outcome === 'drained') {
+    logger.info({ uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) }, 'stopped cleanly');
+    return EXIT_OK;
+  }
+  logger.warn({ outcome, timeoutMs }, 'stopped without a full drain (acknowledged data is on disk)');
+  if (opts.hardExit !== false) setTimeout(() => process.exit(EXIT_FORCED), 200).unref();
+  return EXIT_FORCED;
+}
