@@ -55,7 +55,9 @@ describe('log › record-v1 codec', () => {
       };
       const back = decodeRecord(encodeRecord(rec));
       expect(back.timestamp).toBe(rec.timestamp);
-      expect(back.key === null ? null : back.key.toString('hex')).toBe(rec.key === null ? null : rec.key.toString('hex'));
+      expect(back.key === null ? null : back.key.toString('hex')).toBe(
+        rec.key === null ? null : rec.key.toString('hex'),
+      );
       expect(back.value.equals(rec.value)).toBe(true);
       expect(Object.keys(back.headers)).toEqual(Object.keys(headers));
       for (const [k, v] of Object.entries(headers)) expect(back.headers[k]?.equals(v)).toBe(true);
@@ -67,7 +69,10 @@ describe('log › record-v1 codec', () => {
     for (let at = 1; at < good.length; at++) {
       const bad = Buffer.from(good);
       bad[at] = (bad[at] as number) ^ 0x10;
-      expect(codeOf(() => decodeRecord(bad)), `byte ${at}`).toBe('RECORD_CORRUPT');
+      expect(
+        codeOf(() => decodeRecord(bad)),
+        `byte ${at}`,
+      ).toBe('RECORD_CORRUPT');
     }
   });
 

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
-import { openLog } from '../../src/log/index.ts';
 import type { LogOptions, LogTopicSpec, PartitionedLog } from '../../src/log/index.ts';
+import { openLog } from '../../src/log/index.ts';
 
 export const BIG = 1024 ** 4;
 

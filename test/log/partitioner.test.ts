@@ -12,7 +12,17 @@ const PARTITIONS = 37;
 
 function keys(): Buffer[] {
   const out: Buffer[] = [Buffer.alloc(0)];
-  for (const s of ['a', 'ab', 'abc', 'abcd', 'abcde', 'device-0001', 'vehicles/VIN123/telemetry', '21', 'kafka']) {
+  for (const s of [
+    'a',
+    'ab',
+    'abc',
+    'abcd',
+    'abcde',
+    'device-0001',
+    'vehicles/VIN123/telemetry',
+    '21',
+    'kafka',
+  ]) {
     out.push(Buffer.from(s));
   }
   for (const s of ['ñandú', '東京', '🚗🚙', 'Grüße aus Köln', 'ß']) out.push(Buffer.from(s, 'utf8'));
