@@ -1,0 +1,11 @@
+// Public face of MQTT ingest: the broker lifecycle, and the route parser (for check-config and tools).
+export { type Ingest, type IngestDeps, type IngestStatus, startIngest } from './ingest.ts';
+export type { RefusalReason } from './metrics.ts';
+export {
+  type CompiledRoute,
+  compileRoutes,
+  matchRoute,
+  parsePattern,
+  type RouteMatch,
+  renderKey,
+} from './routing.ts';

@@ -1,0 +1,314 @@
+/**
+ * startIngest: aedes broker + listeners + the publish pipeline, as one lifecycle.
+ *
+ * Startup steps: compile routes → create broker (hooks) → open listeners → ready.
+ * Shutdown steps (stop): stop accepting → refuse new CONNECTs → hold new publishes → wait for
+ * in-flight appends to be durable and acknowledged (bounded by timeoutMs) → close clients → close broker.
+ */
+import { Aedes, type Client as AedesClient } from 'aedes';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Config, ListenerConfig } from '../config/index.ts';
+import type { DeviceIdentity, Devices } from '../devices/index.ts';
+import type { PartitionedLog } from '../log/index.ts';
+import { connectHooks } from './connect.ts';
+import type { Accept, ConnectionMeta, Listener } from './listeners/common.ts';
+import { listenTcp } from './listeners/tcp.ts';
+import { listenTls } from './listeners/tls.ts';
+import { listenWs } from './listeners/ws.ts';
+import { createMetrics, RateWindow, type RefusalReason } from './metrics.ts';
+import { type ClientState, type PipelineSettings, PublishPipeline } from './pipeline.ts';
+import { compileRoutes } from './routing.ts';
+import { limitPacketSize, sortErrorReason } from './wire.ts';
+
+export interface IngestDeps {
+  config: Config;
+  log: PartitionedLog;
+  devices: Devices;
+  logger: Logger;
+  metrics: Registry;
+}
+
+export interface IngestStatus {
+  ready: boolean;
+  stopping: boolean;
+  listeners: Array<{ type: 'tcp' | 'tls' | 'ws'; host: string; port: number }>;
+  connections: number;
+  connectedDevices: number;
+  /** Durably appended, by log topic, since start. */
+  topics: Record<string, { messages: number; bytes: number }>;
+  refusals: Partial<Record<RefusalReason, number>>;
+  /** Appended messages per second over the last 10 s. */
+  msgsPerSecond: number;
+  logFull: boolean;
+}
+
+export interface Ingest {
+  addresses(): Array<{ type: 'tcp' | 'tls' | 'ws'; host: string; port: number }>;
+  ready(): boolean;
+  status(): IngestStatus;
+  reload(config: Config): void;
+  stop(opts: { timeoutMs: number }): Promise<void>;
+}
+
+const LOG_FULL_RECHECK_MS = 1000;
+
+function settingsOf(config: Config): PipelineSettings {
+  return { routes: compileRoutes(config.routes), unrouted: config.unrouted, limits: config.mqtt.limits };
+}
+
+export async function startIngest(deps: IngestDeps): Promise<Ingest> {
+  const { log, devices } = deps;
+  const logger = deps.logger.child({ module: 'ingest' });
+  let config = deps.config;
+  const metrics = createMetrics(deps.metrics);
+  const refusals: Partial<Record<RefusalReason, number>> = {};
+  const byTopic = new Map<string, { messages: number; bytes: number }>();
+  const rate = new RateWindow();
+
+  /** Every refusal: counted by reason and logged once with its context. */
+  const refuse = (reason: RefusalReason, fields: Record<string, unknown>): void => {
+    metrics.refusals.inc({ reason });
+    refusals[reason] = (refusals[reason] ?? 0) + 1;
+    if (reason === 'log-full') fullCache = { full: true, at: Date.now() };
+    logger.warn({ reason, ...fields }, `refused: ${reason}`);
+  };
+
+  let fullCache = { full: false, at: 0 };
+  const logFull = (): boolean => {
+    const now = Date.now();
+    if (now - fullCache.at >= LOG_FULL_RECHECK_MS) {
+      fullCache = { full: log.stats().full, at: now };
+    }
+    return fullCache.full;
+  };
+
+  // Step 1: routes and the pipeline.
+  const pipeline = new PublishPipeline({ log, logger, metrics, rate, refuse, byTopic }, settingsOf(config));
+  const states = new WeakMap<AedesClient, ClientState>();
+  const metas = new WeakMap<object, ConnectionMeta>();
+  const byDevice = new Map<string, Set<ClientState>>();
+  const liveStates = new Set<ClientState>();
+  let openConnections = 0;
+  let live = 0;
+  let stopping = false;
+  let isReady = false;
+
+  const updateGauges = (): void => {
+    metrics.connections.set(live);
+    metrics.connectedDevices.set(byDevice.size);
+  };
+
+  const onAuthenticated = (client: AedesClient, identity: DeviceIdentity): void => {
+    const state = pipeline.newState(client as never, identity);
+    states.set(client, state);
+    liveStates.add(state);
+    live++;
+    if (identity.deviceId !== null) {
+      const set = byDevice.get(identity.deviceId) ?? new Set<ClientState>();
+      byDevice.set(identity.deviceId, set);
+      set.add(state);
+    }
+    updateGauges();
+  };
+
+  const onClosed = (client: AedesClient): void => {
+    const state = states.get(client);
+    if (!state || state.closed) return;
+    pipeline.closeState(state);
+    liveStates.delete(state);
+    live--;
+    const id = state.identity.deviceId;
+    if (id !== null) {
+      const set = byDevice.get(id);
+      set?.delete(state);
+      if (set?.size === 0) byDevice.delete(id);
+    }
+    updateGauges();
+  };
+
+  // Step 2: the broker and its hooks.
+  const hooks = connectHooks({
+    devices,
+    metaOf: (client) => metas.get(client.conn),
+    refuse,
+    onAuthenticated,
+    admission: () => ({
+      stopping,
+      openConnections,
+      logFull,
+      allowAnonymous: config.mqtt.allowAnonymous,
+      limits: config.mqtt.limits,
+    }),
+  });
+  const broker = new Aedes({
+    id: 'outpost',
+    concurrency: 1000,
+    connectTimeout: config.mqtt.connectTimeoutMs,
+    drainTimeout: config.mqtt.drainTimeoutMs,
+    heartbeatInterval: 60_000,
+    maxClientsIdLength: config.mqtt.limits.maxClientIdLength,
+    // Our own level check (counted) runs in authorizePublish; aedes' hard ceiling stays at 100.
+    maxTopicLevels: 100,
+    preConnect: hooks.preConnect as never,
+    authenticate: hooks.authenticate,
+    authorizeSubscribe: hooks.authorizeSubscribe as never,
+    authorizePublish: (client, packet, callback) => {
+      const c = client as AedesClient | null;
+      pipeline.authorize(c ? (states.get(c) ?? null) : null, c as never, packet as never, callback);
+    },
+    // Nothing subscribes, so nothing is forwarded; keep it that way even if a hook changes.
+    authorizeForward: () => null as never,
+  });
+  await broker.listen();
+  broker.on('clientError', (client: AedesClient, err: Error) => onBrokerError(client, err));
+  broker.on('connectionError', (client: AedesClient, err: Error) => onBrokerError(client, err));
+  function onBrokerError(client: AedesClient, err: Error): void {
+    const sorted = sortErrorReason(err);
+    if (sorted === 'counted') return; // our own refusal, counted where it happened
+    const meta = metas.get(client.conn);
+    if (sorted === 'noise') {
+      logger.debug(
+        { clientId: client.id, remoteAddress: meta?.remoteAddress, err: err.message },
+        'connection ended',
+      );
+      return;
+    }
+    refuse(sorted, { clientId: client.id, remoteAddress: meta?.remoteAddress, err: err.message });
+  }
+
+  const accept: Accept = (stream, meta, req) => {
+    openConnections++;
+    metas.set(stream, meta);
+    const client = broker.handle(stream as never, req as never) as unknown as AedesClient;
+    limitPacketSize(client, () => config.mqtt.limits);
+    let closed = false;
+    stream.once('close', () => {
+      if (closed) return;
+      closed = true;
+      openConnections--;
+      onClosed(client);
+    });
+  };
+
+  // Step 3: listeners.
+  const listeners: Listener[] = [];
+  try {
+    for (const l of config.mqtt.listeners) listeners.push(await openListener(l, accept));
+  } catch (err) {
+    await Promise.all(listeners.map((l) => l.close()));
+    pipeline.close();
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    throw err;
+  }
+  logger.info(
+    { listeners: listeners.map(({ type, host, port }) => ({ type, host, port })) },
+    'MQTT ingest listening',
+  );
+  isReady = true;
+
+  // Device changes (also from the CLI in another process): revoke or refresh live connections.
+  const offChange = devices.onChange((deviceId) => {
+    const set = byDevice.get(deviceId);
+    if (!set) return;
+    const info = devices.get(deviceId);
+    for (const state of [...set]) {
+      if (!info?.enabled) {
+        refuse('device-revoked', { deviceId, clientId: state.client.id });
+        state.client.conn.destroy();
+      } else {
+        pipeline.setIdentity(state, {
+          ...state.identity,
+          ...(info.overrides === undefined ? {} : { overrides: info.overrides }),
+        });
+      }
+    }
+  });
+
+  const addresses = () => listeners.map(({ type, host, port }) => ({ type, host, port }));
+
+  return {
+    addresses,
+    ready: () => isReady && !stopping,
+    status: () => ({
+      ready: isReady && !stopping,
+      stopping,
+      listeners: addresses(),
+      connections: live,
+      connectedDevices: byDevice.size,
+      topics: Object.fromEntries([...byTopic].map(([t, v]) => [t, { ...v }])),
+      refusals: { ...refusals },
+      msgsPerSecond: rate.perSecond(),
+      logFull: logFull(),
+    }),
+    reload(next: Config) {
+      const settings = settingsOf(next); // throws on a bad route before anything changes
+      const before = JSON.stringify(config.mqtt.listeners);
+      if (JSON.stringify(next.mqtt.listeners) !== before) {
+        logger.warn(
+          { listeners: next.mqtt.listeners },
+          'MQTT listener changes need a restart; keeping the current ones',
+        );
+      }
+      config = next;
+      pipeline.configure(settings);
+      logger.info({ routes: next.routes.length, unrouted: next.unrouted }, 'ingest configuration reloaded');
+    },
+    async stop({ timeoutMs }) {
+      if (stopping) return;
+      stopping = true;
+      isReady = false;
+      offChange();
+      // Stop accepting; new CONNECTs on already-accepted sockets get CONNACK 3.
+      await Promise.all(listeners.map((l) => l.close()));
+      // Hold new publishes (never acknowledged; devices resend after reconnecting elsewhere or later).
+      pipeline.hold();
+      const timedOut = await Promise.race([
+        pipeline.drained().then(() => false),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(true), timeoutMs).unref()),
+      ]);
+      if (timedOut)
+        logger.warn({ timeoutMs }, 'ingest stop: in-flight appends did not finish in time; closing anyway');
+      // Let the last acknowledgements reach the sockets before closing them (destroy drops buffered bytes).
+      await new Promise((resolve) => setImmediate(resolve));
+      await flushWrites(
+        [...liveStates].map((s) => s.client.conn as never),
+        1000,
+      );
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      pipeline.close();
+      logger.info({ refusals }, 'MQTT ingest stopped');
+    },
+  };
+}
+
+async function flushWrites(
+  streams: Array<{ writableLength?: number; once(e: 'drain' | 'close', f: () => void): void }>,
+  timeoutMs: number,
+): Promise<void> {
+  const pending = streams.filter((s) => (s.writableLength ?? 0) > 0);
+  if (pending.length === 0) return;
+  await Promise.race([
+    Promise.all(
+      pending.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.once('drain', resolve);
+            s.once('close', resolve);
+          }),
+      ),
+    ),
+    new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
+  ]);
+}
+
+function openListener(l: ListenerConfig, accept: Accept): Promise<Listener> {
+  switch (l.type) {
+    case 'tcp':
+      return listenTcp(l, accept);
+    case 'tls':
+      return listenTls(l, accept);
+    case 'ws':
+      return listenWs(l, accept);
+  }
+}

@@ -1,0 +1,15 @@
+/** Plain MQTT over TCP (MQTT 3.1.1 §4.2: TCP/IP, default port 1883). */
+import { createServer } from 'node:net';
+import type { ListenerConfig } from '../../config/index.ts';
+import { type Accept, closeServer, type Listener, listen } from './common.ts';
+
+export async function listenTcp(
+  cfg: Extract<ListenerConfig, { type: 'tcp' }>,
+  accept: Accept,
+): Promise<Listener> {
+  const server = createServer({ noDelay: true }, (socket) => {
+    accept(socket, { listener: 'tcp', remoteAddress: socket.remoteAddress ?? '' });
+  });
+  const port = await listen(server, 'tcp', cfg.host, cfg.port);
+  return { type: 'tcp', host: cfg.host, port, close: () => closeServer(server) };
+}

@@ -1,0 +1,155 @@
+/**
+ * Ingest metrics (registered on the Registry the service gives us) plus the in-process counters
+ * behind `status()`, which must not depend on scraping.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Why a connection, publish or subscription was refused. Stable label values. */
+export type RefusalReason =
+  // CONNECT
+  | 'unknown-device'
+  | 'bad-credentials'
+  | 'disabled'
+  | 'throttled'
+  | 'anonymous-refused'
+  | 'cert-mismatch'
+  | 'max-connections'
+  | 'client-id-too-long'
+  | 'keepalive-too-large'
+  | 'log-full-connect'
+  | 'stopping'
+  | 'auth-error'
+  // PUBLISH
+  | 'unrouted'
+  | 'unauthorized'
+  | 'too-large'
+  | 'topic-too-long'
+  | 'topic-too-many-levels'
+  | 'log-full'
+  | 'append-failed'
+  // other
+  | 'subscribe-denied'
+  | 'protocol-error'
+  | 'device-revoked';
+
+export interface IngestMetrics {
+  messages: Counter<'topic' | 'qos'>;
+  bytes: Counter<'topic' | 'qos'>;
+  refusals: Counter<'reason'>;
+  puback: Histogram;
+  connections: Gauge;
+  connectedDevices: Gauge;
+  paused: Counter;
+}
+
+function getOrCreate<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make();
+}
+
+export function createMetrics(registry: Registry): IngestMetrics {
+  const registers = [registry];
+  return {
+    messages: getOrCreate(
+      registry,
+      'outpost_ingest_messages_total',
+      () =>
+        new Counter({
+          name: 'outpost_ingest_messages_total',
+          help: 'MQTT messages appended durably to the log, by log topic and MQTT QoS.',
+          labelNames: ['topic', 'qos'] as const,
+          registers,
+        }),
+    ),
+    bytes: getOrCreate(
+      registry,
+      'outpost_ingest_bytes_total',
+      () =>
+        new Counter({
+          name: 'outpost_ingest_bytes_total',
+          help: 'Payload bytes appended durably to the log, by log topic and MQTT QoS.',
+          labelNames: ['topic', 'qos'] as const,
+          registers,
+        }),
+    ),
+    refusals: getOrCreate(
+      registry,
+      'outpost_ingest_refusals_total',
+      () =>
+        new Counter({
+          name: 'outpost_ingest_refusals_total',
+          help: 'Refused connections, publishes and subscriptions, by reason.',
+          labelNames: ['reason'] as const,
+          registers,
+        }),
+    ),
+    puback: getOrCreate(
+      registry,
+      'outpost_ingest_puback_seconds',
+      () =>
+        new Histogram({
+          name: 'outpost_ingest_puback_seconds',
+          help: 'PUBLISH received to acknowledgement released (record durable), QoS 1 and 2.',
+          buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+          registers,
+        }),
+    ),
+    connections: getOrCreate(
+      registry,
+      'outpost_ingest_connections',
+      () =>
+        new Gauge({
+          name: 'outpost_ingest_connections',
+          help: 'Open MQTT connections (all listeners, CONNECT accepted).',
+          registers,
+        }),
+    ),
+    connectedDevices: getOrCreate(
+      registry,
+      'outpost_ingest_connected_devices',
+      () =>
+        new Gauge({
+          name: 'outpost_ingest_connected_devices',
+          help: 'Distinct authenticated devices with at least one open connection.',
+          registers,
+        }),
+    ),
+    paused: getOrCreate(
+      registry,
+      'outpost_ingest_backpressure_total',
+      () =>
+        new Counter({
+          name: 'outpost_ingest_backpressure_total',
+          help: 'Publishes held back (socket reads paused) by the device rate or the in-flight bound.',
+          registers,
+        }),
+    ),
+  };
+}
+
+/** Per-second buckets over the last 10 s, for status().msgsPerSecond. */
+export class RateWindow {
+  readonly #buckets = new Float64Array(10);
+  #second = Math.floor(Date.now() / 1000);
+
+  add(n: number, now = Date.now()): void {
+    this.#advance(now);
+    this.#buckets[this.#second % 10]! += n;
+  }
+
+  /** Mean per second over the last 10 whole seconds (the current partial second excluded). */
+  perSecond(now = Date.now()): number {
+    this.#advance(now);
+    let sum = 0;
+    for (let i = 1; i <= 9; i++) sum += this.#buckets[(this.#second - i + 10) % 10]!;
+    sum += this.#buckets[this.#second % 10]!;
+    return sum / 10;
+  }
+
+  #advance(now: number): void {
+    const s = Math.floor(now / 1000);
+    if (s === this.#second) return;
+    const steps = Math.min(10, s - this.#second);
+    for (let i = 1; i <= steps; i++) this.#buckets[(this.#second + i) % 10] = 0;
+    this.#second = s;
+  }
+}

@@ -1,0 +1,435 @@
+/**
+ * The publish pipeline: aedes `authorizePublish` → validate → route → ACL → admit (rate, in-flight)
+ * → append (durable) → acknowledge.
+ *
+ * Why authorizePublish: aedes writes the QoS 1 PUBACK, and the QoS 2 PUBREC, only after this hook
+ * calls back (node_modules/aedes/lib/handlers/publish.js: publishActions = [authorizePublish,
+ * enqueuePublish]). Calling back after `log.append` resolves therefore makes the acknowledgement
+ * mean "durable" [MQTT-4.3.2-2, MQTT-4.3.3-2]. Calling back with an error makes aedes destroy the
+ * connection without acknowledging, which is how MQTT 3.1.1 refuses a PUBLISH [MQTT-3.3.5-2].
+ *
+ * Ordering: aedes parses one socket read at a time and dispatches every packet of that read
+ * synchronously, in wire order, then waits for all of their callbacks before reading the socket
+ * again (lib/client.js: enqueue/nextBatch). We admit packets into a per-client FIFO in that order
+ * and append in FIFO order; the log assigns offsets in call order, so a device's records keep their
+ * order whatever the commit latency. Acknowledgements are released strictly in FIFO order as well
+ * (MQTT 3.1.1 §4.6 [MQTT-4.6.0-2]: PUBACKs in the order the PUBLISHes were received).
+ *
+ * Backpressure: while a client's FIFO waits (rate bucket empty, or maxInflightPerClient reached, or
+ * the disk is slow), its callbacks are pending, so aedes does not read that socket: TCP flow
+ * control pushes back on the device. Nothing is dropped. We refresh aedes' keepalive timer while we
+ * hold a client's packets, so a stall on our side never looks like a silent client [MQTT-3.1.2-24].
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.ts';
+import type { DeviceIdentity } from '../devices/index.ts';
+import { isOutpostError, OutpostError } from '../errors.ts';
+import type { AppendRecord, Headers, PartitionedLog } from '../log/index.ts';
+import { type RateSpec, TokenBucket } from './limits.ts';
+import type { IngestMetrics, RateWindow, RefusalReason } from './metrics.ts';
+import {
+  aclAllows,
+  type CompiledPattern,
+  type CompiledRoute,
+  compileFilters,
+  matchRoute,
+  renderKey,
+} from './routing.ts';
+
+/** The parts of an aedes Client we rely on (public fields plus the keepalive timer). */
+export interface AedesClientLike {
+  id: string;
+  closed: boolean;
+  conn: { destroy(err?: Error): void };
+  _keepaliveTimer?: NodeJS.Timeout | null;
+  _keepaliveInterval?: number;
+  /** QoS 2 message ids stored by aedes awaiting PUBREL (lib/handlers/publish.js, pubrel.js). */
+  _inboundInflight?: Set<number>;
+}
+
+export interface PublishPacketLike {
+  topic: string;
+  payload: Buffer | string;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  dup?: boolean;
+  messageId?: number;
+}
+
+type Callback = (err?: Error | null) => void;
+
+interface Pending {
+  record: AppendRecord;
+  qos: 0 | 1 | 2;
+  bytes: number;
+  received: number;
+  cb: Callback;
+  done: boolean;
+  err: Error | null;
+  /** A QoS 2 retransmission already appended: acknowledge again (PUBREC) without appending. */
+  skip: boolean;
+  state: ClientState | null;
+}
+
+export interface ClientState {
+  client: AedesClientLike;
+  identity: DeviceIdentity;
+  /** Token bucket key: device id, or "anon:<clientId>". */
+  bucketKey: string;
+  overrides: CompiledPattern[];
+  clientIdBuf: Buffer;
+  deviceIdBuf: Buffer | null;
+  queue: Pending[];
+  acks: Pending[];
+  inflight: number;
+  closed: boolean;
+  timer: NodeJS.Timeout | null;
+}
+
+export interface PipelineSettings {
+  routes: CompiledRoute[];
+  unrouted: string | null;
+  limits: Config['mqtt']['limits'];
+}
+
+export interface PipelineDeps {
+  log: PartitionedLog;
+  logger: Logger;
+  metrics: IngestMetrics;
+  rate: RateWindow;
+  /** Called once per refusal: counts and logs it. */
+  refuse: (reason: RefusalReason, fields: Record<string, unknown>) => void;
+  byTopic: Map<string, { messages: number; bytes: number }>;
+}
+
+const QOS_BUF = [Buffer.from('0'), Buffer.from('1'), Buffer.from('2')];
+const TRUE_BUF = Buffer.from('true');
+const FALSE_BUF = Buffer.from('false');
+
+export class PublishPipeline {
+  #deps: PipelineDeps;
+  #settings: PipelineSettings;
+  #buckets = new Map<string, TokenBucket>();
+  /** Records admitted this tick; appended together in one log.append call (offsets in array order). */
+  #batch: Pending[] = [];
+  #batchScheduled = false;
+  /** Clients with packets held or in flight (keepalive refresh, drain). */
+  #busy = new Set<ClientState>();
+  #keepaliveTimer: NodeJS.Timeout;
+  #holding = false;
+  #idleWaiters: Array<() => void> = [];
+
+  constructor(deps: PipelineDeps, settings: PipelineSettings) {
+    this.#deps = deps;
+    this.#settings = settings;
+    this.#keepaliveTimer = setInterval(() => {
+      for (const s of this.#busy) refreshKeepalive(s.client);
+    }, 1000);
+    this.#keepaliveTimer.unref();
+  }
+
+  configure(settings: PipelineSettings): void {
+    this.#settings = settings;
+    for (const [key, bucket] of this.#buckets) {
+      if (!key.startsWith('dev:')) bucket.setSpec(settings.limits.publishRate);
+    }
+  }
+
+  newState(client: AedesClientLike, identity: DeviceIdentity): ClientState {
+    const bucketKey = identity.deviceId === null ? `anon:${client.id}` : `dev:${identity.deviceId}`;
+    const state: ClientState = {
+      client,
+      identity,
+      bucketKey,
+      overrides: [],
+      clientIdBuf: Buffer.from(client.id),
+      deviceIdBuf: identity.deviceId === null ? null : Buffer.from(identity.deviceId),
+      queue: [],
+      acks: [],
+      inflight: 0,
+      closed: false,
+      timer: null,
+    };
+    this.setIdentity(state, identity);
+    return state;
+  }
+
+  /** Applies (possibly changed) per-device overrides: extra topic filters and rate. */
+  setIdentity(state: ClientState, identity: DeviceIdentity): void {
+    state.identity = identity;
+    const { patterns, invalid } = compileFilters(identity.overrides?.topics ?? []);
+    state.overrides = patterns;
+    if (invalid.length > 0) {
+      this.#deps.logger.warn(
+        { deviceId: identity.deviceId, invalid },
+        'ignoring invalid device topic overrides',
+      );
+    }
+    const spec: RateSpec = identity.overrides?.rate ?? this.#settings.limits.publishRate;
+    const bucket = this.#buckets.get(state.bucketKey);
+    if (bucket) bucket.setSpec(spec);
+    else this.#buckets.set(state.bucketKey, new TokenBucket(spec));
+  }
+
+  /** The authorizePublish body. `state` is null for a will published after its client is gone. */
+  authorize(
+    state: ClientState | null,
+    client: AedesClientLike | null,
+    packet: PublishPacketLike,
+    cb: Callback,
+  ): void {
+    const received = performance.now();
+    const { limits } = this.#settings;
+    const topic = packet.topic;
+    const clientId = client?.id;
+    const deviceId = state?.identity.deviceId ?? undefined;
+    const refuse = (reason: RefusalReason, message: string): void => {
+      this.#deps.refuse(reason, { clientId, deviceId, topic, qos: packet.qos });
+      cb(new OutpostError('INGEST_REFUSED', message, { reason, topic, ...(clientId ? { clientId } : {}) }));
+    };
+    // Step 1: validate limits.
+    if (topic.length > limits.maxTopicLength) {
+      refuse('topic-too-long', 'topic too long');
+      return;
+    }
+    if (countLevels(topic) > limits.maxTopicLevels) {
+      refuse('topic-too-many-levels', 'topic has too many levels');
+      return;
+    }
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    if (payload.length > limits.maxPayloadBytes) {
+      refuse('too-large', 'payload too large');
+      return;
+    }
+    // Step 2: route (first match wins) or collect as unrouted.
+    const match = matchRoute(this.#settings.routes, topic);
+    const logTopic = match ? match.route.topic : this.#settings.unrouted;
+    if (logTopic === null) {
+      refuse('unrouted', 'no route matches the topic');
+      return;
+    }
+    // Step 3: {deviceId} ACL (wills of anonymous or vanished clients carry the identity they connected with).
+    const identity = state?.identity ?? { deviceId: null, anonymous: true };
+    if (!aclAllows(match, topic, identity, state?.overrides ?? [])) {
+      refuse('unauthorized', 'device may not publish to this topic');
+      return;
+    }
+    // Step 4: the record.
+    const key = match ? renderKey(match.route, match.captures) : null;
+    const headers: Headers = {
+      'mqtt.topic': Buffer.from(topic),
+      'mqtt.qos': QOS_BUF[packet.qos] as Buffer,
+      'mqtt.retain': packet.retain ? TRUE_BUF : FALSE_BUF,
+    };
+    if (state) headers['client.id'] = state.clientIdBuf;
+    else if (clientId) headers['client.id'] = Buffer.from(clientId);
+    if (state?.deviceIdBuf) headers['device.id'] = state.deviceIdBuf;
+    const record: AppendRecord = {
+      topic: logTopic,
+      key: key === null ? null : Buffer.from(key),
+      value: payload,
+      headers,
+    };
+    // Retained messages are recorded (mqtt.retain header) but not kept by the broker: there is no
+    // subscriber to hand them to. Clearing the flag stops aedes' retained store from growing.
+    packet.retain = false;
+    const pending: Pending = {
+      record,
+      qos: packet.qos,
+      bytes: payload.length,
+      received,
+      cb,
+      done: false,
+      err: null,
+      // [MQTT-4.3.3-2]: a DUP QoS 2 PUBLISH whose id aedes still holds (PUBREC sent, no PUBREL yet) was
+      // appended already. Scope: this connection (aedes keeps the id set per connection).
+      skip:
+        packet.qos === 2 &&
+        packet.messageId !== undefined &&
+        client?._inboundInflight?.has(packet.messageId) === true,
+      state: null,
+    };
+    if (state === null || state.closed) {
+      // A will, published by aedes after its connection closed: nothing left to order against.
+      this.#enqueueAppend(pending);
+      return;
+    }
+    pending.state = state;
+    // Step 5: admit in arrival order.
+    state.queue.push(pending);
+    this.#busy.add(state);
+    this.#pump(state);
+  }
+
+  /** The client's connection is gone: drop held (never appended, never acknowledged) packets. */
+  closeState(state: ClientState): void {
+    state.closed = true;
+    state.queue.length = 0;
+    if (state.timer) clearTimeout(state.timer);
+    state.timer = null;
+    if (state.inflight === 0) this.#idle(state);
+  }
+
+  /** Stop appending: held packets stay held (unacknowledged) until their clients close. */
+  hold(): void {
+    this.#holding = true;
+  }
+
+  /** Resolves when nothing is in flight (held packets do not count). */
+  drained(): Promise<void> {
+    if (this.#inflightTotal() === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  close(): void {
+    clearInterval(this.#keepaliveTimer);
+    for (const s of this.#busy) if (s.timer) clearTimeout(s.timer);
+  }
+
+  #inflightTotal(): number {
+    let n = this.#batch.length;
+    for (const s of this.#busy) n += s.inflight;
+    return n;
+  }
+
+  #pump(state: ClientState): void {
+    if (state.closed || this.#holding) return;
+    const max = this.#settings.limits.maxInflightPerClient;
+    while (state.queue.length > 0) {
+      if (state.inflight >= max) {
+        this.#deps.metrics.paused.inc();
+        return; // a completion pumps again
+      }
+      if ((state.queue[0] as Pending).skip) {
+        const dup = state.queue.shift() as Pending;
+        dup.done = true;
+        state.acks.push(dup);
+        this.#releaseAcks(state, performance.now());
+        continue;
+      }
+      const bucket = this.#buckets.get(state.bucketKey) as TokenBucket;
+      if (!bucket.tryTake()) {
+        if (state.timer === null) {
+          this.#deps.metrics.paused.inc();
+          state.timer = setTimeout(
+            () => {
+              state.timer = null;
+              refreshKeepalive(state.client);
+              this.#pump(state);
+            },
+            Math.max(1, bucket.waitMs()),
+          );
+        }
+        return;
+      }
+      const p = state.queue.shift() as Pending;
+      state.inflight++;
+      state.acks.push(p);
+      this.#enqueueAppend(p);
+    }
+  }
+
+  /** Release acknowledgements strictly in arrival order [MQTT-4.6.0-2]. */
+  #releaseAcks(state: ClientState, now: number): void {
+    while (state.acks.length > 0 && (state.acks[0] as Pending).done) {
+      const p = state.acks.shift() as Pending;
+      if (p.err === null && p.qos > 0) this.#deps.metrics.puback.observe((now - p.received) / 1000);
+      p.cb(p.err);
+    }
+  }
+
+  #enqueueAppend(p: Pending): void {
+    this.#batch.push(p);
+    if (!this.#batchScheduled) {
+      this.#batchScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  /** One log.append for everything admitted since the last flush: offsets follow admission order. */
+  #flush(): void {
+    this.#batchScheduled = false;
+    const batch = this.#batch;
+    this.#batch = [];
+    if (batch.length === 0) return;
+    let promise: Promise<unknown>;
+    try {
+      promise = this.#deps.log.append(batch.map((p) => p.record));
+    } catch (err) {
+      promise = Promise.reject(err);
+    }
+    promise.then(
+      () => this.#complete(batch, null),
+      (err: unknown) => this.#complete(batch, err instanceof Error ? err : new Error(String(err))),
+    );
+  }
+
+  #complete(batch: Pending[], err: Error | null): void {
+    const now = performance.now();
+    const { metrics, rate, byTopic } = this.#deps;
+    if (err === null) {
+      rate.add(batch.length);
+      for (const p of batch) {
+        const qos = QOS_LABEL[p.qos] as string;
+        metrics.messages.inc({ topic: p.record.topic, qos });
+        metrics.bytes.inc({ topic: p.record.topic, qos }, p.bytes);
+        const t = byTopic.get(p.record.topic);
+        if (t) {
+          t.messages++;
+          t.bytes += p.bytes;
+        } else byTopic.set(p.record.topic, { messages: 1, bytes: p.bytes });
+      }
+    } else {
+      const reason: RefusalReason = isOutpostError(err, 'LOG_FULL') ? 'log-full' : 'append-failed';
+      const logFields = isOutpostError(err) ? err.toLog() : { err: err.message };
+      this.#deps.refuse(reason, { ...logFields, records: batch.length });
+    }
+    const touched = new Set<ClientState>();
+    for (const p of batch) {
+      p.done = true;
+      p.err = err;
+      const state = p.state;
+      if (state === null) {
+        p.cb(err);
+        continue;
+      }
+      state.inflight--;
+      touched.add(state);
+    }
+    for (const state of touched) {
+      this.#releaseAcks(state, now);
+      refreshKeepalive(state.client);
+      if (err !== null) {
+        // The connection closes without acknowledging what it still holds [MQTT-3.3.5-2].
+        state.queue.length = 0;
+      }
+      if (state.queue.length > 0) this.#pump(state);
+      if (state.inflight === 0 && (state.queue.length === 0 || state.closed)) this.#idle(state);
+    }
+    if (this.#idleWaiters.length > 0 && this.#inflightTotal() === 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  #idle(state: ClientState): void {
+    this.#busy.delete(state);
+    if (state.closed && state.bucketKey.startsWith('anon:')) this.#buckets.delete(state.bucketKey);
+  }
+}
+
+const QOS_LABEL = ['0', '1', '2'];
+
+function countLevels(topic: string): number {
+  let n = 1;
+  for (let i = 0; i < topic.length; i++) if (topic.charCodeAt(i) === 47) n++;
+  return n;
+}
+
+/** aedes re-arms this timer on every packet it handles; we re-arm it while we hold the client's packets. */
+export function refreshKeepalive(client: AedesClientLike): void {
+  if (!client.closed && (client._keepaliveInterval ?? -1) > 0 && client._keepaliveTimer) {
+    client._keepaliveTimer.refresh();
+  }
+}
