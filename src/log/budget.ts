@@ -23,6 +23,8 @@ export class Budget {
   #diskFree = 0;
   /** Bytes appended minus bytes deleted since the last refresh. */
   #delta = 0;
+  /** Size of the last append refused with LOG_FULL (0 after any admitted append). */
+  #refused = 0;
 
   constructor(core: Core) {
     this.#core = core;
@@ -45,6 +47,10 @@ export class Budget {
 
   noteAppended(bytes: number): void {
     this.#delta += bytes;
+    this.#refused = 0;
+  }
+  noteRefused(bytes: number): void {
+    this.#refused = bytes;
   }
   noteDeleted(bytes: number): void {
     this.#delta -= bytes;
@@ -60,7 +66,8 @@ export class Budget {
   }
 
   snapshot(): { fileBytes: number; usedBytes: number; diskFreeBytes: number; full: boolean } {
-    const full = this.overBy(1) > 0;
+    // Full = the last refused append would still be refused (or not even one byte fits).
+    const full = this.overBy(Math.max(1, this.#refused)) > 0;
     return {
       fileBytes: this.#fileBytes,
       usedBytes: Math.max(0, this.#usedBytes + this.#delta),

@@ -186,6 +186,7 @@ class Log implements PartitionedLog {
       budget.noteDeleted(freed.bytes);
       if (freed.bytes >= over) return;
     }
+    budget.noteRefused(bytes);
     const s = budget.snapshot();
     throw new OutpostError(
       'LOG_FULL',
