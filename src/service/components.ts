@@ -1,22 +1,17 @@
 /**
- * The modules the service composes, typed by their agreed contracts. Each is loaded from its folder's
- * public face; until a module has landed in this build, the service runs without it and says so.
+ * The modules the service composes, typed by their agreed contracts and loaded from each folder's
+ * public face. A module that has not landed in this build yet is loaded dynamically and optional:
+ * the service runs without it and says so.
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/index.ts';
 import { type Devices, openDevices } from '../devices/index.ts';
+import { type Ingest, startIngest } from '../ingest/index.ts';
 import { type OpenLog, openLog, type PartitionedLog } from '../log/index.ts';
 
 export type DevicesLike = Devices;
-
-export interface IngestLike {
-  addresses(): Array<{ type: 'tcp' | 'tls' | 'ws'; host: string; port: number }>;
-  ready(): boolean;
-  status(): unknown;
-  reload(config: Config): void;
-  stop(opts: { timeoutMs: number }): Promise<void>;
-}
+export type IngestLike = Ingest;
 
 export interface MirrorLike {
   status(): unknown;
@@ -27,13 +22,7 @@ export interface MirrorLike {
 export interface Modules {
   openLog: OpenLog;
   openDevices: typeof openDevices;
-  startIngest?: (deps: {
-    config: Config;
-    log: PartitionedLog;
-    devices: DevicesLike;
-    logger: Logger;
-    metrics: Registry;
-  }) => Promise<IngestLike>;
+  startIngest: typeof startIngest;
   startMirror?: (deps: {
     config: Config;
     log: PartitionedLog;
@@ -58,13 +47,8 @@ function fn<T>(mod: Record<string, unknown>, name: string): T | undefined {
 }
 
 export async function loadModules(): Promise<Modules> {
-  const [ingest, mirror] = await Promise.all([
-    tryImport('../ingest/index.ts'),
-    tryImport('../mirror/index.ts'),
-  ]);
-  const out: Modules = { openLog, openDevices };
-  const i = fn<NonNullable<Modules['startIngest']>>(ingest, 'startIngest');
-  if (i) out.startIngest = i;
+  const mirror = await tryImport('../mirror/index.ts');
+  const out: Modules = { openLog, openDevices, startIngest };
   const m = fn<NonNullable<Modules['startMirror']>>(mirror, 'startMirror');
   if (m) out.startMirror = m;
   const o = fn<NonNullable<Modules['openOffsetIndex']>>(mirror, 'openOffsetIndex');

@@ -166,13 +166,13 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
       logger: logger.child({ module: 'devices' }),
       metrics: registry,
     });
-    if (modules.startIngest && state.devices && !stopSignal) {
+    if (!stopSignal) {
       try {
         state.ingest = await modules.startIngest({
           config,
           log,
           devices: state.devices,
-          logger: logger.child({ module: 'ingest' }),
+          logger,
           metrics: registry,
         });
       } catch (err) {
@@ -188,7 +188,7 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
         throw err;
       }
       logger.info({ addresses: state.ingest.addresses() }, 'ingest listening');
-    } else if (!modules.startIngest) logger.warn('src/ingest is not in this build: no MQTT listeners');
+    }
     if (modules.startMirror && !stopSignal) {
       state.mirror = await modules.startMirror({
         config,
