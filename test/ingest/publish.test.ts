@@ -1,0 +1,85 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, onTestFinished, test } from 'vitest';
+import { partitionFor } from '../../src/log/index.ts';
+import { makePki } from './certs.ts';
+import { baseConfig, connect, headerText, startHarness, uniq } from './helpers.ts';
+
+function pkiDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'outpost-pki-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+describe('ingest › publish', () => {
+  for (const type of ['tcp', 'tls', 'ws'] as const) {
+    test(`ingest › QoS 0, 1 and 2 over ${type} land in the log with key, partition and headers`, async () => {
+      const pki = makePki(pkiDir());
+      const listener =
+        type === 'tcp'
+          ? { type, host: '127.0.0.1', port: 0 }
+          : type === 'tls'
+            ? { type, host: '127.0.0.1', port: 0, cert: pki.serverCert, key: pki.serverKey }
+            : { type, host: '127.0.0.1', port: 0, path: '/mqtt' };
+      const h = await startHarness(baseConfig({ mqtt: { listeners: [listener], allowAnonymous: false } }));
+      const id = uniq('veh-');
+      await h.devices.add(id, { password: 'correct horse battery' });
+      const client = await connect(h.url(type), {
+        clientId: `c-${id}`,
+        username: id,
+        password: 'correct horse battery',
+        ...(type === 'tls' ? { ca: readFileSync(pki.ca) } : {}),
+      });
+      for (const qos of [0, 1, 2] as const) {
+        await client.publishAsync(`vehicles/${id}/telemetry/gps`, `fix-${qos}`, { qos, retain: qos === 2 });
+      }
+      // QoS 0 has no acknowledgement: wait until the record shows up.
+      await expect.poll(() => h.records('telemetry').length).toBe(3);
+      const recs = h.records('telemetry').sort((a, b) => a.offset - b.offset);
+      const expectedPartition = partitionFor(Buffer.from(id), 4);
+      for (const [i, r] of recs.entries()) {
+        expect(r.key?.toString()).toBe(id);
+        expect(r.partition).toBe(expectedPartition);
+        expect(r.value.toString()).toBe(`fix-${i}`);
+        expect(headerText(r, 'mqtt.topic')).toBe(`vehicles/${id}/telemetry/gps`);
+        expect(headerText(r, 'mqtt.qos')).toBe(String(i));
+        expect(headerText(r, 'mqtt.retain')).toBe(i === 2 ? 'true' : 'false');
+        expect(headerText(r, 'client.id')).toBe(`c-${id}`);
+        expect(headerText(r, 'device.id')).toBe(id);
+      }
+      expect(h.ingest.status().topics['telemetry']?.messages).toBe(3);
+    });
+  }
+
+  test('ingest › a TLS client certificate whose CN is the device id logs the device in', async () => {
+    const pki = makePki(pkiDir());
+    const h = await startHarness(
+      baseConfig({
+        mqtt: {
+          listeners: [
+            {
+              type: 'tls',
+              host: '127.0.0.1',
+              port: 0,
+              cert: pki.serverCert,
+              key: pki.serverKey,
+              ca: pki.ca,
+              requestCert: true,
+            },
+          ],
+          allowAnonymous: false,
+        },
+      }),
+    );
+    const id = uniq('stb-');
+    await h.devices.add(id, { certCn: id });
+    const { cert, key } = pki.client(id);
+    const client = await connect(h.url('tls'), { clientId: `c-${id}`, ca: readFileSync(pki.ca), cert, key });
+    await client.publishAsync(`stb/${id}/events/boot`, 'up', { qos: 1 });
+    const recs = h.records('events');
+    expect(recs).toHaveLength(1);
+    expect(recs[0]?.key?.toString()).toBe(`${id}-boot`);
+    expect(headerText(recs[0]!, 'device.id')).toBe(id);
+  });
+});
