@@ -1,0 +1,307 @@
+import { randomBytes } from 'node:crypto';
+import type { AckedRecord } from './acked-file.ts';
+import { type QoS, SimDevice } from './device.ts';
+import { LatencySamples } from './latency.ts';
+import { createGenerator, type DeviceKind, fleetIds } from './payloads/index.ts';
+import { deriveSeed, mulberry32, type Rng } from './prng.ts';
+
+export interface QosWeight {
+  qos: QoS;
+  weight: number;
+}
+
+export interface FleetOptions {
+  host: string;
+  port: number;
+  /** Number of set-top boxes and vehicles. */
+  stb: number;
+  vehicles: number;
+  /** Messages per second per device, by class. */
+  rateStb: number;
+  rateVehicle: number;
+  qosMix: QosWeight[];
+  seed: number;
+  /** Stop generating after this long (ms) … */
+  durationMs?: number;
+  /** … or after this many messages across the fleet (whichever comes first). */
+  messages?: number;
+  /** Password per device; "{deviceId}" is replaced by the device id. Without it devices connect anonymously. */
+  password?: string;
+  /** Prefix for device ids (default none: stb-0001, veh-0001). */
+  idPrefix?: string;
+  /** Outstanding messages per device before it holds back (default 100). */
+  maxInflightPerDevice?: number;
+  chaos?: {
+    /** Probability per device per second of an abrupt disconnect. */
+    disconnect?: number;
+    /** Probability per device per second of a burst of `size` extra messages. */
+    burst?: { probability: number; size: number };
+    /** Each device's clock is off by a fixed amount in [-skewMs, +skewMs]. */
+    skewMs?: number;
+  };
+  /** Wait at most this long (ms) for outstanding acknowledgements at the end (default 30 s). */
+  drainTimeoutMs?: number;
+  /** Run id carried in every payload (default random). */
+  run?: string;
+  /** Called about once a second with the running totals. */
+  onProgress?(p: FleetProgress): void;
+  onRefused?(deviceId: string, reason: string): void;
+  signal?: AbortSignal;
+}
+
+export interface FleetProgress {
+  elapsedMs: number;
+  generated: number;
+  acked: number;
+  inFlight: number;
+  connected: number;
+  devices: number;
+  /** Acknowledged messages per second over the last progress interval. */
+  ackRate: number;
+  drops: number;
+  refusals: number;
+}
+
+export interface FleetSummary {
+  run: string;
+  seed: number;
+  devices: { stb: number; vehicles: number; connectedAtEnd: number };
+  generated: number;
+  publishes: number;
+  acked: number;
+  qos0: number;
+  unacked: number;
+  retried: number;
+  heldBack: number;
+  drops: number;
+  connects: number;
+  refusals: number;
+  durationS: number;
+  generatedPerSecond: number;
+  ackedPerSecond: number;
+  pubackMs: { p50: number; p99: number; max: number } | null;
+  drained: boolean;
+}
+
+export interface FleetResult {
+  summary: FleetSummary;
+  acked: AckedRecord;
+}
+
+const TICK_MS = 50;
+
+export function parseQosMix(text: string): QosWeight[] {
+  const mix = text.split(',').map((part) => {
+    const m = /^\s*([012])\s*:\s*(\d+(?:\.\d+)?)\s*$/.exec(part);
+    if (!m) throw new RangeError(`bad QoS mix entry "${part}" (expected qos:weight, e.g. 0:0.1,1:0.8,2:0.1)`);
+    return { qos: Number(m[1]) as QoS, weight: Number(m[2]) };
+  });
+  if (mix.reduce((s, q) => s + q.weight, 0) <= 0)
+    throw new RangeError('QoS mix weights must add up to more than 0');
+  return mix;
+}
+
+function pickQos(rng: Rng, mix: readonly QosWeight[], total: number): QoS {
+  let r = rng.next() * total;
+  for (const q of mix) {
+    r -= q.weight;
+    if (r < 0) return q.qos;
+  }
+  return (mix.at(-1) as QosWeight).qos;
+}
+
+interface Member {
+  device: SimDevice;
+  rate: number;
+  credit: number;
+  rng: Rng;
+}
+
+/**
+ * Runs a fleet: connect (ramped) → generate at the configured rates with chaos → stop generating
+ * at the bound → drain outstanding acknowledgements → disconnect → summary + acked record.
+ */
+export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
+  const run = opts.run ?? `sim-${randomBytes(4).toString('hex')}`;
+  const startedAt = new Date();
+  const mixTotal = opts.qosMix.reduce((s, q) => s + q.weight, 0);
+  const puback = new LatencySamples();
+  const skewRng = mulberry32(deriveSeed(opts.seed, '#skew'));
+  const members: Member[] = [];
+  const url = `mqtt://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`;
+  const add = (kind: DeviceKind, count: number, rate: number) => {
+    for (const id of fleetIds(kind, count, opts.idPrefix ?? '')) {
+      const skew = opts.chaos?.skewMs ? Math.round(skewRng.float(-opts.chaos.skewMs, opts.chaos.skewMs)) : 0;
+      const gen = createGenerator(kind, id, { seed: opts.seed, run, clockSkewMs: skew });
+      const conn = {
+        url,
+        ...(opts.password !== undefined
+          ? { username: id, password: opts.password.replaceAll('{deviceId}', id) }
+          : {}),
+      };
+      const device = new SimDevice(gen, conn, {
+        maxInflight: opts.maxInflightPerDevice ?? 100,
+        hooks: {
+          onAck: (_id, ms) => puback.add(ms),
+          ...(opts.onRefused ? { onRefused: opts.onRefused } : {}),
+        },
+      });
+      members.push({ device, rate, credit: 0, rng: mulberry32(deriveSeed(opts.seed, `${id}#qos`)) });
+    }
+  };
+  add('stb', opts.stb, opts.rateStb);
+  add('vehicle', opts.vehicles, opts.rateVehicle);
+
+  // connect: ramp over up to 2 s so a big fleet does not open every socket in the same tick
+  const rampMs = Math.min(2_000, members.length * 2);
+  await Promise.all(
+    members.map(
+      (m, i) =>
+        new Promise<void>((resolve) =>
+          setTimeout(
+            () => {
+              m.device.start();
+              resolve();
+            },
+            (i * rampMs) / Math.max(1, members.length),
+          ),
+        ),
+    ),
+  );
+
+  const t0 = performance.now();
+  let generated = 0;
+  let heldBack = 0;
+  let lastProgress = t0;
+  let lastAcked = 0;
+  const limit = opts.messages ?? Number.POSITIVE_INFINITY;
+  const deadline = opts.durationMs === undefined ? Number.POSITIVE_INFINITY : t0 + opts.durationMs;
+  const chaosRng = mulberry32(deriveSeed(opts.seed, '#chaos'));
+  const totals = () => {
+    let acked = 0;
+    let inFlight = 0;
+    let connected = 0;
+    let drops = 0;
+    let refusals = 0;
+    for (const { device } of members) {
+      acked += device.acks.acked.size;
+      inFlight += device.outstanding;
+      if (device.connected) connected++;
+      drops += device.stats.drops;
+      refusals += device.stats.refusals;
+    }
+    return { acked, inFlight, connected, drops, refusals };
+  };
+  const progress = (now: number) => {
+    const t = totals();
+    const dt = (now - lastProgress) / 1000;
+    opts.onProgress?.({
+      elapsedMs: now - t0,
+      generated,
+      acked: t.acked,
+      inFlight: t.inFlight,
+      connected: t.connected,
+      devices: members.length,
+      ackRate: dt > 0 ? Math.round((t.acked - lastAcked) / dt) : 0,
+      drops: t.drops,
+      refusals: t.refusals,
+    });
+    lastProgress = now;
+    lastAcked = t.acked;
+  };
+
+  // generate: token credit per device, TICK_MS at a time
+  let last = performance.now();
+  while (generated < limit && performance.now() < deadline && !opts.signal?.aborted) {
+    await new Promise((r) => setTimeout(r, TICK_MS));
+    const now = performance.now();
+    const dt = (now - last) / 1000;
+    last = now;
+    const wall = Date.now();
+    for (const m of members) {
+      if (generated >= limit) break;
+      if (opts.chaos?.disconnect && chaosRng.chance(opts.chaos.disconnect * dt)) m.device.drop();
+      m.credit = Math.min(m.credit + m.rate * dt, Math.max(1, m.rate)); // at most 1 s of backlog
+      if (opts.chaos?.burst && chaosRng.chance(opts.chaos.burst.probability * dt))
+        m.credit += opts.chaos.burst.size;
+      while (m.credit >= 1 && generated < limit) {
+        if (!m.device.enqueue(pickQos(m.rng, opts.qosMix, mixTotal), wall)) {
+          heldBack += Math.floor(m.credit);
+          m.credit = 0;
+          break;
+        }
+        m.credit -= 1;
+        generated++;
+      }
+    }
+    if (now - lastProgress >= 1000) progress(now);
+  }
+  const genEnd = performance.now();
+
+  // drain: wait for outstanding acknowledgements, reporting progress
+  const drainUntil = Date.now() + (opts.drainTimeoutMs ?? 30_000);
+  const ticker = setInterval(() => progress(performance.now()), 1000);
+  try {
+    await Promise.all(members.map((m) => m.device.drain(Math.max(0, drainUntil - Date.now()), opts.signal)));
+  } finally {
+    clearInterval(ticker);
+  }
+  const end = totals();
+  const drained = end.inFlight === 0;
+  progress(performance.now());
+  await Promise.all(members.map((m) => m.device.stop()));
+
+  const acked: AckedRecord = {
+    run,
+    seed: opts.seed,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    devices: new Map(members.map((m) => [m.device.id, m.device.acks])),
+  };
+  let qos0 = 0;
+  let unacked = 0;
+  let retried = 0;
+  let publishes = 0;
+  let connects = 0;
+  for (const { device } of members) {
+    qos0 += device.acks.qos0.size;
+    unacked += device.acks.unacked.size;
+    retried += device.acks.retried.size;
+    publishes += device.stats.publishes;
+    connects += device.stats.connects;
+  }
+  const genS = (genEnd - t0) / 1000;
+  const totalS = (performance.now() - t0) / 1000;
+  return {
+    acked,
+    summary: {
+      run,
+      seed: opts.seed,
+      devices: { stb: opts.stb, vehicles: opts.vehicles, connectedAtEnd: end.connected },
+      generated,
+      publishes,
+      acked: end.acked,
+      qos0,
+      unacked,
+      retried,
+      heldBack,
+      drops: end.drops,
+      connects,
+      refusals: end.refusals,
+      durationS: Math.round(totalS * 10) / 10,
+      generatedPerSecond: genS > 0 ? Math.round(generated / genS) : 0,
+      ackedPerSecond: totalS > 0 ? Math.round(end.acked / totalS) : 0,
+      pubackMs: puback.summary(),
+      drained,
+    },
+  };
+}
+
+export function formatProgress(p: FleetProgress): string {
+  return (
+    `sim ${(p.elapsedMs / 1000).toFixed(1).padStart(6)}s  sent ${p.generated}  acked ${p.acked}  ` +
+    `in flight ${p.inFlight}  rate ${p.ackRate}/s  connected ${p.connected}/${p.devices}` +
+    (p.drops ? `  drops ${p.drops}` : '') +
+    (p.refusals ? `  refused ${p.refusals}` : '')
+  );
+}
