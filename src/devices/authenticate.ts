@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { anonymousAllowed, normalizeAddress } from './anonymous.ts';
 import type { DeviceRecord, ScryptCredential } from './format/device-record-v1.ts';
 import type { DeviceMetrics } from './metrics.ts';
-import { verifyPassword } from './password.ts';
+import type { verifyPassword } from './password.ts';
 import type { DeviceStore } from './store.ts';
 import type { FailureThrottle } from './throttle.ts';
 import type { AuthRefusal, AuthRequest, AuthResult, DeviceOverrides } from './types.ts';
@@ -24,6 +24,8 @@ export interface AuthDeps {
   dummy: ScryptCredential;
   metrics: DeviceMetrics;
   logger: Logger | undefined;
+  /** Password check; verifyPassword (scrypt) in production, counted in tests. */
+  verify: typeof verifyPassword;
 }
 
 interface Ctx {
@@ -62,7 +64,7 @@ const anonymousLogin: Step = ({ req }) => {
 };
 
 /** User name = device id; scrypt runs whether or not the device (or its password) exists. */
-const passwordLogin: Step = async (ctx, { store, dummy }) => {
+const passwordLogin: Step = async (ctx, { store, dummy, verify }) => {
   const { req } = ctx;
   const hasCert = (req.certIdentities?.length ?? 0) > 0;
   if (req.password === undefined && hasCert) return undefined; // certificate login
@@ -70,7 +72,7 @@ const passwordLogin: Step = async (ctx, { store, dummy }) => {
   ctx.deviceId = id ?? null;
   const device = id !== undefined && isValidDeviceId(id) ? store.get(id) : undefined;
   const cred = device?.cred ?? dummy;
-  const matches = await verifyPassword(req.password ?? Buffer.alloc(0), cred);
+  const matches = await verify(req.password ?? Buffer.alloc(0), cred);
   if (id === undefined) return refuse('bad-credentials');
   if (device === undefined) return refuse('unknown-device');
   if (req.password === undefined || device.cred === null || !matches) return refuse('bad-credentials');
@@ -138,7 +140,12 @@ const STEPS: readonly Step[] = [
 ];
 
 export async function authenticate(req: AuthRequest, deps: AuthDeps): Promise<AuthResult> {
-  const ctx: Ctx = { req, address: normalizeAddress(req.remoteAddress), deviceId: null, device: undefined };
+  const ctx: Ctx = {
+    req,
+    address: normalizeAddress(req.remoteAddress),
+    deviceId: req.username ?? null,
+    device: undefined,
+  };
   let verdict: AuthResult = refuse('unknown-device');
   for (const step of STEPS) {
     const v = await step(ctx, deps);

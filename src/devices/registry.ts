@@ -8,7 +8,7 @@ import { OutpostError } from '../errors.ts';
 import { authenticate, toOverrides } from './authenticate.ts';
 import type { DeviceRecord } from './format/device-record-v1.ts';
 import { registerDeviceMetrics } from './metrics.ts';
-import { dummyCredential, hashPassword } from './password.ts';
+import { dummyCredential, hashPassword, verifyPassword } from './password.ts';
 import { DeviceStore, type StoreHost } from './store.ts';
 import { FailureThrottle } from './throttle.ts';
 import type {
@@ -157,7 +157,7 @@ export function openDevices(log: StoreHost, opts: OpenDevicesOptions): Devices {
 
     authenticate(req: AuthRequest): Promise<AuthResult> {
       assertOpen();
-      return authenticate(req, { store, throttle, dummy, metrics, logger });
+      return authenticate(req, { store, throttle, dummy, metrics, logger, verify: verifyPassword });
     },
 
     onChange(cb: (deviceId: string) => void): () => void {
