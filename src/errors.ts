@@ -28,6 +28,8 @@ export const ERROR_CODES = [
   'PORT_IN_USE',
   // cli
   'USAGE',
+  // sim / audit
+  'AUDIT_SOURCE_FAILED',
   // mirror
   'MIRROR_STATE',
   'MIRROR_REMOTE_PARTITIONS',
