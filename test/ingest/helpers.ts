@@ -46,16 +46,25 @@ export function baseConfig(overrides: Partial<ConfigInput> = {}): ConfigInput {
   };
 }
 
-export async function startHarness(input: ConfigInput = baseConfig()): Promise<Harness> {
+export interface HarnessOptions {
+  /** Wraps the real log (e.g. to slow commits down); the wrapper must call the real append synchronously. */
+  wrapLog?: (log: PartitionedLog) => PartitionedLog;
+}
+
+export async function startHarness(
+  input: ConfigInput = baseConfig(),
+  opts: HarnessOptions = {},
+): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'outpost-ingest-'));
   const config = parseConfig({ ...input, dataDir: dir });
-  const log = await openLog({
+  const realLog = await openLog({
     dataDir: dir,
     topics: config.log.topics,
     maxBytes: config.log.maxBytes,
     onFull: config.log.onFull,
     minFreeBytes: 0,
   });
+  const log = opts.wrapLog ? opts.wrapLog(realLog) : realLog;
   const metrics = new Registry();
   const logger = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
   const devices = openDevices(log, { throttle: config.mqtt.authThrottle, logger, metrics, pollMs: 100 });
@@ -63,7 +72,7 @@ export async function startHarness(input: ConfigInput = baseConfig()): Promise<H
   onTestFinished(async () => {
     await ingest.stop({ timeoutMs: 2000 });
     devices.close();
-    await log.close();
+    await realLog.close();
     await rm(dir, { recursive: true, force: true });
   });
   const port = (type: 'tcp' | 'tls' | 'ws' = 'tcp'): number => {
@@ -74,7 +83,7 @@ export async function startHarness(input: ConfigInput = baseConfig()): Promise<H
   return {
     dir,
     config,
-    log,
+    log: realLog,
     devices,
     ingest,
     metrics,
@@ -144,4 +153,24 @@ export function headerText(r: LogRecord, name: string): string | undefined {
 
 export function uniq(prefix: string): string {
   return `${prefix}${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** A log whose commits take `delayMs()` longer to be reported (offsets are still assigned at call time). */
+export function slowLog(log: PartitionedLog, delayMs: () => number, onAppend?: () => void): PartitionedLog {
+  return new Proxy(log, {
+    get(target, prop, receiver) {
+      if (prop === 'append') {
+        return (records: Parameters<PartitionedLog['append']>[0]) => {
+          onAppend?.();
+          const p = target.append(records);
+          return p.then(
+            (r) => new Promise((resolve) => setTimeout(() => resolve(r), delayMs())),
+            (e) => new Promise((_, reject) => setTimeout(() => reject(e), delayMs())),
+          );
+        };
+      }
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
 }
