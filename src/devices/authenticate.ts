@@ -10,6 +10,7 @@
 import type { Logger } from 'pino';
 import { anonymousAllowed, normalizeAddress } from './anonymous.ts';
 import type { DeviceRecord, ScryptCredential } from './format/device-record-v1.ts';
+import type { VerifiedLoginCache } from './login-cache.ts';
 import type { DeviceMetrics } from './metrics.ts';
 import type { verifyPassword } from './password.ts';
 import type { DeviceStore } from './store.ts';
@@ -26,6 +27,8 @@ export interface AuthDeps {
   logger: Logger | undefined;
   /** Password check; verifyPassword (scrypt) in production, counted in tests. */
   verify: typeof verifyPassword;
+  /** Recently verified logins (skips scrypt for a reconnecting device with the same password). */
+  cache: VerifiedLoginCache;
 }
 
 interface Ctx {
@@ -64,7 +67,7 @@ const anonymousLogin: Step = ({ req }) => {
 };
 
 /** User name = device id; scrypt runs whether or not the device (or its password) exists. */
-const passwordLogin: Step = async (ctx, { store, dummy, verify }) => {
+const passwordLogin: Step = async (ctx, { store, dummy, verify, cache }) => {
   const { req } = ctx;
   const hasCert = (req.certIdentities?.length ?? 0) > 0;
   if (req.password === undefined && hasCert) return undefined; // certificate login
@@ -72,7 +75,11 @@ const passwordLogin: Step = async (ctx, { store, dummy, verify }) => {
   ctx.deviceId = id ?? null;
   const device = id !== undefined && isValidDeviceId(id) ? store.get(id) : undefined;
   const cred = device?.cred ?? dummy;
-  const matches = await verify(req.password ?? Buffer.alloc(0), cred);
+  const password = req.password ?? Buffer.alloc(0);
+  const cached = id !== undefined && device?.cred != null && cache.has(id, password, device.cred);
+  const matches = cached || (await verify(password, cred));
+  if (matches && !cached && id !== undefined && device?.cred != null)
+    cache.remember(id, password, device.cred);
   if (id === undefined) return refuse('bad-credentials');
   if (device === undefined) return refuse('unknown-device');
   if (req.password === undefined || device.cred === null || !matches) return refuse('bad-credentials');

@@ -11,10 +11,30 @@ export const SALT_BYTES = 16;
 /** Refuse absurd stored parameters instead of allocating gigabytes. */
 const MAX_SCRYPT_MEM = 256 * 1024 ** 2;
 
-function scryptAsync(password: Buffer, salt: Buffer, len: number, opts: ScryptOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    scrypt(password, salt, len, opts, (err, key) => (err ? reject(err) : resolve(key)));
-  });
+/**
+ * scrypt runs on libuv's thread pool (4 threads by default), which file I/O shares. At most this
+ * many run at once; a login storm queues here instead of starving the pool.
+ */
+export const SCRYPT_CONCURRENCY = 2;
+let running = 0;
+const waiting: Array<() => void> = [];
+
+async function scryptAsync(
+  password: Buffer,
+  salt: Buffer,
+  len: number,
+  opts: ScryptOptions,
+): Promise<Buffer> {
+  if (running >= SCRYPT_CONCURRENCY) await new Promise<void>((go) => waiting.push(go));
+  running++;
+  try {
+    return await new Promise((resolve, reject) => {
+      scrypt(password, salt, len, opts, (err, key) => (err ? reject(err) : resolve(key)));
+    });
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
 }
 
 function costOptions(c: { N: number; r: number; p: number }): ScryptOptions {

@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client';
 import { OutpostError } from '../errors.ts';
 import { authenticate, toOverrides } from './authenticate.ts';
 import type { DeviceRecord } from './format/device-record-v1.ts';
+import { VerifiedLoginCache } from './login-cache.ts';
 import { registerDeviceMetrics } from './metrics.ts';
 import { dummyCredential, hashPassword, verifyPassword } from './password.ts';
 import { DeviceStore, type StoreHost } from './store.ts';
@@ -46,11 +47,13 @@ export function openDevices(log: StoreHost, opts: OpenDevicesOptions): Devices {
   const throttle = new FailureThrottle(opts.throttle, opts.now);
   const metrics = registerDeviceMetrics(opts.metrics, () => (closed ? 0 : store.count()));
   const dummy = dummyCredential();
+  const cache = new VerifiedLoginCache(opts.now);
   const listeners = new Set<(deviceId: string) => void>();
   let lastSeq = store.lastSeq();
   let closed = false;
 
   const emit = (deviceId: string) => {
+    cache.forget(deviceId);
     for (const cb of listeners) {
       try {
         cb(deviceId);
@@ -157,7 +160,7 @@ export function openDevices(log: StoreHost, opts: OpenDevicesOptions): Devices {
 
     authenticate(req: AuthRequest): Promise<AuthResult> {
       assertOpen();
-      return authenticate(req, { store, throttle, dummy, metrics, logger, verify: verifyPassword });
+      return authenticate(req, { store, throttle, dummy, metrics, logger, verify: verifyPassword, cache });
     },
 
     onChange(cb: (deviceId: string) => void): () => void {

@@ -3,7 +3,8 @@ import { describe, expect, test } from 'vitest';
 import { authenticate } from '../../src/devices/authenticate.ts';
 import type { ScryptCredential } from '../../src/devices/format/device-record-v1.ts';
 import type { AuthRequest } from '../../src/devices/index.ts';
-import { dummyCredential, verifyPassword } from '../../src/devices/password.ts';
+import { VerifiedLoginCache } from '../../src/devices/login-cache.ts';
+import { dummyCredential, hashPassword, verifyPassword } from '../../src/devices/password.ts';
 import { DeviceStore } from '../../src/devices/store.ts';
 import { FailureThrottle } from '../../src/devices/throttle.ts';
 import { captureLogger, openTestDevices, openTestLog, THROTTLE, tempDir } from './helpers.ts';
@@ -64,11 +65,11 @@ describe('devices › authenticate with passwords', () => {
     });
   });
 
-  test('runs scrypt for unknown devices and password-less devices too (existence does not leak by timing)', async () => {
+  /** authenticate() over a real store, counting every scrypt verification. */
+  async function countingDeps() {
     const dir = await tempDir();
     const log = await openTestLog(join(dir, 'data'));
     const store = new DeviceStore(log);
-    const { logger } = captureLogger();
     const verified: ScryptCredential[] = [];
     const dummy = dummyCredential();
     const deps = {
@@ -76,12 +77,18 @@ describe('devices › authenticate with passwords', () => {
       throttle: new FailureThrottle({ maxFailures: 100, windowMs: 60_000, blockMs: 1 }),
       dummy,
       metrics: { authFailure: () => {}, unregister: () => {} },
-      logger,
+      logger: captureLogger().logger,
       verify: (pw: Buffer, cred: ScryptCredential) => {
         verified.push(cred);
         return verifyPassword(pw, cred);
       },
+      cache: new VerifiedLoginCache(),
     };
+    return { store, verified, dummy, deps };
+  }
+
+  test('runs scrypt for unknown devices and password-less devices too (existence does not leak by timing)', async () => {
+    const { store, verified, dummy, deps } = await countingDeps();
     const now = Date.now();
     await store.insert({
       id: 'cert-dev',
@@ -103,6 +110,41 @@ describe('devices › authenticate with passwords', () => {
     });
     expect(verified).toEqual([dummy, dummy, dummy]);
     expect(dummy.N).toBe(16384); // the same cost as a real verification
+  });
+
+  test('a reconnect with the same password skips scrypt; wrong passwords and re-added devices do not', async () => {
+    const { store, verified, deps } = await countingDeps();
+    const rec = (cred: ScryptCredential) => ({
+      id: 'cached',
+      enabled: true,
+      cred,
+      certCn: null,
+      overrides: null,
+      createdAt: 1,
+      updatedAt: 1,
+    });
+    await store.insert(rec(await hashPassword('pw-1')));
+    expect((await authenticate(login('cached', 'pw-1'), deps)).ok).toBe(true);
+    expect((await authenticate(login('cached', 'pw-1'), deps)).ok).toBe(true);
+    expect(verified).toHaveLength(1);
+    expect(await authenticate(login('cached', 'pw-2'), deps)).toEqual({
+      ok: false,
+      reason: 'bad-credentials',
+    });
+    expect(verified).toHaveLength(2);
+    // Disabled state is read from LMDB every time, cache or not.
+    await store.update('cached', (r) => ({ ...r, enabled: false }));
+    expect(await authenticate(login('cached', 'pw-1'), deps)).toEqual({ ok: false, reason: 'disabled' });
+    // Removed and re-added with a new password: the old password no longer works.
+    await store.remove('cached');
+    await store.insert(rec(await hashPassword('pw-new')));
+    expect(await authenticate(login('cached', 'pw-1'), deps)).toEqual({
+      ok: false,
+      reason: 'bad-credentials',
+    });
+    expect((await authenticate(login('cached', 'pw-new'), deps)).ok).toBe(true);
+    // scrypt ran for: first login, wrong password, stale password after re-add, new password.
+    expect(verified).toHaveLength(4);
   });
 });
 
