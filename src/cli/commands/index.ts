@@ -1,4 +1,6 @@
 import type { Command } from '../command.ts';
+import { auditCommand } from './audit.ts';
+import { simCommand } from './sim.ts';
 import { checkConfigCommand } from './check-config.ts';
 import { configSchemaCommand } from './config-schema.ts';
 import { devicesCommands } from './devices.ts';
@@ -17,4 +19,6 @@ export const commands: readonly Command[] = [
   logTopicsCommand,
   logReadCommand,
   ...devicesCommands,
+  simCommand,
+  auditCommand,
 ];

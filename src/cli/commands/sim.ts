@@ -1,0 +1,204 @@
+import { loadConfig } from '../../config/index.ts';
+import { OutpostError } from '../../errors.ts';
+import { type FleetOptions, formatProgress, parseQosMix, runFleet, writeAckedFile } from '../../sim/index.ts';
+import { flag, optionalString } from '../args.ts';
+import type { Command, CommandArgs } from '../command.ts';
+import { openLogReader } from '../open-log.ts';
+
+const DEFAULT_REGISTER_PASSWORD = 'sim-{deviceId}';
+
+function num(
+  args: CommandArgs,
+  name: string,
+  def: number | undefined,
+  opts: { min?: number; int?: boolean } = {},
+): number | undefined {
+  const v = args.values[name];
+  if (v === undefined) return def;
+  const n = typeof v === 'string' && /^\d+(\.\d+)?$/.test(v) ? Number(v) : Number.NaN;
+  if (!Number.isFinite(n) || n < (opts.min ?? 0) || (opts.int && !Number.isInteger(n))) {
+    const what = opts.int ? 'a non-negative integer' : 'a non-negative number';
+    throw new OutpostError(
+      'USAGE',
+      `--${name} must be ${what}${opts.min ? ` >= ${opts.min}` : ''}, got "${String(v)}"`,
+      {
+        reason: name,
+      },
+    );
+  }
+  return n;
+}
+
+function burst(text: string | undefined): { probability: number; size: number } | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?):(\d+)$/.exec(text);
+  if (!m)
+    throw new OutpostError(
+      'USAGE',
+      `--chaos-burst must be P:N (probability per device per second : messages), got "${text}"`,
+      { reason: 'chaos-burst' },
+    );
+  return { probability: Number(m[1]), size: Number(m[2]) };
+}
+
+export const simCommand: Command = {
+  name: 'sim',
+  summary:
+    'Simulate a fleet of set-top boxes and vehicles publishing over MQTT; writes what was acknowledged.',
+  usage:
+    '[--host H] [--port P] [--stb N] [--vehicles M] [--rate-stb R] [--rate-vehicle R] [--qos-mix MIX] [--seed S] [--duration SEC | --messages K] [--register --config FILE] [--password P] [--chaos-disconnect P] [--chaos-burst P:N] [--chaos-skew MS] [--acked-out FILE]',
+  help: [
+    'Options:',
+    '      --host H              MQTT host (default: the first tcp listener of --config, else 127.0.0.1).',
+    "      --port P              MQTT port (default: that listener's port, else 1883).",
+    '      --stb N               Set-top boxes stb-0001… (default 10).',
+    '      --vehicles M          Vehicles veh-0001… (default 5).',
+    '      --rate-stb R          Messages per second per set-top box (default 1).',
+    '      --rate-vehicle R      Messages per second per vehicle (default 1).',
+    '      --qos-mix MIX         QoS weights (default 0:0.1,1:0.8,2:0.1).',
+    '      --seed S              Seed: same seed, same devices and payload sequences (default 1).',
+    '      --duration SEC        Stop generating after SEC seconds (default 10 unless --messages).',
+    '      --messages K          Stop after K messages across the fleet.',
+    "      --register            Register the devices first (config's data dir, reader role; the service",
+    '                            may be running). Needs --config. Existing devices are kept as they are.',
+    '  -c, --config FILE         Configuration file (for --register, and the default host/port).',
+    '      --password P          Device password; "{deviceId}" is replaced by the id. Username = device id.',
+    `                            Default with --register: "${DEFAULT_REGISTER_PASSWORD}"; otherwise anonymous.`,
+    '      --id-prefix X         Prefix for device ids (two fleets side by side).',
+    '      --max-inflight N      Outstanding messages per device before it holds back (default 100).',
+    '      --chaos-disconnect P  Probability per device per second of an abrupt disconnect.',
+    '      --chaos-burst P:N     Probability per device per second of a burst of N messages.',
+    '      --chaos-skew MS       Device clocks off by up to ±MS (payload "ts").',
+    '      --drain-timeout SEC   Wait this long for outstanding acknowledgements at the end (default 30).',
+    '      --acked-out FILE      Write the acknowledged (deviceId, seq) ranges for "outpost audit --acked".',
+    '      --run ID              Run id carried in every payload (default random).',
+    '',
+    'Every message is JSON with deviceId, a per-device seq, the run id and ts. Devices re-send',
+    'unacknowledged QoS 1/2 messages in order after a drop. Progress goes to stderr; the JSON summary',
+    'to stdout. Exit code 0 when every QoS 1/2 message was acknowledged, 1 otherwise.',
+  ].join('\n'),
+  options: {
+    host: { type: 'string' },
+    port: { type: 'string' },
+    stb: { type: 'string' },
+    vehicles: { type: 'string' },
+    'rate-stb': { type: 'string' },
+    'rate-vehicle': { type: 'string' },
+    'qos-mix': { type: 'string' },
+    seed: { type: 'string' },
+    duration: { type: 'string' },
+    messages: { type: 'string' },
+    register: { type: 'boolean' },
+    config: { type: 'string', short: 'c' },
+    password: { type: 'string' },
+    'id-prefix': { type: 'string' },
+    'max-inflight': { type: 'string' },
+    'chaos-disconnect': { type: 'string' },
+    'chaos-burst': { type: 'string' },
+    'chaos-skew': { type: 'string' },
+    'drain-timeout': { type: 'string' },
+    'acked-out': { type: 'string' },
+    run: { type: 'string' },
+  },
+  async run(args, io) {
+    const configPath = optionalString(args, 'config');
+    const config = configPath === undefined ? undefined : await loadConfig(configPath);
+    const tcp = config?.mqtt.listeners.find((l) => l.type === 'tcp');
+    const register = flag(args, 'register');
+    if (register && config === undefined) {
+      throw new OutpostError('USAGE', '--register needs --config (to find the device registry)', {
+        reason: 'register',
+      });
+    }
+    let qosMix: FleetOptions['qosMix'];
+    try {
+      qosMix = parseQosMix(optionalString(args, 'qos-mix') ?? '0:0.1,1:0.8,2:0.1');
+    } catch (err) {
+      throw new OutpostError('USAGE', `--qos-mix: ${(err as Error).message}`, { reason: 'qos-mix' });
+    }
+    const port = num(args, 'port', tcp?.port && tcp.port > 0 ? tcp.port : 1883, { int: true });
+    const messages = num(args, 'messages', undefined, { int: true, min: 1 });
+    const duration = num(args, 'duration', messages === undefined ? 10 : undefined);
+    const password = optionalString(args, 'password') ?? (register ? DEFAULT_REGISTER_PASSWORD : undefined);
+    const stb = num(args, 'stb', 10, { int: true }) as number;
+    const vehicles = num(args, 'vehicles', 5, { int: true }) as number;
+    const idPrefix = optionalString(args, 'id-prefix') ?? '';
+    const skew = num(args, 'chaos-skew', undefined);
+    const disconnect = num(args, 'chaos-disconnect', undefined);
+    const bursts = burst(optionalString(args, 'chaos-burst'));
+
+    if (register && config && configPath) {
+      const log = await openLogReader(config, configPath);
+      try {
+        const { openDevices } = await import('../../devices/index.ts');
+        const { registerFleet } = await import('../../sim/index.ts');
+        const devices = openDevices(log, { throttle: config.mqtt.authThrottle });
+        try {
+          const r = await registerFleet(devices, {
+            stb,
+            vehicles,
+            idPrefix,
+            password: password ?? DEFAULT_REGISTER_PASSWORD,
+          });
+          io.stderr.write(`sim: registered ${r.added} device(s), ${r.existing} already registered\n`);
+        } finally {
+          devices.close();
+        }
+        await log.flushed();
+      } finally {
+        await log.close();
+      }
+    }
+
+    const controller = new AbortController();
+    const onSignal = () => {
+      io.stderr.write('\nsim: stopping (draining outstanding acknowledgements; Ctrl-C again to quit now)\n');
+      controller.abort();
+      process.once('SIGINT', () => process.exit(130));
+    };
+    process.once('SIGINT', onSignal);
+    const tty = (io.stderr as NodeJS.WriteStream).isTTY === true;
+    let lastLine = 0;
+    const opts: FleetOptions = {
+      host: optionalString(args, 'host') ?? (tcp && tcp.host !== '0.0.0.0' ? tcp.host : '127.0.0.1'),
+      port: port as number,
+      stb,
+      vehicles,
+      rateStb: num(args, 'rate-stb', 1) as number,
+      rateVehicle: num(args, 'rate-vehicle', 1) as number,
+      qosMix,
+      seed: num(args, 'seed', 1, { int: true }) as number,
+      idPrefix,
+      maxInflightPerDevice: num(args, 'max-inflight', 100, { int: true, min: 1 }) as number,
+      drainTimeoutMs: (num(args, 'drain-timeout', 30) as number) * 1000,
+      signal: controller.signal,
+      chaos: {
+        ...(disconnect !== undefined ? { disconnect } : {}),
+        ...(bursts !== undefined ? { burst: bursts } : {}),
+        ...(skew !== undefined ? { skewMs: skew } : {}),
+      },
+      onProgress: (p) => {
+        if (tty) io.stderr.write(`\r${formatProgress(p)}\x1b[K`);
+        else if (p.elapsedMs - lastLine >= 5_000) {
+          lastLine = p.elapsedMs;
+          io.stderr.write(`${formatProgress(p)}\n`);
+        }
+      },
+      onRefused: (id, reason) => io.stderr.write(`${tty ? '\n' : ''}sim: ${id} refused: ${reason}\n`),
+    };
+    if (messages !== undefined) opts.messages = messages;
+    if (duration !== undefined) opts.durationMs = duration * 1000;
+    const run = optionalString(args, 'run');
+    if (run !== undefined) opts.run = run;
+    try {
+      const { summary, acked } = await runFleet(opts);
+      if (tty) io.stderr.write('\n');
+      const out = optionalString(args, 'acked-out');
+      if (out !== undefined) await writeAckedFile(out, acked);
+      io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      return summary.unacked === 0 ? 0 : 1;
+    } finally {
+      process.removeListener('SIGINT', onSignal);
+    }
+  },
+};

@@ -1,0 +1,50 @@
+// Public face of the fleet simulator and the delivery audit (issue 6).
+export {
+  ACKED_FORMAT,
+  ACKED_VERSION,
+  type AckedRecord,
+  type DeviceAcks,
+  decodeAcked,
+  encodeAcked,
+  readAckedFile,
+  writeAckedFile,
+} from './acked-file.ts';
+export {
+  type AuditOptions,
+  Auditor,
+  type AuditRecord,
+  type AuditReport,
+  audit,
+  formatReport,
+} from './audit.ts';
+export { type DeviceConnection, type QoS, SimDevice } from './device.ts';
+export {
+  type FleetOptions,
+  type FleetProgress,
+  type FleetResult,
+  type FleetSummary,
+  formatProgress,
+  parseQosMix,
+  type QosWeight,
+  runFleet,
+} from './fleet.ts';
+export { LatencySamples } from './latency.ts';
+export {
+  createGenerator,
+  type DeviceGenerator,
+  type DeviceKind,
+  envelopeSchema,
+  fleetIds,
+  type SimMessage,
+  stbPayloadSchema,
+  vehiclePayloadSchema,
+} from './payloads/index.ts';
+export { RangeSet } from './ranges.ts';
+export { type RegisterResult, registerFleet } from './register.ts';
+export {
+  type ClusterSourceOptions,
+  decodeEnvelope,
+  readCluster,
+  readEdgeLog,
+  type SourceStats,
+} from './sources.ts';
