@@ -1,12 +1,12 @@
 import type { Command } from '../command.ts';
 import { auditCommand } from './audit.ts';
-import { simCommand } from './sim.ts';
 import { checkConfigCommand } from './check-config.ts';
 import { configSchemaCommand } from './config-schema.ts';
 import { devicesCommands } from './devices.ts';
 import { logReadCommand } from './log-read.ts';
 import { logTopicsCommand } from './log-topics.ts';
 import { runCommand } from './run.ts';
+import { simCommand } from './sim.ts';
 
 /**
  * Every CLI command, in the order `outpost --help` lists them. To add one: one import line above and
