@@ -1,0 +1,92 @@
+import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { describe, expect, test } from 'vitest';
+import { baseConfig, connectMqtt, readTopic, startOutpost, tempDir, uniq, writeConfig } from './helpers.ts';
+
+const TOPICS = { a: { partitions: 2 }, b: { partitions: 1 } };
+
+/** Publishes QoS 1 messages back to back (bounded), recording every PUBACKed payload. */
+function publishLoop(client: MqttClient, deviceId: string, acked: Set<string>, max: number) {
+  let sent = 0;
+  let stopped = false;
+  const inflight = new Set<string>();
+  const done = new Promise<void>((resolve) => {
+    const next = () => {
+      if (stopped || sent >= max || !client.connected) {
+        resolve();
+        return;
+      }
+      const id = `${deviceId}:${sent++}`;
+      inflight.add(id);
+      client.publish(`a/${deviceId}/t`, id, { qos: 1 }, (err) => {
+        inflight.delete(id);
+        if (!err) acked.add(id);
+      });
+      // Keep up to 20 in flight per client.
+      if (inflight.size < 20) setImmediate(next);
+      else client.once('packetreceive', () => setImmediate(next));
+    };
+    client.once('close', () => {
+      stopped = true;
+      resolve();
+    });
+    next();
+  });
+  return { done, inflight, stop: () => (stopped = true) };
+}
+
+describe('service drain', () => {
+  test('service › on SIGTERM drains QoS 1 publishers in flight: every PUBACKed message is in the log after exit 0', async () => {
+    const dir = tempDir('drain');
+    const dataDir = join(dir, 'data');
+    const cfg = join(dir, 'c.json');
+    writeConfig(cfg, baseConfig(dataDir));
+    const svc = await startOutpost(cfg);
+
+    const acked = new Set<string>();
+    const loops = [];
+    for (let i = 0; i < 4; i++) {
+      const dev = uniq('dev');
+      loops.push(publishLoop(await connectMqtt(svc.mqttPort, dev), dev, acked, 20_000));
+    }
+    while (acked.size < 300) await new Promise((r) => setTimeout(r, 10));
+    const inflightAtSignal = loops.reduce((n, l) => n + l.inflight.size, 0);
+    svc.proc.kill('SIGTERM');
+    const exit = await svc.exited;
+    for (const l of loops) l.stop();
+    await Promise.all(loops.map((l) => l.done));
+
+    expect(exit.code).toBe(0);
+    expect(inflightAtSignal).toBeGreaterThan(0);
+    const stored = new Set((await readTopic(dataDir, TOPICS, 'a')).map((r) => r.value.toString()));
+    const missing = [...acked].filter((id) => !stored.has(id));
+    expect(missing).toEqual([]);
+    expect(acked.size).toBeGreaterThanOrEqual(300);
+    expect(svc.lines.some((l) => l.msg === 'stopped cleanly')).toBe(true);
+  });
+
+  test('service › a second SIGTERM exits promptly and still keeps every PUBACKed message', async () => {
+    const dir = tempDir('drain2');
+    const dataDir = join(dir, 'data');
+    const cfg = join(dir, 'c.json');
+    writeConfig(cfg, baseConfig(dataDir));
+    const svc = await startOutpost(cfg);
+    const acked = new Set<string>();
+    const dev = uniq('dev');
+    const loop = publishLoop(await connectMqtt(svc.mqttPort, dev), dev, acked, 20_000);
+    while (acked.size < 100) await new Promise((r) => setTimeout(r, 10));
+    svc.proc.kill('SIGTERM');
+    await svc.waitForLine((l) => l.msg === 'stop requested: draining');
+    svc.proc.kill('SIGTERM');
+    await svc.waitForLine((l) => l.msg.startsWith('second stop signal'));
+    const exit = await svc.exited;
+    loop.stop();
+    await loop.done;
+    expect(exit.code === 0 || exit.code === 1).toBe(true);
+    expect(
+      svc.lines.some((l) => l.msg === 'stopped cleanly' || l.msg.startsWith('stopped without a full drain')),
+    ).toBe(true);
+    const stored = new Set((await readTopic(dataDir, TOPICS, 'a')).map((r) => r.value.toString()));
+    expect([...acked].filter((id) => !stored.has(id))).toEqual([]);
+  });
+});
