@@ -1,4 +1,5 @@
 export { checkConfigFiles } from './checks.ts';
+export { configReferenceMarkdown } from './docs.ts';
 export { configJsonSchema, configJsonSchemaText } from './json-schema.ts';
 export { formatIssues, loadConfig, parseConfig } from './load.ts';
 export type { HttpConfig } from './schema/http.ts';

@@ -1,6 +1,7 @@
 import type { Command } from '../command.ts';
 import { auditCommand } from './audit.ts';
 import { checkConfigCommand } from './check-config.ts';
+import { configDocsCommand } from './config-docs.ts';
 import { configSchemaCommand } from './config-schema.ts';
 import { devicesCommands } from './devices.ts';
 import { logReadCommand } from './log-read.ts';
@@ -16,6 +17,7 @@ export const commands: readonly Command[] = [
   runCommand,
   checkConfigCommand,
   configSchemaCommand,
+  configDocsCommand,
   logTopicsCommand,
   logReadCommand,
   ...devicesCommands,

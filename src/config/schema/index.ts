@@ -66,18 +66,24 @@ export const configSchema = z
       .min(1)
       .default('./data')
       .describe('Directory of the LMDB environment. Relative to the working directory.'),
-    log: logSchema,
-    mqtt: mqttSchema,
-    routes: routesSchema,
+    log: logSchema.describe('The durable partitioned log (src/log).'),
+    mqtt: mqttSchema.describe('MQTT ingest: listeners, anonymous policy, limits (src/ingest).'),
+    routes: routesSchema.describe(
+      'MQTT topic → log topic routes, tried in order; the first match wins. Every route topic must be declared in log.topics.',
+    ),
     unrouted: z
       .string()
       .nullable()
       .default(null)
       .describe('Log topic collecting publishes no route matches. null: refuse them (close the connection).'),
-    http: httpSchema.prefault({}),
-    mirror: mirrorSchema.prefault({}),
-    logging: loggingSchema.prefault({}),
-    service: serviceSchema.prefault({}),
+    http: httpSchema
+      .prefault({})
+      .describe('Admin HTTP: /metrics, /healthz, /readyz, /v1/status, status page.'),
+    mirror: mirrorSchema
+      .prefault({})
+      .describe('Exactly-once mirroring to central Kafka clusters, one link per cluster alias.'),
+    logging: loggingSchema.prefault({}).describe('pino JSON logs on stdout.'),
+    service: serviceSchema.prefault({}).describe('Process lifecycle.'),
   })
   .strict()
   .superRefine((cfg, ctx) => {
