@@ -134,7 +134,7 @@ class Log implements PartitionedLog {
           p = n % t.parts.length;
           rr.set(t, n + 1);
         }
-        const part = getPart(core, r.topic, p);
+        const part = t.parts[p] ?? getPart(core, r.topic, p);
         const buf = encodeRecord({
           timestamp: r.timestamp ?? now,
           key,

@@ -61,7 +61,7 @@ export function encodeRecord(r: RecordFields): Buffer {
     at += 4;
     at += r.key.copy(buf, at);
   }
-  const names = Object.keys(r.headers);
+  const names = headerNames(r.headers);
   if (names.length > 0xffff) throw new OutpostError('RECORD_TOO_LARGE', 'more than 65535 headers');
   buf.writeUInt16BE(names.length, at);
   at += 2;
@@ -80,6 +80,12 @@ export function encodeRecord(r: RecordFields): Buffer {
   r.value.copy(buf, at);
   buf.writeUInt32BE(crc32(buf.subarray(BODY_AT)), CRC_AT);
   return buf;
+}
+
+const NO_NAMES: string[] = [];
+function headerNames(h: Headers): string[] {
+  for (const _ in h) return Object.keys(h);
+  return NO_NAMES;
 }
 
 function corrupt(reason: string): OutpostError {
