@@ -16,7 +16,7 @@ import type { verifyPassword } from './password.ts';
 import type { DeviceStore } from './store.ts';
 import type { FailureThrottle } from './throttle.ts';
 import type { AuthRefusal, AuthRequest, AuthResult, DeviceOverrides } from './types.ts';
-import { isValidDeviceId } from './validate.ts';
+import { isValidDeviceId, MAX_CERT_CN_LENGTH } from './validate.ts';
 
 export interface AuthDeps {
   store: DeviceStore;
@@ -113,6 +113,7 @@ const certificateLogin: Step = (ctx, { store }) => {
     }
   }
   for (const x of identities) {
+    if (x.length === 0 || x.length > MAX_CERT_CN_LENGTH) continue; // cannot be a stored certCn
     const id = store.idForCertCn(x);
     const device = id === undefined ? undefined : store.get(id);
     if (device !== undefined) {

@@ -20,7 +20,7 @@ import type {
   Devices,
   ThrottleConfig,
 } from './types.ts';
-import { assertCertCn, assertDeviceId, assertOverrides } from './validate.ts';
+import { assertCertCn, assertDeviceId, assertOverrides, isValidDeviceId } from './validate.ts';
 
 /** How often the change log is polled for writes by other processes. */
 export const DEFAULT_CHANGE_POLL_MS = 1000;
@@ -137,6 +137,7 @@ export function openDevices(log: StoreHost, opts: OpenDevicesOptions): Devices {
 
     get(id: string): DeviceInfo | undefined {
       assertOpen();
+      if (!isValidDeviceId(id)) return undefined;
       const rec = store.get(id);
       return rec === undefined ? undefined : toInfo(rec);
     },
@@ -148,12 +149,14 @@ export function openDevices(log: StoreHost, opts: OpenDevicesOptions): Devices {
 
     async setEnabled(id: string, enabled: boolean): Promise<void> {
       assertOpen();
+      assertDeviceId(id);
       await store.update(id, (rec) => ({ ...rec, enabled, updatedAt: Date.now() }));
       changed(id);
     },
 
     async remove(id: string): Promise<void> {
       assertOpen();
+      assertDeviceId(id);
       await store.remove(id);
       changed(id);
     },

@@ -104,6 +104,8 @@ describe('devices › registry on LMDB', () => {
     expect(await codeOf(devices.add('other', { certCn: 'dup-cn' }))).toBe('DEVICE_EXISTS');
     expect(await codeOf(devices.setEnabled('ghost', false))).toBe('DEVICE_UNKNOWN');
     expect(await codeOf(devices.remove('ghost'))).toBe('DEVICE_UNKNOWN');
+    expect(await codeOf(devices.remove('a/b'))).toBe('DEVICE_INVALID');
+    expect(devices.get('z'.repeat(5000))).toBeUndefined();
     expect(devices.list().map((d) => d.id)).toEqual(['dup']);
   });
 
