@@ -29,6 +29,7 @@ export {
   runFleet,
 } from './fleet.ts';
 export { LatencySamples } from './latency.ts';
+export { mqttTcp, type OutpostProcess, startOutpost } from './outpost-process.ts';
 export {
   createGenerator,
   type DeviceGenerator,

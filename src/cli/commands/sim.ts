@@ -159,6 +159,7 @@ export const simCommand: Command = {
     process.once('SIGINT', onSignal);
     const tty = (io.stderr as NodeJS.WriteStream).isTTY === true;
     let lastLine = 0;
+    let refusals = 0;
     const opts: FleetOptions = {
       host: optionalString(args, 'host') ?? (tcp && tcp.host !== '0.0.0.0' ? tcp.host : '127.0.0.1'),
       port: port as number,
@@ -184,9 +185,13 @@ export const simCommand: Command = {
           io.stderr.write(`${formatProgress(p)}\n`);
         }
       },
-      onRefused: (id, reason) => io.stderr.write(`${tty ? '\n' : ''}sim: ${id} refused: ${reason}\n`),
+      onRefused: (id, reason) => {
+        if (++refusals <= 5) io.stderr.write(`${tty ? '\n' : ''}sim: ${id} refused: ${reason}\n`);
+        if (refusals === 5) io.stderr.write('sim: (further refusals are only counted)\n');
+      },
     };
     if (messages !== undefined) opts.messages = messages;
+    if (password !== undefined) opts.password = password;
     if (duration !== undefined) opts.durationMs = duration * 1000;
     const run = optionalString(args, 'run');
     if (run !== undefined) opts.run = run;
