@@ -94,7 +94,7 @@ export async function reloadService(
   try {
     if (old.logging.level !== effective.logging.level) {
       logger.level = effective.logging.level; // pino children follow their parent's level
-      logger.info({ level: effective.logging.level }, 'log level changed');
+      logger.info({ logLevel: effective.logging.level }, 'log level changed');
     }
     if (old.log.retentionSchedule !== effective.log.retentionSchedule) {
       state.restartRetention?.(effective.log.retentionSchedule);

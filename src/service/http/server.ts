@@ -4,7 +4,7 @@
  *
  * Bound to loopback by default. On any other address every path but /healthz needs
  * `Authorization: Bearer <http.token>` (or `?token=` for a browser opening the page); the config
- * schema refuses a non-loopback host without a token.
+ * schema refuses a non-loopback host without a token. A token that is set is enforced on loopback too.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -57,7 +57,8 @@ const PAGE_CSP =
 
 export async function startAdmin(state: ServiceState, registry: Registry): Promise<AdminServer> {
   const { host, port, token } = state.config.http;
-  const needsToken = !isLoopback(host);
+  // A configured token is always enforced; off loopback one is mandatory.
+  const needsToken = !isLoopback(host) || token !== undefined;
   if (needsToken && !token) {
     throw new OutpostError(
       'CONFIG_INVALID',

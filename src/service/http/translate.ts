@@ -21,8 +21,12 @@ function indexOf(state: ServiceState): OffsetIndexApi | undefined {
 export function translateOffset(state: ServiceState, q: URLSearchParams): { status: number; body: unknown } {
   const cluster = q.get('cluster') ?? '';
   const topic = q.get('topic') ?? '';
-  const partition = Number(q.get('partition'));
-  const offset = Number(q.get('offset'));
+  const int = (name: string) => {
+    const v = q.get(name);
+    return v !== null && /^\d+$/.test(v) ? Number(v) : Number.NaN;
+  };
+  const partition = int('partition');
+  const offset = int('offset');
   const reverse = q.get('reverse') === 'true' || q.get('reverse') === '1';
   if (
     !cluster ||

@@ -1,0 +1,117 @@
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { baseConfig, connectMqtt, metricValue, startOutpost, tempDir, uniq, writeConfig } from './helpers.ts';
+
+describe('service /metrics', () => {
+  test('service › /metrics values change as messages flow (log offsets, bytes, ingest counters, connections)', async () => {
+    const dir = tempDir('metrics');
+    const cfg = join(dir, 'c.json');
+    writeConfig(cfg, baseConfig(join(dir, 'data')));
+    const svc = await startOutpost(cfg);
+    const scrape = async () => {
+      const res = await fetch(`${svc.http}metrics`);
+      expect(res.headers.get('content-type')).toContain('text/plain');
+      return res.text();
+    };
+
+    const before = await scrape();
+    expect(metricValue(before, 'outpost_log_end_offset', { topic: 'a' })).toBe(0);
+    expect(metricValue(before, 'outpost_log_partition_bytes', { topic: 'a' })).toBe(0);
+    expect(metricValue(before, 'outpost_ingest_connections')).toBe(0);
+    expect(metricValue(before, 'outpost_log_disk_free_bytes')).toBeGreaterThan(0);
+    expect(metricValue(before, 'outpost_process_resident_memory_bytes')).toBeGreaterThan(0);
+    expect(before).not.toMatch(/outpost_log_oldest_record_age_seconds\{topic="a"/);
+
+    const dev = uniq('dev');
+    const client = await connectMqtt(svc.mqttPort, dev);
+    const N = 37;
+    const payload = 'x'.repeat(100);
+    for (let i = 0; i < N; i++) await client.publishAsync(`a/${dev}/t`, payload, { qos: 1 });
+
+    const after = await scrape();
+    expect(metricValue(after, 'outpost_log_end_offset', { topic: 'a' })).toBe(N);
+    expect(metricValue(after, 'outpost_log_records', { topic: 'a' })).toBe(N);
+    expect(metricValue(after, 'outpost_log_partition_bytes', { topic: 'a' })).toBeGreaterThanOrEqual(
+      N * payload.length,
+    );
+    expect(metricValue(after, 'outpost_log_end_offset', { topic: 'b' })).toBe(0);
+    expect(
+      metricValue(after, 'outpost_log_oldest_record_age_seconds', { topic: 'a' }),
+    ).toBeGreaterThanOrEqual(0);
+    expect(metricValue(after, 'outpost_ingest_connections')).toBe(1);
+    expect(
+      metricValue(after, 'outpost_ingest_messages_total', { topic: 'a' }) -
+        (before.includes('outpost_ingest_messages_total{')
+          ? metricValue(before, 'outpost_ingest_messages_total', { topic: 'a' })
+          : 0),
+    ).toBe(N);
+    expect(metricValue(after, 'outpost_ingest_bytes_total', { topic: 'a' })).toBe(N * payload.length);
+    expect(metricValue(after, 'outpost_log_file_bytes')).toBeGreaterThanOrEqual(
+      metricValue(before, 'outpost_log_file_bytes'),
+    );
+
+    // /v1/status agrees with /metrics.
+    const status = (await (await fetch(`${svc.http}v1/status`)).json()) as {
+      topics: { topic: string; records: number }[];
+      ingest: { connectedDevices: number };
+    };
+    expect(status.topics.find((t) => t.topic === 'a')?.records).toBe(N);
+    expect(status.ingest.connectedDevices).toBe(metricValue(after, 'outpost_ingest_connected_devices'));
+
+    client.end(true);
+    svc.proc.kill('SIGTERM');
+    expect((await svc.exited).code).toBe(0);
+  });
+
+  test('service › /healthz and /readyz answer; unknown paths 404; writes are refused', async () => {
+    const dir = tempDir('health');
+    const cfg = join(dir, 'c.json');
+    writeConfig(cfg, baseConfig(join(dir, 'data')));
+    const svc = await startOutpost(cfg);
+    expect((await fetch(`${svc.http}healthz`)).status).toBe(200);
+    const ready = await fetch(`${svc.http}readyz`);
+    expect(ready.status).toBe(200);
+    expect(((await ready.json()) as { ready: boolean }).ready).toBe(true);
+    expect((await fetch(`${svc.http}nope`)).status).toBe(404);
+    expect((await fetch(`${svc.http}metrics`, { method: 'POST' })).status).toBe(405);
+    const tr = await fetch(`${svc.http}v1/offsets/translate?cluster=x&topic=a`);
+    expect(tr.status).toBe(400);
+    svc.proc.kill('SIGTERM');
+    expect((await svc.exited).code).toBe(0);
+  });
+
+  test('service › with http.token set the admin API needs the bearer token, except /healthz', async () => {
+    const dir = tempDir('token');
+    const cfg = join(dir, 'c.json');
+    const token = 'correct-horse-battery-staple';
+    writeConfig(cfg, { ...baseConfig(join(dir, 'data')), http: { host: '127.0.0.1', port: 0, token } });
+    const svc = await startOutpost(cfg);
+    const base = svc.http;
+    expect((await fetch(`${base}healthz`)).status).toBe(200);
+    expect((await fetch(`${base}metrics`)).status).toBe(401);
+    expect(
+      (await fetch(`${base}v1/status`, { headers: { authorization: 'Bearer wrong-token-wrong-token' } }))
+        .status,
+    ).toBe(401);
+    expect((await fetch(`${base}v1/status`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(
+      200,
+    );
+    expect((await fetch(`${base}?token=${token}`)).status).toBe(200);
+    svc.proc.kill('SIGTERM');
+    expect((await svc.exited).code).toBe(0);
+  });
+});
+
+describe('service admin config', () => {
+  test('config › refuses http.host off loopback without http.token', async () => {
+    const { parseConfig } = await import('../../src/config/index.ts');
+    const base = baseConfig('/tmp/unused');
+    expect(() => parseConfig({ ...base, http: { host: '0.0.0.0' } })).toThrow(
+      /http\.token: required when http\.host \(0\.0\.0\.0\) is not loopback/,
+    );
+    expect(parseConfig({ ...base, http: { host: '0.0.0.0', token: 'x'.repeat(16) } }).http.host).toBe(
+      '0.0.0.0',
+    );
+    expect(parseConfig({ ...base, http: { host: '127.0.0.1' } }).http.token).toBeUndefined();
+  });
+});
