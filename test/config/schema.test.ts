@@ -185,3 +185,17 @@ describe('config › validation messages name the path and the reason', () => {
     ]);
   });
 });
+
+describe('config › cross-field rules', () => {
+  test('config › a retention schedule node-cron cannot parse is refused with its reason', () => {
+    const raw = base();
+    (raw.log as Record<string, unknown>)['retentionSchedule'] = '61 * * * *';
+    expect(problems(raw)).toEqual([
+      'log.retentionSchedule: not a cron expression: 61 is a invalid expression for minute',
+    ]);
+    (raw.log as Record<string, unknown>)['retentionSchedule'] = 'hourly';
+    expect(problems(raw)).toEqual([
+      'log.retentionSchedule: not a cron expression: expected 5 or 6 fields but got 1',
+    ]);
+  });
+});

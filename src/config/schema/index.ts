@@ -1,3 +1,4 @@
+import cron from 'node-cron';
 import { z } from 'zod';
 import { httpSchema, loggingSchema, serviceSchema } from './http.ts';
 import { logSchema } from './log.ts';
@@ -101,6 +102,16 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['unrouted'], message: `unknown log topic "${cfg.unrouted}"` });
     }
     checkPortClashes(cfg, ctx);
+    // The retention schedule fails at startup otherwise; say why now (node-cron's own parser).
+    const schedule = cron.validateDetailed(cfg.log.retentionSchedule);
+    if (!schedule.valid) {
+      const why = schedule.errors.map((e) => e.message).join('; ');
+      ctx.addIssue({
+        code: 'custom',
+        path: ['log', 'retentionSchedule'],
+        message: `not a cron expression: ${why || 'invalid'}`,
+      });
+    }
     for (const t of topics) {
       if (cfg.edgeId.length + 1 + t.length > 249) {
         ctx.addIssue({
