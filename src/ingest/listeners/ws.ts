@@ -32,7 +32,7 @@ export async function listenWs(
     host: cfg.host,
     port,
     close: async () => {
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      wss.close(); // external server: open WebSockets stay until the broker closes them
       await closeServer(http);
     },
   };
