@@ -201,6 +201,29 @@ describe('cli › log topics and log read', () => {
     expect(lines(out).map((l) => l.value)).toEqual(['before', 'after-1', 'after-2']);
   });
 
+  test('cli › log read stops quietly with exit 0 when its reader closes the pipe early (| head)', async () => {
+    const t = `pipe-${suffix()}`;
+    const { file, log } = await ownerLog({ [t]: { partitions: 1 } });
+    const value = Buffer.alloc(2000, 'x');
+    for (let b = 0; b < 5; b++) {
+      await log.append(Array.from({ length: 1000 }, () => ({ topic: t, value })));
+    }
+    const child = spawn(NODE, [MAIN, 'log', 'read', '-c', file, '-t', t, '-p', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    child.stdout.once('data', () => child.stdout.destroy());
+    expect(await exited).toBe(0);
+    expect(stderr).toBe('');
+  });
+
   test('cli › log read of an unknown topic or partition fails with one line, exit 1', async () => {
     const t = `known-${suffix()}`;
     const { file } = await ownerLog({ [t]: { partitions: 2 } });
