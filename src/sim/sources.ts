@@ -80,9 +80,9 @@ export interface ClusterSourceOptions {
  * Feeds a central cluster's mirrored topics to the auditor with a READ_COMMITTED consumer (only
  * committed transactions are visible, Kafka KIP-98), from the earliest offset to the last stable
  * offset (LSO) each partition had when the audit began. Transaction markers occupy offsets without
- * being delivered, so a partition counts as read when a record at or past LSO - 2 arrived (the
- * offset before the last commit marker), or after `idleMs` without news (the audit then reports
- * whatever is missing as lost; it never passes on an early stop).
+ * being delivered, so "read to the end" is judged on the consumer's fetch position, not on the last
+ * record; after `idleMs` without news it stops early (the audit then reports whatever is missing as
+ * lost: it never passes on an early stop).
  */
 export async function readCluster(opts: ClusterSourceOptions, auditor: Auditor): Promise<SourceStats> {
   const consumer = new Consumer({
@@ -124,18 +124,25 @@ export async function readCluster(opts: ClusterSourceOptions, auditor: Auditor):
     });
     const idleMs = opts.idleMs ?? 10_000;
     const deadline = Date.now() + (opts.timeoutMs ?? 600_000);
-    /** Partitions whose last record before the LSO may be the one before a commit marker. */
-    const near = new Set<string>();
+    // Done when the stream's fetch position (past data and transaction markers) reached every
+    // partition's LSO and nothing is buffered; a fallback gives up after idleMs without news.
+    const reachedAll = () =>
+      [...remaining].every(
+        ([key, lso]) => (stream.offsetsToFetch.get(key.replace(/\/(\d+)$/, ':$1')) ?? -1n) >= lso,
+      );
     let lastNews = Date.now();
     const idle = setInterval(() => {
       const quiet = Date.now() - lastNews;
-      const onlyNear = [...remaining.keys()].every((k) => near.has(k));
-      if (quiet > idleMs || (onlyNear && quiet > 1_500) || Date.now() > deadline) void stream.close();
-    }, 250);
+      if ((reachedAll() && stream.readableLength === 0) || quiet > idleMs || Date.now() > deadline) {
+        void stream.close();
+      }
+    }, 100);
     try {
       for await (const m of stream) {
         lastNews = Date.now();
         const key = `${m.topic}/${m.partition}`;
+        const lso = remaining.get(key);
+        if (lso === undefined || m.offset >= lso) continue; // appended after the audit began
         const offset = Number(m.offset);
         const s = stats.partitions[key];
         if (s) {
@@ -145,10 +152,6 @@ export async function readCluster(opts: ClusterSourceOptions, auditor: Auditor):
         const e = decodeEnvelope(m.value);
         if (e === null) auditor.foreign();
         else auditor.add({ ...e, topic: m.topic, partition: m.partition, offset });
-        const lso = remaining.get(key);
-        if (lso !== undefined && m.offset >= lso - 1n) remaining.delete(key);
-        else if (lso !== undefined && m.offset >= lso - 2n) near.add(key);
-        if (remaining.size === 0) break;
       }
     } finally {
       clearInterval(idle);
