@@ -7,6 +7,7 @@ import { devicesCommands } from './devices.ts';
 import { logReadCommand } from './log-read.ts';
 import { logTopicsCommand } from './log-topics.ts';
 import { runCommand } from './run.ts';
+import { serviceInstallCommand } from './service.ts';
 import { simCommand } from './sim.ts';
 
 /**
@@ -15,6 +16,7 @@ import { simCommand } from './sim.ts';
  */
 export const commands: readonly Command[] = [
   runCommand,
+  serviceInstallCommand,
   checkConfigCommand,
   configSchemaCommand,
   configDocsCommand,
