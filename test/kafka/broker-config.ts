@@ -112,7 +112,7 @@ export function serverProperties(state: ClusterState, layout: ClusterLayout): st
  * Logging to a file in the cluster dir. Kafka 4.1's jars log through SLF4J 1.7 → reload4j (log4j 1.x syntax);
  * a few classes use log4j2 directly, so both get a configuration.
  */
-export function log4jProperties(layout: ClusterLayout): string {
+export function log4jProperties(layout: Pick<ClusterLayout, 'brokerLog'>): string {
   return [
     'log4j.rootLogger=INFO, file',
     'log4j.appender.file=org.apache.log4j.FileAppender',
@@ -125,7 +125,7 @@ export function log4jProperties(layout: ClusterLayout): string {
   ].join('\n');
 }
 
-export function log4j2Properties(layout: ClusterLayout): string {
+export function log4j2Properties(layout: Pick<ClusterLayout, 'brokerLog'>): string {
   return [
     'status = warn',
     'appender.file.type = File',
