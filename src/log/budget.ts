@@ -6,14 +6,19 @@
  * space (`minFreeBytes`) are reported too; low free space also makes the log full.
  *
  * Page counts come from mdb_stat (cheap) at most every REFRESH_MS; in between, appended and deleted
- * bytes adjust an estimate so a burst cannot overshoot the budget by more than one refresh interval.
+ * record bytes adjust an estimate, scaled by the page overhead measured at the last refresh (pages
+ * in use / record bytes stored; B-tree pages are rarely full), so a burst cannot overshoot the
+ * budget by much more than one refresh interval's worth of appends.
  */
 import { statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Core } from './state.ts';
 import { usedPages } from './store.ts';
 
-const REFRESH_MS = 200;
+const REFRESH_MS = 50;
+/** Page overhead assumed before enough records are stored to measure it. */
+const INITIAL_OVERHEAD = 1.5;
+const MEASURE_MIN_BYTES = 64 * 1024;
 
 export class Budget {
   #core: Core;
@@ -23,6 +28,8 @@ export class Budget {
   #diskFree = 0;
   /** Bytes appended minus bytes deleted since the last refresh. */
   #delta = 0;
+  /** Page bytes per record byte, measured at refresh. */
+  overhead = INITIAL_OVERHEAD;
   /** Size of the last append refused with LOG_FULL (0 after any admitted append). */
   #refused = 0;
 
@@ -39,6 +46,11 @@ export class Budget {
     this.#diskFree = fs.bavail * fs.bsize;
     this.#delta = 0;
     this.#at = Date.now();
+    let recordBytes = 0;
+    for (const t of this.#core.topics.values()) for (const p of t.parts) recordBytes += p.bytes;
+    if (recordBytes >= MEASURE_MIN_BYTES) {
+      this.overhead = Math.min(4, Math.max(1, this.#usedBytes / recordBytes));
+    }
   }
 
   #maybeRefresh(): void {
@@ -59,8 +71,8 @@ export class Budget {
   /** Bytes by which an append of `incoming` bytes would exceed the budget (0 = fits). */
   overBy(incoming: number): number {
     this.#maybeRefresh();
-    const used = Math.max(0, this.#usedBytes + this.#delta);
-    const overBudget = used + incoming - this.#core.maxBytes;
+    const used = Math.max(0, this.#usedBytes + this.#delta * this.overhead);
+    const overBudget = used + incoming * this.overhead - this.#core.maxBytes;
     const overDisk = this.#core.minFreeBytes - (this.#diskFree - Math.max(0, this.#delta) - incoming);
     return Math.max(0, overBudget, overDisk);
   }
@@ -70,7 +82,7 @@ export class Budget {
     const full = this.overBy(Math.max(1, this.#refused)) > 0;
     return {
       fileBytes: this.#fileBytes,
-      usedBytes: Math.max(0, this.#usedBytes + this.#delta),
+      usedBytes: Math.round(Math.max(0, this.#usedBytes + this.#delta * this.overhead)),
       diskFreeBytes: this.#diskFree,
       full,
     };

@@ -13,13 +13,14 @@
  */
 import cron from 'node-cron';
 import { isOutpostError, OutpostError } from '../errors.ts';
+import { assign, type Pending, prepare, publish } from './append.ts';
 import { Budget } from './budget.ts';
-import { encodeRecord, peekTimestamp } from './codec/record-v1.ts';
-import { partitionFor } from './partitioner.ts';
+import { peekTimestamp } from './codec/record-v1.ts';
+import { deleteCursor, getCursor, listCursors, setCursor } from './cursors.ts';
 import { readRange } from './read.ts';
 import { ReaderView } from './reader.ts';
 import { dropOldest, runRetention } from './retention.ts';
-import { type Core, getPart, type Part, queueCheckpoints, syncTopics, type TopicState } from './state.ts';
+import { type Core, getPart, type Part, queueCheckpoints, syncTopics } from './state.ts';
 import { DROPPED_KEY, type LogDbs, openDbs, RESERVED_PREFIX } from './store.ts';
 import type {
   AppendRecord,
@@ -40,12 +41,6 @@ const DEFAULT_MAX_RECORD_BYTES = 1024 ** 2;
 const DEFAULT_MIN_FREE_BYTES = 256 * 1024 ** 2;
 const CHECKPOINT_INTERVAL_MS = 5_000;
 const READER_POLL_MS = 100;
-
-interface Pending {
-  part: Part;
-  offset: number;
-  buf: Buffer;
-}
 
 export async function openLog(options: LogOptions): Promise<PartitionedLog> {
   const dbs = openDbs(options.dataDir);
@@ -117,60 +112,14 @@ class Log implements PartitionedLog {
     try {
       const core = this.#owner('append');
       if (records.length === 0) return Promise.resolve([]);
-      const now = Date.now();
-      // route + encode
-      const pending: Pending[] = new Array(records.length);
-      let bytes = 0;
-      const rr = new Map<TopicState, number>();
-      for (let i = 0; i < records.length; i++) {
-        const r = records[i] as AppendRecord;
-        const t = core.topics.get(r.topic);
-        if (t === undefined)
-          throw new OutpostError('UNKNOWN_TOPIC', `unknown log topic "${r.topic}"`, { topic: r.topic });
-        const key = r.key ?? null;
-        let p = r.partition ?? partitionFor(key, t.parts.length);
-        if (p < 0) {
-          const n = rr.get(t) ?? t.rr;
-          p = n % t.parts.length;
-          rr.set(t, n + 1);
-        }
-        const part = t.parts[p] ?? getPart(core, r.topic, p);
-        const buf = encodeRecord({
-          timestamp: r.timestamp ?? now,
-          key,
-          headers: r.headers ?? {},
-          value: r.value,
-        });
-        if (buf.length > this.#maxRecordBytes) {
-          throw new OutpostError(
-            'RECORD_TOO_LARGE',
-            `record of ${buf.length} bytes exceeds log.maxRecordBytes (${this.#maxRecordBytes})`,
-            { topic: r.topic, partition: p },
-          );
-        }
-        bytes += buf.length;
-        pending[i] = { part, offset: -1, buf };
-      }
-      // admit
-      this.#admit(core, bytes);
-      for (const [t, n] of rr) t.rr = n % t.parts.length;
-      // assign + put
-      const { records: db } = this.#dbs;
-      const puts: Promise<boolean>[] = new Array(pending.length);
-      for (let i = 0; i < pending.length; i++) {
-        const e = pending[i] as Pending;
-        e.offset = e.part.end++;
-        e.part.bytes += e.buf.length;
-        e.part.dirty = true;
-        puts[i] = db.put([e.part.tid, e.part.p, e.offset], e.buf);
-      }
-      this.#budget?.noteAppended(bytes);
-      const done = this.#commit(pending, puts);
+      const prepared = prepare(core, records, this.#maxRecordBytes);
+      this.#admit(core, prepared.bytes);
+      const puts = assign(this.#dbs, prepared);
+      this.#budget?.noteAppended(prepared.bytes);
+      const done = this.#commit(prepared.pending, puts);
       this.#inflight.add(done);
-      done.then(
-        () => this.#inflight.delete(done),
-        () => this.#inflight.delete(done),
-      );
+      const forget = () => this.#inflight.delete(done);
+      done.then(forget, forget);
       return done;
     } catch (err) {
       return Promise.reject(err);
@@ -182,9 +131,10 @@ class Log implements PartitionedLog {
     const over = budget.overBy(bytes);
     if (over === 0) return;
     if (core.onFull === 'drop-oldest') {
-      const freed = dropOldest(core, over);
+      // `over` is in page bytes; dropOldest counts record bytes.
+      const freed = dropOldest(core, Math.ceil(over / budget.overhead));
       budget.noteDeleted(freed.bytes);
-      if (freed.bytes >= over) return;
+      if (freed.bytes * budget.overhead >= over) return;
     }
     budget.noteRefused(bytes);
     const s = budget.snapshot();
@@ -211,21 +161,7 @@ class Log implements PartitionedLog {
       );
       throw this.#failure;
     }
-    const results: AppendResult[] = new Array(pending.length);
-    const woken = new Set<Part>();
-    for (let i = 0; i < pending.length; i++) {
-      const e = pending[i] as Pending;
-      results[i] = { topic: e.part.topic, partition: e.part.p, offset: e.offset };
-      if (e.offset >= e.part.durableEnd) {
-        e.part.durableEnd = e.offset + 1;
-        woken.add(e.part);
-      }
-    }
-    for (const part of woken) {
-      for (const wake of part.waiters) wake();
-      part.waiters.clear();
-    }
-    return results;
+    return publish(pending);
   }
 
   // ── read ────────────────────────────────────────────────────────────────────────────────────
@@ -334,43 +270,32 @@ class Log implements PartitionedLog {
   // ── cursors ─────────────────────────────────────────────────────────────────────────────────
   getCursor(name: string, topic: string, partition: number): CursorInfo | undefined {
     this.#open('getCursor');
-    const c = this.#dbs.cursors.get([topic, partition, name]);
-    return c === undefined ? undefined : { name, topic, partition, offset: c.offset, protected: c.protected };
+    return getCursor(this.#dbs, name, topic, partition);
   }
 
-  async setCursor(
+  setCursor(
     name: string,
     topic: string,
     partition: number,
     offset: number,
     opts: { protected?: boolean } = {},
   ): Promise<void> {
-    const core = this.#owner('setCursor');
-    getPart(core, topic, partition);
-    if (!Number.isSafeInteger(offset) || offset < 0) {
-      throw new OutpostError('USAGE', `cursor offset must be a non-negative integer, got ${offset}`, {
-        topic,
-        partition,
-      });
+    try {
+      getPart(this.#owner('setCursor'), topic, partition);
+      return setCursor(this.#dbs, name, topic, partition, offset, opts.protected ?? false);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    await this.#dbs.cursors.put([topic, partition, name], { offset, protected: opts.protected ?? false });
-    await this.#dbs.cursors.flushed;
   }
 
   async deleteCursor(name: string, topic: string, partition: number): Promise<void> {
     this.#owner('deleteCursor');
-    await this.#dbs.cursors.remove([topic, partition, name]);
-    await this.#dbs.cursors.flushed;
+    await deleteCursor(this.#dbs, name, topic, partition);
   }
 
   cursors(): CursorInfo[] {
     this.#open('cursors');
-    const out: CursorInfo[] = [];
-    for (const { key, value } of this.#dbs.cursors.getRange()) {
-      const [topic, partition, name] = key;
-      out.push({ name, topic, partition, offset: value.offset, protected: value.protected });
-    }
-    return out;
+    return listCursors(this.#dbs);
   }
 
   // ── retention and budget ────────────────────────────────────────────────────────────────────

@@ -30,7 +30,8 @@ async function appendAndKill(dir: string, acked: Map<number, number>): Promise<R
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
-  const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_code, signal) => r(signal)));
+  // 'close' fires after the exit and after stdout ended, so every line the child wrote was read.
+  const exited = new Promise<NodeJS.Signals | null>((r) => child.on('close', (_code, signal) => r(signal)));
   let reported = 0;
   let firstAck: () => void = () => {};
   const gotAck = new Promise<void>((r) => {
@@ -51,7 +52,6 @@ async function appendAndKill(dir: string, acked: Map<number, number>): Promise<R
   await new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 300)));
   child.kill('SIGKILL');
   expect(await exited).toBe('SIGKILL');
-  await new Promise<void>((r) => (rl.closed ? r() : rl.once('close', () => r())));
   return { reported };
 }
 
