@@ -1,9 +1,11 @@
 /**
  * The public contract of the partitioned log. Nothing here knows about MQTT or Kafka.
  *
- * Offsets are dense per partition and start at 0. `endOffset` is the offset the next append gets
- * (Kafka's "log end offset"); `startOffset` is the first offset still stored. A partition holds
- * [startOffset, endOffset).
+ * Offsets are dense per partition and start at 0. `endOffset` is the durable end (Kafka's high
+ * watermark): every offset below it is committed and fsynced, and it is the offset the next append
+ * gets once no append is in flight (appends in flight hold offsets ≥ endOffset and are invisible
+ * until they resolve). `startOffset` is the first offset still stored. A partition holds
+ * [startOffset, endOffset). In role "reader" both come from disk (committed records, see reader.ts).
  */
 import type { Database } from 'lmdb';
 
@@ -115,9 +117,12 @@ export interface LogOptions {
 export interface PartitionedLog {
   /** Durable append: resolves only once every record is committed and fsynced. Offsets follow call order. */
   append(records: readonly AppendRecord[]): Promise<AppendResult[]>;
-  /** Records from `offset` (clamped up to startOffset). Empty array at the end. */
+  /** Durable records from `offset` (clamped up to startOffset). Empty array at the end. */
   read(topic: string, partition: number, offset: number, options?: ReadOptions): LogRecord[];
-  /** Batches from `offset` on; waits for new appends. Ends when the signal aborts or the log closes. */
+  /**
+   * Batches from `offset` on; waits for new appends (owner: woken after fsync; reader: polls every
+   * 100 ms). Yields only durable records. Ends when the signal aborts or the log closes.
+   */
   tail(topic: string, partition: number, offset: number, options?: TailOptions): AsyncIterable<LogRecord[]>;
   offsets(topic: string, partition: number): { startOffset: number; endOffset: number };
   partitions(): PartitionInfo[];

@@ -60,6 +60,16 @@ describe('log › append and read', () => {
     expect(counts).toEqual([10, 10, 10, 10]);
   });
 
+  test('shows records to readers only once their append is durable', async () => {
+    const log = await openTestLog(options(tempDir()));
+    const pending = log.append([{ topic: 't', partition: 0, value: value(1) }]);
+    expect(log.read('t', 0, 0)).toEqual([]);
+    expect(log.offsets('t', 0).endOffset).toBe(0);
+    await pending;
+    expect(log.read('t', 0, 0).map((r) => r.offset)).toEqual([0]);
+    expect(log.offsets('t', 0).endOffset).toBe(1);
+  });
+
   test('honours maxRecords and maxBytes but always returns at least one record', async () => {
     const log = await openTestLog(options(tempDir()));
     await log.append(
@@ -84,6 +94,9 @@ describe('log › append and read', () => {
         ]),
       ),
     ).toBe('RECORD_TOO_LARGE');
+    expect(await codeOf(log.append([{ topic: 't', partition: -1, value: Buffer.from('x') }]))).toBe(
+      'UNKNOWN_PARTITION',
+    );
     expect(await codeOf(() => log.read('t', 9, 0))).toBe('UNKNOWN_PARTITION');
     const ok = await log.append([{ topic: 't', partition: 0, value: Buffer.from('ok') }]);
     expect(ok[0]?.offset).toBe(0);
