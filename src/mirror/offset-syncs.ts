@@ -34,10 +34,15 @@ export class PartitionSyncState {
   }
 }
 
-/** Queues syncs for many partitions: `pending` go out after the ack, `delayed` on the periodic promote. */
+/**
+ * Queues syncs for many partitions: `pending` go out after the ack, `delayed` on the periodic promote.
+ * MM2 acks record by record and keeps only the latest pending sync per partition between sends; we ack
+ * whole batches, so we keep every immediate sync of a batch (still about one per offset.lag.max
+ * records) rather than letting a batch collapse them into one.
+ */
 export class OffsetSyncQueue {
   readonly #states = new Map<string, PartitionSyncState>();
-  readonly #pending = new Map<string, OffsetSync>();
+  #pending: OffsetSync[] = [];
   readonly #delayed = new Map<string, OffsetSync>();
   #maxOffsetLag: number;
 
@@ -68,7 +73,7 @@ export class OffsetSyncQueue {
       };
       if (st.update(sync.upstreamOffset, sync.downstreamOffset)) {
         this.#delayed.delete(k);
-        this.#pending.set(k, sync);
+        this.#pending.push(sync);
       } else {
         this.#delayed.set(k, sync);
       }
@@ -77,14 +82,14 @@ export class OffsetSyncQueue {
 
   /** MM2's promoteDelayedOffsetSyncs (run on the periodic commit). */
   promoteDelayed(): void {
-    for (const [k, s] of this.#delayed) this.#pending.set(k, s);
+    for (const s of this.#delayed.values()) this.#pending.push(s);
     this.#delayed.clear();
   }
 
   /** Takes every pending sync (latest per partition). */
   drain(): OffsetSync[] {
-    const out = [...this.#pending.values()];
-    this.#pending.clear();
+    const out = this.#pending;
+    this.#pending = [];
     return out;
   }
 

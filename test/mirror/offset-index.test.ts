@@ -105,4 +105,14 @@ describe('mirror offset syncs (MM2 emission rules)', () => {
     q.promoteDelayed();
     expect(q.drain()).toEqual([{ topic: 't', partition: 0, upstreamOffset: 49, downstreamOffset: 49 }]);
   });
+
+  it('keeps every immediate sync of one large acknowledged batch', () => {
+    const q = new OffsetSyncQueue(100);
+    q.acked('t', 1, 1000, 5000, 250);
+    expect(q.drain().map((s) => [s.upstreamOffset, s.downstreamOffset])).toEqual([
+      [1000, 5000],
+      [1101, 5101],
+      [1202, 5202],
+    ]);
+  });
 });

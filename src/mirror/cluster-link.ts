@@ -1,0 +1,501 @@
+/**
+ * One independent link from the edge log to one central cluster.
+ *
+ * Session pipeline (every start and every restart after ANY error or timeout):
+ *   connect → ensureInternalTopics → ensureRemoteTopics (refuse fewer partitions) → resumePartitions
+ *   (remote tail → index rebuild → next offset) → initProducer → stream (one single writer per remote
+ *   partition + heartbeats/offset syncs) → on error: tear the whole session down, back off, repeat.
+ *
+ * Exactly once, in order: edge partition p → remote partition p, one batch in flight per partition,
+ * an idempotent producer (KIP-98) for the session's lifetime, and a fresh resume from the remote tail
+ * after every failure, so a batch whose ack was lost is found on the remote and never resent. The local
+ * cursor `mirror.<alias>` moves only after Kafka acknowledged (acks=all) and the index recorded it.
+ */
+import type { Logger } from 'pino';
+import type { ClusterConfig } from '../config/index.ts';
+import { isOutpostError, OutpostError } from '../errors.ts';
+import type { LogRecord, PartitionedLog } from '../log/index.ts';
+import { encodeHeartbeat } from './formats/heartbeat.ts';
+import { encodeOffsetSync } from './formats/offset-sync.ts';
+import type { MirrorMetrics } from './metrics.ts';
+import {
+  HEADER_EDGE_ID,
+  HEADER_EDGE_OFFSET,
+  HEARTBEATS_TOPIC,
+  offsetSyncsTopic,
+  remoteHeartbeatsTopic,
+  remoteTopic,
+  topicSelected,
+} from './naming.ts';
+import type { OffsetIndex } from './offset-index.ts';
+import { OffsetSyncQueue } from './offset-syncs.ts';
+import { Pacer } from './pacer.ts';
+import { COMPACTED, type OutRecord, RemoteSession } from './remote.ts';
+import { discoverResume } from './resume.ts';
+import { backoffMs, type LinkState, LinkStateMachine } from './state.ts';
+
+export interface PartitionStatus {
+  topic: string;
+  partition: number;
+  remoteTopic: string;
+  state: LinkState;
+  /** Next edge offset to send. */
+  nextOffset: number;
+  lagRecords: number;
+  lagSeconds: number;
+  lastAckedAt: number | null;
+  remoteEndOffset: number | null;
+  error?: string;
+}
+
+interface Part {
+  topic: string;
+  partition: number;
+  remote: string;
+  next: number;
+  refused: string | undefined;
+  throttled: boolean;
+  lastAckedAt: number | null;
+  remoteEnd: number | null;
+}
+
+export interface ClusterLinkDeps {
+  alias: string;
+  config: ClusterConfig;
+  edgeId: string;
+  log: PartitionedLog;
+  index: OffsetIndex;
+  logger: Logger;
+  metrics: MirrorMetrics;
+  priority: (topic: string) => number;
+}
+
+export const cursorName = (alias: string): string => `mirror.${alias}`;
+
+export class ClusterLink {
+  readonly alias: string;
+  #cfg: ClusterConfig;
+  readonly #d: ClusterLinkDeps;
+  readonly #sm: LinkStateMachine;
+  readonly #parts = new Map<string, Part>();
+  readonly #pacer: Pacer;
+  readonly #syncs: OffsetSyncQueue;
+  #stopping = false;
+  #sessionAbort: AbortController | undefined;
+  #loop: Promise<void> | undefined;
+  #attempt = 0;
+  #lastError: string | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(deps: ClusterLinkDeps) {
+    this.#d = deps;
+    this.alias = deps.alias;
+    this.#cfg = deps.config;
+    this.#pacer = new Pacer(this.#cfg.maxBytesPerSecond, this.#cfg.batch.maxBytes);
+    this.#syncs = new OffsetSyncQueue(this.#cfg.offsetLagMax);
+    this.#sm = new LinkStateMachine(deps.alias, (from, to) => {
+      deps.logger.info({ cluster: this.alias, from, to }, 'mirror link state');
+      deps.metrics.up.set({ cluster: this.alias }, to === 'streaming' || to === 'throttled' ? 1 : 0);
+    });
+    deps.metrics.up.set({ cluster: this.alias }, 0);
+  }
+
+  get state(): LinkState {
+    return this.#sm.state;
+  }
+
+  /** Creates missing cursors (protected when the cluster is `required`) and starts the session loop. */
+  async start(): Promise<void> {
+    const { log } = this.#d;
+    for (const topic of log.topicNames()) {
+      if (!topicSelected(topic, this.#cfg.topics)) continue;
+      for (let p = 0; p < log.partitionCount(topic); p++) {
+        const c = log.getCursor(cursorName(this.alias), topic, p);
+        const start = log.offsets(topic, p).startOffset;
+        if (!c || c.protected !== this.#cfg.required) {
+          await log.setCursor(cursorName(this.alias), topic, p, c?.offset ?? start, {
+            protected: this.#cfg.required,
+          });
+        }
+        this.#parts.set(`${topic}/${p}`, {
+          topic,
+          partition: p,
+          remote: remoteTopic(this.#d.edgeId, topic),
+          next: Math.max(c?.offset ?? start, start),
+          refused: undefined,
+          throttled: false,
+          lastAckedAt: null,
+          remoteEnd: null,
+        });
+      }
+    }
+    this.#loop = this.#run();
+  }
+
+  reload(cfg: ClusterConfig): void {
+    this.#cfg = { ...this.#cfg, maxBytesPerSecond: cfg.maxBytesPerSecond, batch: cfg.batch };
+    this.#pacer.setRate(cfg.maxBytesPerSecond, cfg.batch.maxBytes);
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopping) {
+      if (this.#sm.state === 'backing-off') this.#sm.to('connecting');
+      const session = new RemoteSession(this.alias, this.#cfg);
+      const abort = new AbortController();
+      this.#sessionAbort = abort;
+      try {
+        await this.#session(session, abort.signal);
+      } catch (err) {
+        if (!this.#stopping) this.#failed(err);
+      } finally {
+        abort.abort(new Error('session over'));
+        this.#failSession = undefined;
+        await session.close();
+        await Promise.allSettled([...this.#loops, this.#syncChain]);
+        this.#loops = [];
+        this.#throttledParts = 0;
+        for (const p of this.#parts.values()) p.throttled = false;
+      }
+      if (this.#stopping) break;
+      this.#sm.to('backing-off');
+      const wait = backoffMs(this.#attempt++);
+      this.#d.logger.warn(
+        { cluster: this.alias, attempt: this.#attempt, backoffMs: wait },
+        'mirror link backing off',
+      );
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, wait);
+        this.#wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+    if (this.#sm.state !== 'stopped') this.#sm.to('stopped');
+  }
+
+  #failed(err: unknown): void {
+    const code = isOutpostError(err) ? err.code : 'MIRROR_PRODUCE_FAILED';
+    this.#lastError = err instanceof Error ? err.message : String(err);
+    this.#d.metrics.errors.inc({ cluster: this.alias, code });
+    this.#d.logger.error(
+      { cluster: this.alias, code, err: this.#lastError, ...(isOutpostError(err) ? err.fields : {}) },
+      'mirror link failed; tearing the session down',
+    );
+  }
+
+  async #session(session: RemoteSession, signal: AbortSignal): Promise<void> {
+    const { edgeId, index, logger } = this.#d;
+    const t = this.#cfg.produceTimeoutMs;
+    // ensureInternalTopics: MM2's heartbeats, the mirrored edge heartbeat stream, offset syncs.
+    for (const name of [HEARTBEATS_TOPIC, remoteHeartbeatsTopic(edgeId), offsetSyncsTopic(edgeId)]) {
+      await this.#timed(session.ensureTopic(name, 1, COMPACTED), t, 'create internal topics');
+    }
+    // ensureRemoteTopics: same partition count; fewer partitions remotely is refused, loudly.
+    const byTopic = new Map<string, Part[]>();
+    for (const p of this.#parts.values()) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p]);
+    for (const [topic, parts] of byTopic) {
+      const want = parts.length;
+      const remote = remoteTopic(edgeId, topic);
+      const have = await this.#timed(session.ensureTopic(remote, want), t, 'create remote topic');
+      const refused =
+        have < want
+          ? `remote topic ${remote} has ${have} partitions, the edge topic has ${want}: refusing it`
+          : undefined;
+      for (const p of parts) p.refused = refused;
+      if (refused) {
+        const err = new OutpostError('MIRROR_REMOTE_PARTITIONS', refused, { cluster: this.alias, topic });
+        this.#d.metrics.refused.inc({ cluster: this.alias, topic });
+        logger.error(err.toLog(), 'mirror topic refused');
+      }
+    }
+    // resumePartitions: from the remote tail (recovering unacknowledged landings), else the cursor.
+    for (const p of this.#parts.values()) {
+      if (p.refused) continue;
+      const r = await this.#timed(
+        discoverResume({
+          session,
+          index,
+          cluster: this.alias,
+          edgeId,
+          topic: p.topic,
+          remoteTopic: p.remote,
+          partition: p.partition,
+        }),
+        t * 4,
+        'resume',
+      );
+      const cursor = this.#d.log.getCursor(cursorName(this.alias), p.topic, p.partition)?.offset ?? 0;
+      const start = this.#d.log.offsets(p.topic, p.partition).startOffset;
+      p.next = Math.max(r.edgeNext ?? cursor, start);
+      p.remoteEnd = r.remoteEnd;
+      if (r.recovered > 0) this.#d.metrics.recovered.inc({ cluster: this.alias }, r.recovered);
+      if (r.edgeNext !== undefined && r.edgeNext > cursor) await this.#advanceCursor(p, r.edgeNext);
+      if ((r.edgeNext ?? cursor) < start) {
+        logger.warn(
+          { cluster: this.alias, topic: p.topic, partition: p.partition, from: r.edgeNext ?? cursor, start },
+          'mirror gap: retention deleted records this cluster never received',
+        );
+      }
+      logger.info(
+        {
+          cluster: this.alias,
+          topic: p.topic,
+          partition: p.partition,
+          offset: p.next,
+          recovered: r.recovered,
+          foreign: r.foreign,
+        },
+        'mirror partition resumes',
+      );
+    }
+    await this.#timed(session.producer(), t, 'init producer');
+    this.#syncs.reset(this.#cfg.offsetLagMax);
+    this.#sm.to('streaming');
+    this.#attempt = 0;
+    this.#lastError = undefined;
+    this.#syncChain = Promise.resolve();
+    const failed = new Promise<never>((_, reject) => {
+      this.#failSession = reject;
+    });
+    const loops = [...this.#parts.values()]
+      .filter((p) => !p.refused)
+      .map((p) => this.#partitionLoop(p, session, signal));
+    loops.push(this.#heartbeats(session, signal));
+    this.#loops = loops;
+    // First failure wins; the caller aborts the rest and waits for them to settle.
+    await Promise.race([
+      Promise.all(loops),
+      failed,
+      new Promise<void>((_, reject) => {
+        for (const l of loops) l.catch(reject);
+      }),
+    ]);
+  }
+
+  async #timed<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new OutpostError('MIRROR_NO_PROGRESS', `${what}: no answer from ${this.alias} within ${ms} ms`, {
+              cluster: this.alias,
+              retriable: true,
+            }),
+          ),
+        ms,
+      );
+    });
+    try {
+      return await Promise.race([p, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #advanceCursor(p: Part, offset: number): Promise<void> {
+    await this.#d.log.setCursor(cursorName(this.alias), p.topic, p.partition, offset, {
+      protected: this.#cfg.required,
+    });
+  }
+
+  async #partitionLoop(p: Part, session: RemoteSession, signal: AbortSignal): Promise<void> {
+    const { log, edgeId, index, metrics } = this.#d;
+    const idHeader = Buffer.from(HEADER_EDGE_ID);
+    const offHeader = Buffer.from(HEADER_EDGE_OFFSET);
+    const edgeIdValue = Buffer.from(edgeId);
+    const tail = log.tail(p.topic, p.partition, p.next, {
+      maxRecords: this.#cfg.batch.maxRecords,
+      maxBytes: this.#cfg.batch.maxBytes,
+      signal,
+    });
+    for await (const batch of tail) {
+      if (signal.aborted) return;
+      const first = batch[0] as LogRecord;
+      const last = batch[batch.length - 1] as LogRecord;
+      const records: OutRecord[] = [];
+      let bytes = 0;
+      for (const r of batch) {
+        const headers = new Map<Buffer, Buffer>();
+        for (const [k, v] of Object.entries(r.headers)) {
+          headers.set(Buffer.from(k), v);
+          bytes += k.length + v.length;
+        }
+        headers.set(idHeader, edgeIdValue);
+        headers.set(offHeader, Buffer.from(String(r.offset)));
+        bytes += r.value.length + (r.key?.length ?? 0);
+        records.push({ key: r.key, value: r.value, timestamp: r.timestamp, headers });
+      }
+      const live = last.offset + 1 >= log.offsets(p.topic, p.partition).endOffset;
+      if (this.#pacer.wouldWait(bytes)) {
+        p.throttled = true;
+        this.#throttledParts++;
+        if (this.#sm.state === 'streaming') this.#sm.to('throttled');
+        try {
+          await this.#pacer.acquire({ bytes, live, priority: this.#d.priority(p.topic), signal });
+        } finally {
+          p.throttled = false;
+          this.#throttledParts--;
+        }
+        if (this.#sm.state === 'throttled' && this.#throttledParts === 0) this.#sm.to('streaming');
+      } else {
+        await this.#pacer.acquire({ bytes, live, priority: this.#d.priority(p.topic), signal });
+      }
+      const remoteBase = await this.#timed(
+        session.produce(p.remote, p.partition, records),
+        this.#cfg.produceTimeoutMs,
+        `produce ${p.remote}/${p.partition}`,
+      ).catch((err: unknown) => {
+        throw isOutpostError(err)
+          ? err
+          : new OutpostError(
+              'MIRROR_PRODUCE_FAILED',
+              `produce to ${p.remote}/${p.partition} failed: ${(err as Error).message}`,
+              {
+                cluster: this.alias,
+                topic: p.topic,
+                partition: p.partition,
+                offset: first.offset,
+                cause: err,
+                retriable: true,
+              },
+            );
+      });
+      // Ack: index first (exact translation), then the cursor (what retention may delete).
+      const count = batch.length;
+      if (last.offset - first.offset + 1 === count) {
+        await index.record(this.alias, p.topic, p.partition, {
+          edgeStart: first.offset,
+          remoteStart: remoteBase,
+          count,
+        });
+        this.#syncs.acked(p.topic, p.partition, first.offset, remoteBase, count);
+      } else {
+        // Edge offsets with holes (retention ran mid-batch): index record by record.
+        for (let i = 0; i < count; i++) {
+          const r = batch[i] as LogRecord;
+          await index.record(this.alias, p.topic, p.partition, {
+            edgeStart: r.offset,
+            remoteStart: remoteBase + i,
+            count: 1,
+          });
+          this.#syncs.acked(p.topic, p.partition, r.offset, remoteBase + i, 1);
+        }
+      }
+      // A late ack from a torn-down session is indexed (it is true) but moves nothing else.
+      if (signal.aborted) return;
+      p.next = last.offset + 1;
+      p.remoteEnd = remoteBase + count;
+      p.lastAckedAt = Date.now();
+      await this.#advanceCursor(p, p.next);
+      metrics.records.inc({ cluster: this.alias, topic: p.topic }, count);
+      metrics.bytes.inc({ cluster: this.alias }, bytes);
+      void this.#flushSyncs(session);
+    }
+  }
+
+  #syncChain: Promise<void> = Promise.resolve();
+  #failSession: ((err: unknown) => void) | undefined;
+  #loops: Array<Promise<void>> = [];
+  #throttledParts = 0;
+
+  /** Sends pending offset syncs to `mm2-offset-syncs.<edgeId>.internal` partition 0, one send at a time. */
+  #flushSyncs(session: RemoteSession): Promise<void> {
+    const syncs = this.#syncs.drain();
+    if (syncs.length === 0) return this.#syncChain;
+    const topic = offsetSyncsTopic(this.#d.edgeId);
+    const records = syncs.map((s) => {
+      // OffsetSync names the upstream (edge) topic and partition.
+      const { key, value } = encodeOffsetSync(s);
+      return { key, value, timestamp: Date.now(), headers: new Map<Buffer, Buffer>() };
+    });
+    this.#syncChain = this.#syncChain
+      .then(() => this.#timed(session.produce(topic, 0, records), this.#cfg.produceTimeoutMs, 'offset syncs'))
+      .then(
+        () => undefined,
+        (err: unknown) => this.#failSession?.(err),
+      );
+    return this.#syncChain;
+  }
+
+  async #heartbeats(session: RemoteSession, signal: AbortSignal): Promise<void> {
+    const { edgeId } = this.#d;
+    while (!signal.aborted) {
+      const { key, value } = encodeHeartbeat({
+        sourceClusterAlias: edgeId,
+        targetClusterAlias: this.alias,
+        timestamp: Date.now(),
+      });
+      const rec = [{ key, value, timestamp: Date.now(), headers: new Map<Buffer, Buffer>() }];
+      await this.#timed(session.produce(HEARTBEATS_TOPIC, 0, rec), this.#cfg.produceTimeoutMs, 'heartbeat');
+      await this.#timed(
+        session.produce(remoteHeartbeatsTopic(edgeId), 0, rec),
+        this.#cfg.produceTimeoutMs,
+        'heartbeat',
+      );
+      // MM2 promotes delayed offset syncs on its periodic commit; ours is the heartbeat tick.
+      this.#syncs.promoteDelayed();
+      await this.#flushSyncs(session);
+      await this.#prune();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.#cfg.heartbeatIntervalMs);
+        signal.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          { once: true },
+        );
+      });
+    }
+  }
+
+  /** Drops index ranges below the edge start offset (retention moved on). */
+  async #prune(): Promise<void> {
+    for (const p of this.#parts.values()) {
+      await this.#d.index.prune(
+        this.alias,
+        p.topic,
+        p.partition,
+        this.#d.log.offsets(p.topic, p.partition).startOffset,
+      );
+    }
+  }
+
+  status(now = Date.now()): PartitionStatus[] {
+    const { log } = this.#d;
+    return [...this.#parts.values()].map((p) => {
+      const end = log.offsets(p.topic, p.partition).endOffset;
+      const lag = Math.max(0, end - p.next);
+      const oldest = lag > 0 ? log.read(p.topic, p.partition, p.next, { maxRecords: 1 })[0] : undefined;
+      let state: LinkState = this.#sm.state;
+      if (p.refused) state = 'stopped';
+      else if (state === 'throttled' && !p.throttled) state = 'streaming';
+      const s: PartitionStatus = {
+        topic: p.topic,
+        partition: p.partition,
+        remoteTopic: p.remote,
+        state,
+        nextOffset: p.next,
+        lagRecords: lag,
+        lagSeconds: oldest ? Math.max(0, (now - oldest.timestamp) / 1000) : 0,
+        lastAckedAt: p.lastAckedAt,
+        remoteEndOffset: p.remoteEnd,
+      };
+      const error = p.refused ?? this.#lastError;
+      if (error !== undefined) s.error = error;
+      return s;
+    });
+  }
+
+  async stop(timeoutMs: number): Promise<void> {
+    this.#stopping = true;
+    this.#pacer.close();
+    this.#sessionAbort?.abort(new Error('mirror stopping'));
+    this.#wake?.();
+    await Promise.race([this.#loop, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    if (this.#sm.state !== 'stopped') this.#sm.to('stopped');
+  }
+}

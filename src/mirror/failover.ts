@@ -1,0 +1,151 @@
+/**
+ * Consumer-group failover between two central clusters fed by the same edge, exact:
+ *
+ *   readGroupOffsets(from) → translate east → edge → west (positions) → writeCheckpoints(to)
+ *   → [commit to the group on `to`, only when it is empty there]
+ *
+ * Checkpoints go to `<from>.checkpoints.internal` (partition 0) on `to`, where
+ * `RemoteClusterUtils.translateOffsets(toProps, "<from>", group)` (MirrorClient.remoteConsumerOffsets)
+ * returns them: topic = the remote topic name (the same on both clusters), upstreamOffset = the
+ * group's committed offset on `from`, offset = the exact position on `to`.
+ */
+import { Admin, Producer } from '@platformatic/kafka';
+import type { Config } from '../config/index.ts';
+import { OutpostError } from '../errors.ts';
+import { encodeCheckpoint } from './formats/checkpoint.ts';
+import { checkpointsTopic, SEPARATOR } from './naming.ts';
+import { COMPACTED, clientOptions, RemoteSession } from './remote.ts';
+import type { OffsetTranslator } from './translate.ts';
+
+export interface FailoverPartition {
+  topic: string;
+  partition: number;
+  fromOffset: number;
+  toOffset: number | null;
+  error?: string;
+}
+
+export interface FailoverResult {
+  group: string;
+  from: string;
+  to: string;
+  checkpointsTopic: string;
+  partitions: FailoverPartition[];
+  checkpointsWritten: number;
+  committed: boolean;
+  /** Why the commit was not made (group not empty on `to`). */
+  commitRefused?: string;
+}
+
+function clusterCfg(config: Config, alias: string) {
+  const c = config.mirror.clusters[alias];
+  if (!c) {
+    throw new OutpostError('MIRROR_UNKNOWN_CLUSTER', `no cluster "${alias}" in mirror.clusters`, {
+      cluster: alias,
+    });
+  }
+  return c;
+}
+
+export async function failover(opts: {
+  config: Config;
+  translator: OffsetTranslator;
+  group: string;
+  from: string;
+  to: string;
+  commit?: boolean;
+  timeoutMs?: number;
+}): Promise<FailoverResult> {
+  const { config, translator, group, from, to } = opts;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const fromCfg = clusterCfg(config, from);
+  const toCfg = clusterCfg(config, to);
+  const prefix = `${config.edgeId}${SEPARATOR}`;
+  const result: FailoverResult = {
+    group,
+    from,
+    to,
+    checkpointsTopic: checkpointsTopic(from),
+    partitions: [],
+    checkpointsWritten: 0,
+    committed: false,
+  };
+
+  // readGroupOffsets(from): only our remote topics "<edgeId>.<topic>".
+  const fromAdmin = new Admin(clientOptions(from, fromCfg, 'failover', timeoutMs));
+  try {
+    const groups = await fromAdmin.listConsumerGroupOffsets({ groups: [group] });
+    for (const t of groups[0]?.topics ?? []) {
+      if (!t.name.startsWith(prefix)) continue;
+      const edgeTopic = t.name.slice(prefix.length);
+      for (const p of t.partitions) {
+        const fromOffset = Number(p.committedOffset);
+        if (fromOffset < 0) continue;
+        const fp: FailoverPartition = {
+          topic: t.name,
+          partition: p.partitionIndex,
+          fromOffset,
+          toOffset: null,
+        };
+        try {
+          fp.toOffset = translator.positionBetween(from, to, edgeTopic, p.partitionIndex, fromOffset);
+        } catch (err) {
+          fp.error = (err as Error).message;
+        }
+        result.partitions.push(fp);
+      }
+    }
+  } finally {
+    await fromAdmin.close();
+  }
+  const translated = result.partitions.filter((p) => p.toOffset !== null);
+  if (translated.length === 0) return result;
+
+  // writeCheckpoints(to): single-partition compacted topic, partition 0.
+  const session = new RemoteSession(to, toCfg, timeoutMs);
+  const producer = new Producer({ ...clientOptions(to, toCfg, 'checkpoints', timeoutMs), acks: -1 });
+  try {
+    await session.ensureTopic(result.checkpointsTopic, 1, COMPACTED);
+    await producer.send({
+      messages: translated.map((p) => {
+        const { key, value } = encodeCheckpoint({
+          group,
+          topic: p.topic,
+          partition: p.partition,
+          upstreamOffset: p.fromOffset,
+          downstreamOffset: p.toOffset as number,
+          metadata: '',
+        });
+        return { topic: result.checkpointsTopic, partition: 0, key, value };
+      }),
+    });
+    result.checkpointsWritten = translated.length;
+
+    if (opts.commit) {
+      // Commit only into an empty (or unknown) group: never move offsets under live consumers.
+      const described = await session.admin.describeGroups({ groups: [group] });
+      const state = described.get(group)?.state;
+      const members = described.get(group)?.members.size ?? 0;
+      if (members > 0 || (state !== undefined && !['EMPTY', 'DEAD'].includes(String(state).toUpperCase()))) {
+        result.commitRefused = `group "${group}" is not empty on ${to} (state ${state}, ${members} members): not committed`;
+      } else {
+        const byTopic = new Map<string, Array<{ partition: number; offset: bigint }>>();
+        for (const p of translated) {
+          byTopic.set(p.topic, [
+            ...(byTopic.get(p.topic) ?? []),
+            { partition: p.partition, offset: BigInt(p.toOffset as number) },
+          ]);
+        }
+        await session.admin.alterConsumerGroupOffsets({
+          groupId: group,
+          topics: [...byTopic].map(([name, partitionOffsets]) => ({ name, partitionOffsets })),
+        });
+        result.committed = true;
+      }
+    }
+  } finally {
+    await producer.close(true);
+    await session.close();
+  }
+  return result;
+}

@@ -1,0 +1,68 @@
+/** The mirror's `outpost_mirror_*` metrics, registered once on the service's Registry. */
+import { Counter, Gauge, type Registry } from 'prom-client';
+
+export interface MirrorMetrics {
+  records: Counter<'cluster' | 'topic'>;
+  bytes: Counter<'cluster'>;
+  errors: Counter<'cluster' | 'code'>;
+  recovered: Counter<'cluster'>;
+  refused: Counter<'cluster' | 'topic'>;
+  lag: Gauge<'cluster' | 'topic' | 'partition'>;
+  up: Gauge<'cluster'>;
+}
+
+export function mirrorMetrics(
+  registry: Registry,
+  lagOf: () => Array<{ cluster: string; topic: string; partition: number; lag: number; up: boolean }>,
+): MirrorMetrics {
+  const registers = [registry];
+  const lag = new Gauge({
+    name: 'outpost_mirror_lag_records',
+    help: 'Durable edge records not yet acknowledged by the cluster.',
+    labelNames: ['cluster', 'topic', 'partition'] as const,
+    registers,
+    collect() {
+      for (const l of lagOf())
+        this.set({ cluster: l.cluster, topic: l.topic, partition: String(l.partition) }, l.lag);
+    },
+  });
+  return {
+    records: new Counter({
+      name: 'outpost_mirror_records_total',
+      help: 'Edge records acknowledged by a central cluster.',
+      labelNames: ['cluster', 'topic'] as const,
+      registers,
+    }),
+    bytes: new Counter({
+      name: 'outpost_mirror_bytes_total',
+      help: 'Key+value+header bytes of records acknowledged by a central cluster.',
+      labelNames: ['cluster'] as const,
+      registers,
+    }),
+    errors: new Counter({
+      name: 'outpost_mirror_errors_total',
+      help: 'Link failures (each one tears the session down and backs off), by error code.',
+      labelNames: ['cluster', 'code'] as const,
+      registers,
+    }),
+    recovered: new Counter({
+      name: 'outpost_mirror_recovered_records_total',
+      help: 'Records found on the remote tail at resume that had landed without an ack reaching us (indexed, not resent).',
+      labelNames: ['cluster'] as const,
+      registers,
+    }),
+    refused: new Counter({
+      name: 'outpost_mirror_refused_topics_total',
+      help: 'Times a topic was refused because its remote topic has fewer partitions than the edge topic.',
+      labelNames: ['cluster', 'topic'] as const,
+      registers,
+    }),
+    lag,
+    up: new Gauge({
+      name: 'outpost_mirror_link_up',
+      help: '1 while the cluster link is streaming (or throttled), 0 otherwise.',
+      labelNames: ['cluster'] as const,
+      registers,
+    }),
+  };
+}

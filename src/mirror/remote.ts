@@ -1,0 +1,256 @@
+/**
+ * One session with one central Kafka cluster, over @platformatic/kafka: an Admin client, one
+ * idempotent producer (acks=all, KIP-98 sequence numbers per partition), and sessionless Fetch
+ * requests to partition leaders for reading a remote tail back (Fetch v12, sessionId 0 / epoch -1 =
+ * "full fetch, no session", KIP-227). A session is thrown away whole on any error; the link builds a
+ * new one, so no state (producer id, sequence numbers, metadata) survives a failure.
+ */
+import { readFileSync } from 'node:fs';
+import {
+  Admin,
+  type BaseOptions,
+  Connection,
+  FetchIsolationLevels,
+  fetchV12,
+  ListOffsetTimestamps,
+  ProduceAcks,
+  Producer,
+} from '@platformatic/kafka';
+import type { ClusterConfig } from '../config/index.ts';
+
+export interface RemoteRecord {
+  offset: number;
+  timestamp: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Array<[string, Buffer]>;
+}
+
+export interface OutRecord {
+  key: Buffer | null;
+  value: Buffer;
+  timestamp: number;
+  headers: Map<Buffer, Buffer>;
+}
+
+/** Kafka topic configs for MM2's internal topics: one partition, compacted. */
+export const COMPACTED = [{ name: 'cleanup.policy', value: 'compact' }];
+
+export function clientOptions(
+  alias: string,
+  cfg: ClusterConfig,
+  role: string,
+  timeoutMs: number,
+): BaseOptions {
+  const opts: BaseOptions = {
+    clientId: `outpost-${role}-${alias}`,
+    bootstrapBrokers: cfg.bootstrap,
+    timeout: timeoutMs,
+    connectTimeout: Math.min(timeoutMs, 10_000),
+    retries: 0,
+    metadataMaxAge: 30_000,
+  };
+  if (cfg.tls) {
+    opts.tls = {
+      rejectUnauthorized: cfg.tls.rejectUnauthorized,
+      ...(cfg.tls.ca ? { ca: readFileSync(cfg.tls.ca) } : {}),
+      ...(cfg.tls.cert ? { cert: readFileSync(cfg.tls.cert) } : {}),
+      ...(cfg.tls.key ? { key: readFileSync(cfg.tls.key) } : {}),
+    };
+  }
+  if (cfg.sasl) opts.sasl = { ...cfg.sasl };
+  return opts;
+}
+
+export class RemoteSession {
+  readonly alias: string;
+  readonly admin: Admin;
+  readonly #cfg: ClusterConfig;
+  readonly #timeoutMs: number;
+  #producer: Producer | undefined;
+  readonly #fetchConns = new Map<number, Connection>();
+
+  constructor(alias: string, cfg: ClusterConfig, timeoutMs: number = cfg.produceTimeoutMs) {
+    this.alias = alias;
+    this.#cfg = cfg;
+    this.#timeoutMs = timeoutMs;
+    this.admin = new Admin(clientOptions(alias, cfg, 'admin', timeoutMs));
+  }
+
+  /** The session's idempotent producer (KIP-98: acks=all, enable.idempotence). */
+  async producer(): Promise<Producer> {
+    if (!this.#producer) {
+      const p = new Producer({
+        ...clientOptions(this.alias, this.#cfg, 'mirror', this.#timeoutMs),
+        idempotent: true,
+        acks: ProduceAcks.ALL,
+        autocreateTopics: false,
+      });
+      this.#producer = p;
+      await p.initIdempotentProducer({});
+    }
+    return this.#producer;
+  }
+
+  /** Partition count of a topic, or undefined when it does not exist. */
+  async partitionCount(topic: string): Promise<number | undefined> {
+    const topics = await this.admin.listTopics({ includeInternals: false });
+    if (!topics.includes(topic)) return undefined;
+    const md = await this.admin.metadata({ topics: [topic], forceUpdate: true });
+    return md.topics.get(topic)?.partitionsCount;
+  }
+
+  /** Creates the topic unless it exists; returns the partition count now in place. */
+  async ensureTopic(
+    topic: string,
+    partitions: number,
+    configs: Array<{ name: string; value: string }> = [],
+  ): Promise<number> {
+    const have = await this.partitionCount(topic);
+    if (have !== undefined) return have;
+    try {
+      await this.admin.createTopics({
+        topics: [topic],
+        partitions,
+        replicas: this.#cfg.replicationFactor,
+        configs,
+      });
+    } catch (err) {
+      // TOPIC_ALREADY_EXISTS (36) from a concurrent creator is fine; anything else is not.
+      if (!JSON.stringify((err as { errors?: unknown }).errors ?? '').includes('TOPIC_ALREADY_EXISTS'))
+        throw err;
+    }
+    return (await this.partitionCount(topic)) ?? partitions;
+  }
+
+  /** Log start and end offsets (ListOffsets EARLIEST / LATEST) of partitions of one topic. */
+  async offsets(topic: string, partitions: number[]): Promise<Map<number, { start: number; end: number }>> {
+    const ask = async (timestamp: bigint) =>
+      this.admin.listOffsets({
+        topics: [{ name: topic, partitions: partitions.map((p) => ({ partitionIndex: p, timestamp })) }],
+        isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+      });
+    const [earliest, latest] = await Promise.all([
+      ask(ListOffsetTimestamps.EARLIEST),
+      ask(ListOffsetTimestamps.LATEST),
+    ]);
+    const out = new Map<number, { start: number; end: number }>();
+    for (const p of earliest[0]?.partitions ?? [])
+      out.set(p.partitionIndex, { start: Number(p.offset), end: 0 });
+    for (const p of latest[0]?.partitions ?? []) {
+      const e = out.get(p.partitionIndex) ?? { start: 0, end: 0 };
+      e.end = Number(p.offset);
+      out.set(p.partitionIndex, e);
+    }
+    return out;
+  }
+
+  async #leaderConnection(topic: string, partition: number): Promise<Connection> {
+    const md = await this.admin.metadata({ topics: [topic], forceUpdate: true });
+    const leader = md.topics.get(topic)?.partitions[partition]?.leader;
+    const broker = leader === undefined ? undefined : md.brokers.get(leader);
+    if (leader === undefined || !broker)
+      throw new Error(`no leader for ${topic}/${partition} on ${this.alias}`);
+    let conn = this.#fetchConns.get(leader);
+    if (!conn) {
+      const base = clientOptions(this.alias, this.#cfg, 'fetch', this.#timeoutMs);
+      conn = new Connection(base.clientId, {
+        connectTimeout: Math.min(this.#timeoutMs, 10_000),
+        requestTimeout: this.#timeoutMs,
+        ...(base.tls ? { tls: base.tls } : {}),
+        ...(base.sasl ? { sasl: base.sasl } : {}),
+      });
+      await conn.connect(broker.host, broker.port);
+      this.#fetchConns.set(leader, conn);
+    }
+    return conn;
+  }
+
+  /** Committed records of [from, to) in order (read_committed, Fetch v12, no fetch session). */
+  async *read(topic: string, partition: number, from: number, to: number): AsyncGenerator<RemoteRecord[]> {
+    let next = from;
+    while (next < to) {
+      const conn = await this.#leaderConnection(topic, partition);
+      const res = await fetchV12.api.async(
+        conn,
+        0,
+        0,
+        4 * 1024 ** 2,
+        FetchIsolationLevels.READ_COMMITTED,
+        0,
+        -1,
+        [
+          {
+            topicId: topic,
+            partitions: [
+              {
+                partition,
+                currentLeaderEpoch: -1,
+                fetchOffset: BigInt(next),
+                lastFetchedEpoch: -1,
+                partitionMaxBytes: 4 * 1024 ** 2,
+              },
+            ],
+          },
+        ],
+        [],
+        '',
+      );
+      const part = res.responses[0]?.partitions[0];
+      if (!part) throw new Error(`empty fetch response for ${topic}/${partition}`);
+      if (part.errorCode !== 0)
+        throw new Error(`fetch ${topic}/${partition}@${next}: error code ${part.errorCode}`);
+      const out: RemoteRecord[] = [];
+      let last = next - 1;
+      for (const batch of part.records ?? []) {
+        for (const r of batch.records) {
+          const offset = Number(batch.firstOffset) + r.offsetDelta;
+          last = Math.max(last, offset);
+          if (offset < next || offset >= to) continue;
+          out.push({
+            offset,
+            timestamp: Number(batch.firstTimestamp + r.timestampDelta),
+            key: r.key,
+            value: r.value,
+            headers: r.headers.map(([k, v]) => [k?.toString('utf8') ?? '', v ?? Buffer.alloc(0)]),
+          });
+        }
+        // Control batches (transaction markers) hold no records for us but still take offsets.
+        last = Math.max(last, Number(batch.firstOffset) + batch.lastOffsetDelta);
+      }
+      if (last < next) {
+        // Nothing at or after `next` below `to` was returned: the range is beyond what is readable.
+        if (Number(part.lastStableOffset) <= next) return;
+        throw new Error(`fetch ${topic}/${partition}@${next}: no progress (lso ${part.lastStableOffset})`);
+      }
+      next = last + 1;
+      if (out.length > 0) yield out;
+    }
+  }
+
+  /** Produces one batch to one partition; resolves with the base offset the broker assigned. */
+  async produce(topic: string, partition: number, records: OutRecord[]): Promise<number> {
+    const p = await this.producer();
+    const res = await p.send({
+      messages: records.map((r) => ({
+        topic,
+        partition,
+        ...(r.key ? { key: r.key } : {}),
+        value: r.value,
+        timestamp: BigInt(r.timestamp),
+        headers: r.headers,
+      })),
+    });
+    const o = res.offsets?.find((x) => x.topic === topic && x.partition === partition);
+    if (!o) throw new Error(`no offset in produce response for ${topic}/${partition}`);
+    return Number(o.offset);
+  }
+
+  async close(): Promise<void> {
+    const closing: Array<Promise<unknown>> = [this.admin.close()];
+    if (this.#producer) closing.push(this.#producer.close(true));
+    for (const c of this.#fetchConns.values()) closing.push(c.close());
+    this.#fetchConns.clear();
+    await Promise.allSettled(closing);
+  }
+}

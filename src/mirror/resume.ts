@@ -1,0 +1,98 @@
+/**
+ * Where a partition link resumes, decided on every (re)start of a session, before anything is sent:
+ *
+ * 1. read the remote partition's [start, end) (ListOffsets);
+ * 2. scan the remote records the index does not know yet (from the index's last remote end, or the
+ *    remote start) up to the end, take each one's `outpost.edge.offset` header and index it: these
+ *    landed but their ack never reached us (crash, timeout, broken connection);
+ * 3. resume right after the edge offset of the last record we wrote there; when the remote partition
+ *    holds nothing of ours, resume from the local cursor (the records below it were acknowledged
+ *    earlier and may since have been deleted remotely by retention).
+ *
+ * Records without our provenance headers (another writer) are skipped and counted.
+ */
+import { HEADER_EDGE_ID, HEADER_EDGE_OFFSET } from './naming.ts';
+import type { IndexRange, OffsetIndex } from './offset-index.ts';
+import type { RemoteRecord, RemoteSession } from './remote.ts';
+
+export interface ResumePoint {
+  /** Next edge offset to send. */
+  edgeNext: number | undefined;
+  remoteStart: number;
+  remoteEnd: number;
+  /** Remote records written by us that the index did not have (acked to Kafka, not to us). */
+  recovered: number;
+  /** Remote records without our headers. */
+  foreign: number;
+}
+
+export function edgeOffsetOf(r: RemoteRecord, edgeId: string): number | undefined {
+  let id: string | undefined;
+  let off: string | undefined;
+  for (const [k, v] of r.headers) {
+    if (k === HEADER_EDGE_ID) id = v.toString('utf8');
+    else if (k === HEADER_EDGE_OFFSET) off = v.toString('utf8');
+  }
+  if (id !== edgeId || off === undefined || !/^\d+$/.test(off)) return undefined;
+  return Number(off);
+}
+
+/** Groups records into contiguous (edge, remote) runs, as the index stores them. */
+export function runsOf(pairs: ReadonlyArray<{ edge: number; remote: number }>): IndexRange[] {
+  const out: IndexRange[] = [];
+  for (const { edge, remote } of pairs) {
+    const last = out[out.length - 1];
+    if (last && last.edgeStart + last.count === edge && last.remoteStart + last.count === remote)
+      last.count++;
+    else out.push({ edgeStart: edge, remoteStart: remote, count: 1 });
+  }
+  return out;
+}
+
+export async function discoverResume(opts: {
+  session: RemoteSession;
+  index: OffsetIndex;
+  cluster: string;
+  edgeId: string;
+  topic: string;
+  remoteTopic: string;
+  partition: number;
+}): Promise<ResumePoint> {
+  const { session, index, cluster, edgeId, topic, remoteTopic, partition } = opts;
+  const offs = (await session.offsets(remoteTopic, [partition])).get(partition) ?? { start: 0, end: 0 };
+  const last = index.last(cluster, topic, partition);
+  const lastRemoteEnd = last ? last.remoteStart + last.count : 0;
+  let from = Math.max(offs.start, lastRemoteEnd);
+  let recovered = 0;
+  let foreign = 0;
+  let lastEdge: number | undefined =
+    last && lastRemoteEnd <= offs.end ? last.edgeStart + last.count - 1 : undefined;
+  if (lastRemoteEnd > offs.end) {
+    // The remote partition is shorter than what it acknowledged (topic recreated, unclean election):
+    // trust the remote, rescan what is there.
+    from = offs.start;
+    lastEdge = undefined;
+  }
+  for await (const records of session.read(remoteTopic, partition, from, offs.end)) {
+    const pairs: Array<{ edge: number; remote: number }> = [];
+    for (const r of records) {
+      const e = edgeOffsetOf(r, edgeId);
+      if (e === undefined) {
+        foreign++;
+        continue;
+      }
+      pairs.push({ edge: e, remote: r.offset });
+      lastEdge = e;
+    }
+    for (const run of runsOf(pairs)) {
+      if (await index.record(cluster, topic, partition, run)) recovered += run.count;
+    }
+  }
+  return {
+    edgeNext: lastEdge === undefined ? undefined : lastEdge + 1,
+    remoteStart: offs.start,
+    remoteEnd: offs.end,
+    recovered,
+    foreign,
+  };
+}
