@@ -114,7 +114,6 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
       logger.info('ingest stopped: in-flight appends acknowledged');
     }
     if (state.mirror) await state.mirror.stop({ timeoutMs: left() });
-    if (state.mirror) logger.info('mirror stopped');
     await admin?.close();
     stopRetention?.();
     await state.devices?.close();
@@ -127,7 +126,7 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
     checkDataDirWritable(dataDir);
     lock = acquireDataDirLock(dataDir);
     await checkPortsFree(config);
-    const modules = await loadModules();
+    const modules = loadModules();
 
     // step: openLog (owner role) and the retention schedule
     state.log = await modules.openLog({ ...logOptionsFromConfig(config, 'owner'), dataDir });
@@ -189,16 +188,10 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
       }
       logger.info({ addresses: state.ingest.addresses() }, 'ingest listening');
     }
-    if (modules.startMirror && !stopSignal) {
-      state.mirror = await modules.startMirror({
-        config,
-        log,
-        logger: logger.child({ module: 'mirror' }),
-        metrics: registry,
-      });
-      logger.info({ clusters: Object.keys(config.mirror.clusters) }, 'mirror started');
-    } else if (!modules.startMirror) logger.warn('src/mirror is not in this build: nothing is mirrored');
-    if (modules.openOffsetIndex) state.openOffsetIndex = modules.openOffsetIndex;
+    if (!stopSignal) {
+      state.mirror = await modules.startMirror({ config, log, logger, metrics: registry });
+    }
+    state.openOffsetIndex = modules.openOffsetIndex;
 
     // step: startAdmin, notifyReady
     admin = await startAdmin(state, registry);

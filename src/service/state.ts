@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import type { PartitionedLog } from '../log/index.ts';
+import type { OffsetTranslator } from '../mirror/index.ts';
 import type { DevicesLike, IngestLike, MirrorLike } from './components.ts';
 
 /** What the running service holds; the HTTP admin and SIGHUP reload read and update it. */
@@ -14,7 +15,7 @@ export interface ServiceState {
   devices?: DevicesLike;
   ingest?: IngestLike;
   mirror?: MirrorLike;
-  openOffsetIndex?: (log: PartitionedLog) => unknown;
+  openOffsetIndex?: (log: PartitionedLog) => OffsetTranslator;
   phase: 'starting' | 'running' | 'stopping';
   /** Replaces the retention cron schedule (SIGHUP). */
   restartRetention?: (cron: string) => void;

@@ -1,21 +1,19 @@
-/** GET /v1/offsets/translate?cluster=&topic=&partition=&offset=&reverse= via the mirror's offset index. */
+/** GET /v1/offsets/translate?cluster=&topic=&partition=&offset=&reverse= via the mirror's exact offset index. */
+import { isOutpostError } from '../../errors.ts';
+import type { OffsetTranslator } from '../../mirror/index.ts';
 import type { ServiceState } from '../state.ts';
 
-interface OffsetIndexApi {
-  edgeToRemote(cluster: string, topic: string, partition: number, offset: number): number | undefined;
-  remoteToEdge(cluster: string, topic: string, partition: number, offset: number): number | undefined;
-}
+const cache = new WeakMap<object, OffsetTranslator>();
 
-const cache = new WeakMap<object, OffsetIndexApi>();
-
-function indexOf(state: ServiceState): OffsetIndexApi | undefined {
+function translatorOf(state: ServiceState): OffsetTranslator | undefined {
+  if (state.mirror) return state.mirror.translator;
   if (!state.log || !state.openOffsetIndex) return undefined;
-  let idx = cache.get(state.log);
-  if (!idx) {
-    idx = state.openOffsetIndex(state.log) as OffsetIndexApi;
-    cache.set(state.log, idx);
+  let t = cache.get(state.log);
+  if (!t) {
+    t = state.openOffsetIndex(state.log);
+    cache.set(state.log, t);
   }
-  return idx;
+  return t;
 }
 
 export function translateOffset(state: ServiceState, q: URLSearchParams): { status: number; body: unknown } {
@@ -28,14 +26,7 @@ export function translateOffset(state: ServiceState, q: URLSearchParams): { stat
   const partition = int('partition');
   const offset = int('offset');
   const reverse = q.get('reverse') === 'true' || q.get('reverse') === '1';
-  if (
-    !cluster ||
-    !topic ||
-    !Number.isSafeInteger(partition) ||
-    partition < 0 ||
-    !Number.isSafeInteger(offset) ||
-    offset < 0
-  ) {
+  if (!cluster || !topic || !Number.isSafeInteger(partition) || !Number.isSafeInteger(offset)) {
     return {
       status: 400,
       body: {
@@ -44,42 +35,29 @@ export function translateOffset(state: ServiceState, q: URLSearchParams): { stat
       },
     };
   }
-  const idx = indexOf(state);
-  if (!idx) return { status: 501, body: { error: 'the mirror offset index is not available in this build' } };
+  const t = translatorOf(state);
+  if (!t) return { status: 503, body: { error: 'the log is not open' } };
   const remoteTopic = `${state.config.edgeId}.${topic}`;
-  if (reverse) {
-    const edgeOffset = idx.remoteToEdge(cluster, topic, partition, offset);
-    if (edgeOffset === undefined) {
+  try {
+    if (reverse) {
+      const edgeOffset = t.toEdge(cluster, topic, partition, offset);
       return {
-        status: 404,
-        body: {
-          error: 'no edge record maps to that remote offset',
-          cluster,
-          topic,
-          remoteTopic,
-          partition,
-          remoteOffset: offset,
-        },
+        status: 200,
+        body: { cluster, topic, remoteTopic, partition, remoteOffset: offset, edgeOffset },
       };
     }
+    const remoteOffset = t.toCluster(cluster, topic, partition, offset);
     return {
       status: 200,
-      body: { cluster, topic, remoteTopic, partition, remoteOffset: offset, edgeOffset },
+      body: { cluster, topic, remoteTopic, partition, edgeOffset: offset, remoteOffset },
     };
+  } catch (err) {
+    if (isOutpostError(err, 'MIRROR_NOT_TRANSLATABLE')) {
+      return {
+        status: 404,
+        body: { error: err.message, code: err.code, cluster, topic, remoteTopic, partition, offset },
+      };
+    }
+    throw err;
   }
-  const remoteOffset = idx.edgeToRemote(cluster, topic, partition, offset);
-  if (remoteOffset === undefined) {
-    return {
-      status: 404,
-      body: {
-        error: 'that edge record is not mirrored (yet) to this cluster',
-        cluster,
-        topic,
-        remoteTopic,
-        partition,
-        edgeOffset: offset,
-      },
-    };
-  }
-  return { status: 200, body: { cluster, topic, remoteTopic, partition, edgeOffset: offset, remoteOffset } };
 }
