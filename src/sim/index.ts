@@ -49,3 +49,4 @@ export {
   readEdgeLog,
   type SourceStats,
 } from './sources.ts';
+export { fetchStatus, mirrorLag, type StatusSnapshot, waitForMirror } from './status.ts';

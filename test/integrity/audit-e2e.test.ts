@@ -1,0 +1,58 @@
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { mqttTcp, startOutpost, waitForMirror } from '../../src/sim/index.ts';
+import { sharedClusters } from '../kafka/shared.ts';
+import { cli, fleetConfig, tempDir } from '../sim/helpers.ts';
+
+interface Report {
+  verdict: string;
+  lost: number;
+  reordered: number;
+  records: number;
+  ackedChecked: number;
+  duplicates: { expected: number; unexpected: number };
+}
+
+describe('integrity: delivery audit end to end', () => {
+  it('simulator → outpost run → dc-east and dc-west: the audit passes on the edge log and on both clusters', async () => {
+    const { 'dc-east': east, 'dc-west': west } = await sharedClusters();
+    const { dir, cleanup } = tempDir('outpost-audit-e2e-');
+    onTestFinished(cleanup);
+    const edgeId = `audit-e2e-${process.pid}-${Date.now() % 1_000_000}`;
+    const config = fleetConfig(dir, edgeId, { 'dc-east': east.bootstrap, 'dc-west': west.bootstrap });
+    const outpost = await startOutpost({ configPath: config, logFile: join(dir, 'outpost.log') });
+    onTestFinished(async () => {
+      await outpost.stop();
+    });
+    const acked = join(dir, 'acked.json');
+    const sim = await cli([
+      'sim',
+      ...['--config', config, '--register', '--port', String(mqttTcp(outpost).port)],
+      ...['--stb', '10', '--vehicles', '5', '--rate-stb', '10', '--rate-vehicle', '10'],
+      ...['--messages', '1200', '--seed', '17', '--chaos-disconnect', '0.1', '--acked-out', acked],
+    ]);
+    expect(sim.code, sim.stderr).toBe(0);
+    const summary = JSON.parse(sim.stdout) as { acked: number; qos0: number };
+    expect(summary.acked + summary.qos0).toBe(1200);
+
+    await waitForMirror(outpost.http as string, { timeoutMs: 120_000 });
+
+    const reports: Record<string, Report> = {};
+    for (const source of [['--edge'], ['--cluster', 'dc-east'], ['--cluster', 'dc-west']]) {
+      const r = await cli(['audit', '--config', config, ...source, '--acked', acked, '--json'], {
+        timeoutMs: 180_000,
+      });
+      expect(r.code, `${source.join(' ')}: ${r.stdout}${r.stderr}`).toBe(0);
+      reports[source.at(-1) as string] = JSON.parse(r.stdout) as Report;
+    }
+    const edge = reports['--edge'] as Report;
+    expect(edge).toMatchObject({ verdict: 'pass', lost: 0, reordered: 0, ackedChecked: summary.acked });
+    for (const dc of ['dc-east', 'dc-west']) {
+      const r = reports[dc] as Report;
+      expect(r).toMatchObject({ verdict: 'pass', lost: 0, reordered: 0, ackedChecked: summary.acked });
+      // exactly once: the cluster holds what the edge holds, the same expected duplicates and no more
+      expect(r.records).toBe(edge.records);
+      expect(r.duplicates).toEqual(edge.duplicates);
+    }
+  });
+});
