@@ -6,6 +6,18 @@ import { configJsonSchema, configReferenceMarkdown } from '../../src/config/inde
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
+/** Markdown tables without the column padding Biome's formatter adds (cells trimmed, rules "---"). */
+function unpadTables(md: string): string {
+  return md
+    .split('\n')
+    .map((line) => {
+      if (!line.startsWith('|')) return line;
+      const cells = line.split(/(?<!\\)\|/).slice(1, -1);
+      return `| ${cells.map((c) => c.trim().replace(/^-+$/, '---')).join(' | ')} |`;
+    })
+    .join('\n');
+}
+
 /** Every leaf key path of a JSON Schema (objects, maps as <name>, tagged arrays as [type=x]). */
 function leafPaths(s: Record<string, unknown>, path: string, out: string[]): void {
   const props = s['properties'] as Record<string, Record<string, unknown>> | undefined;
@@ -39,7 +51,7 @@ function leafPaths(s: Record<string, unknown>, path: string, out: string[]): voi
 describe('config › reference', () => {
   test('config › config/reference.md equals the reference rendered from the schema (run npm run config:docs)', async () => {
     const committed = await readFile(join(ROOT, 'config/reference.md'), 'utf8');
-    expect(committed).toBe(configReferenceMarkdown());
+    expect(unpadTables(committed)).toBe(unpadTables(configReferenceMarkdown()));
   });
 
   test('config › the reference has a row for every leaf key the schema accepts, with its default', () => {
