@@ -23,5 +23,16 @@ export async function openLogReader(config: Config, configPath: string): Promise
       { path: options.dataDir },
     );
   }
-  return openLog(options);
+  const log = await openLog(options);
+  // An existing but empty directory: nothing has ever been written there (the owner records its
+  // topics when it first opens the log). Say so rather than print an empty listing.
+  if (log.topicNames().length === 0) {
+    await log.close();
+    throw new OutpostError(
+      'DATA_DIR_MISSING',
+      `no log in ${options.dataDir} (the directory holds no topics: has "outpost run" been started with this dataDir?)`,
+      { path: options.dataDir },
+    );
+  }
+  return log;
 }

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
@@ -245,6 +246,19 @@ describe('cli › log topics and log read', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
       `outpost: no log in ${join(dir, 'nowhere')} (dataDir of ${file}; a relative dataDir is resolved against the current directory)\n`,
+    );
+  });
+
+  test('cli › an existing data dir that holds no log is reported, not listed as empty', async () => {
+    const dir = await tempDir();
+    const cfg = smallConfig(dir, { t: { partitions: 1 } });
+    await mkdir(cfg.dataDir);
+    const file = await writeConfig(dir, cfg);
+    const r = await outpost(['log', 'topics', '-c', file]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      `outpost: no log in ${cfg.dataDir} (the directory holds no topics: has "outpost run" been started with this dataDir?)\n`,
     );
   });
 });
