@@ -85,15 +85,16 @@ async function ceiling(batch: number): Promise<Result> {
 async function outpost(
   batch: number,
   withTail: boolean,
-): Promise<Result & { tail?: { records: number; seconds: number } }> {
+): Promise<Result & { tail?: { records: number; seconds: number }; reopenMs?: number }> {
   const dir = tmp('log');
-  const log = await openLog({
+  const opts = {
     dataDir: dir,
     topics: { bench: { partitions: PARTITIONS, retentionMs: 1e12, retentionBytes: 1e15 } },
     maxBytes: 1e15,
-    onFull: 'reject',
+    onFull: 'reject' as const,
     minFreeBytes: 0,
-  });
+  };
+  const log = await openLog(opts);
   try {
     const result = await drive(RECORDS, batch, (start, n) => {
       const records: AppendRecord[] = new Array(n);
@@ -118,7 +119,14 @@ async function outpost(
         }
       }),
     );
-    return { ...result, tail: { records: read, seconds: (performance.now() - t0) / 1000 } };
+    const tail = { records: read, seconds: (performance.now() - t0) / 1000 };
+    // Reopen time (recovery reads the last key per partition and the byte checkpoints).
+    await log.close();
+    const r0 = performance.now();
+    const again = await openLog(opts);
+    const reopenMs = performance.now() - r0;
+    await again.close();
+    return { ...result, tail, reopenMs };
   } finally {
     await log.close();
     rmSync(dir, { recursive: true, force: true });
@@ -140,12 +148,14 @@ for (const batch of BATCHES) {
   let peer: Result | undefined;
   let ours: Result | undefined;
   let tail: { records: number; seconds: number } | undefined;
+  let reopenMs: number | undefined;
   for (let round = 0; round < ROUNDS; round++) {
     const p = await ceiling(batch);
     const o = await outpost(batch, batch === BATCHES.at(-1) && round === ROUNDS - 1);
     if (peer === undefined || p.seconds < peer.seconds) peer = p;
     if (ours === undefined || o.seconds < ours.seconds) ours = o;
     tail = o.tail ?? tail;
+    reopenMs = o.reopenMs ?? reopenMs;
   }
   if (peer === undefined || ours === undefined) throw new Error('BENCH_ROUNDS must be at least 1');
   const rate = (r: Result) => RECORDS / r.seconds;
@@ -168,5 +178,6 @@ for (const batch of BATCHES) {
     console.log(
       `tail read: ${fmt(tail.records)} records in ${tail.seconds.toFixed(2)} s = ${fmt(tail.records / tail.seconds)} rec/s, ${fmt((tail.records * VALUE_BYTES) / tail.seconds / 1e6, 1)} MB/s (8 partitions, in-process)`,
     );
+    console.log(`reopen after ${fmt(RECORDS)} records: ${fmt(reopenMs ?? Number.NaN, 1)} ms`);
   }
 }

@@ -306,7 +306,11 @@ class Log implements PartitionedLog {
     return report;
   }
 
-  scheduleRetention(expression: string, onReport?: (r: RetentionReport) => void): () => void {
+  scheduleRetention(
+    expression: string,
+    onReport?: (r: RetentionReport) => void,
+    onError?: (err: unknown) => void,
+  ): () => void {
     this.#owner('scheduleRetention');
     let running = false;
     const task = cron.schedule(expression, async () => {
@@ -316,7 +320,9 @@ class Log implements PartitionedLog {
         const report = await this.runRetention();
         onReport?.(report);
       } catch (err) {
-        if (!isOutpostError(err, 'LOG_CLOSED')) throw err;
+        if (isOutpostError(err, 'LOG_CLOSED')) return;
+        if (onError === undefined) throw err;
+        onError(err);
       } finally {
         running = false;
       }

@@ -142,8 +142,16 @@ export interface PartitionedLog {
   cursors(): CursorInfo[];
 
   runRetention(now?: number): Promise<RetentionReport>;
-  /** Starts the node-cron retention schedule; returns a stop function. */
-  scheduleRetention(cron: string, onReport?: (r: RetentionReport) => void): () => void;
+  /**
+   * Starts the node-cron retention schedule; returns a stop function. A run never overlaps the
+   * previous one. A failed run calls `onError` (pass one: without it node-cron only emits
+   * "execution:failed" on its task).
+   */
+  scheduleRetention(
+    cron: string,
+    onReport?: (r: RetentionReport) => void,
+    onError?: (err: unknown) => void,
+  ): () => void;
   stats(): LogStats;
   /** Updates retention/size settings and grows partitions (never shrinks: PARTITION_SHRINK). */
   reconfigure(
