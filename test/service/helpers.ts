@@ -153,8 +153,13 @@ export async function startOutpost(configPath: string, env: NodeJS.ProcessEnv = 
   return { ...s, pid: s.proc.pid as number, http: String(ready.http), mqttPort: tcp.port };
 }
 
-export async function connectMqtt(port: number, clientId = uniq('c')): Promise<MqttClient> {
+export async function connectMqtt(
+  port: number,
+  clientId = uniq('c'),
+  auth: { username?: string; password?: string } = {},
+): Promise<MqttClient> {
   const client = await mqtt.connectAsync({
+    ...auth,
     host: '127.0.0.1',
     port,
     clientId,

@@ -193,6 +193,7 @@ ${renderMain.toString()}
       return r.json();
     }).then(function (s) {
       app.innerHTML = renderMain(s);
+      window.outpostStatus = s;
       document.body.classList.remove('stale');
       document.body.dataset.updated = String(Date.now());
     }).catch(function () { document.body.classList.add('stale'); });
