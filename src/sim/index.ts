@@ -28,6 +28,7 @@ export {
   type QosWeight,
   runFleet,
 } from './fleet.ts';
+export { fleetConfig } from './fleet-config.ts';
 export { LatencySamples } from './latency.ts';
 export { mqttTcp, type OutpostProcess, startOutpost } from './outpost-process.ts';
 export {
@@ -41,7 +42,14 @@ export {
   vehiclePayloadSchema,
 } from './payloads/index.ts';
 export { RangeSet } from './ranges.ts';
-export { type RegisterResult, registerFleet } from './register.ts';
+export { openEdgeLogReader, type RegisterResult, registerFleet, registerFleetInDataDir } from './register.ts';
+export {
+  type AuditRun,
+  type AuditRunOptions,
+  auditCluster,
+  auditEdge,
+  remoteTopicName,
+} from './run-audit.ts';
 export {
   type ClusterSourceOptions,
   decodeEnvelope,

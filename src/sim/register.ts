@@ -1,4 +1,6 @@
-import type { Devices } from '../devices/index.ts';
+import type { Config } from '../config/index.ts';
+import { type Devices, openDevices } from '../devices/index.ts';
+import { logOptionsFromConfig, openLog, type PartitionedLog } from '../log/index.ts';
 import { fleetIds } from './payloads/index.ts';
 
 export interface RegisterResult {
@@ -35,4 +37,31 @@ export async function registerFleet(
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, ids.length) }, worker));
   return result;
+}
+
+/**
+ * Registers a fleet in the device registry of `config`'s data dir, opening the log as a reader
+ * (safe while the service runs; the service sees the devices at once).
+ */
+export async function registerFleetInDataDir(
+  config: Config,
+  fleet: { stb: number; vehicles: number; idPrefix?: string; password: string },
+): Promise<RegisterResult> {
+  const log = await openLog(logOptionsFromConfig(config, 'reader'));
+  try {
+    const devices = openDevices(log, { throttle: config.mqtt.authThrottle });
+    try {
+      return await registerFleet(devices, fleet);
+    } finally {
+      devices.close();
+    }
+  } finally {
+    await log.flushed();
+    await log.close();
+  }
+}
+
+/** Opens the edge log of `config` as a reader (for the audit). */
+export function openEdgeLogReader(config: Config): Promise<PartitionedLog> {
+  return openLog(logOptionsFromConfig(config, 'reader'));
 }

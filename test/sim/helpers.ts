@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ConfigInput } from '../../src/config/index.ts';
+import { fleetConfig as simFleetConfig } from '../../src/sim/index.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
@@ -34,46 +35,14 @@ export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/**
- * A fleet config in `dir`: the topics and routes of config/gateway.example.json, MQTT and HTTP on
- * port 0, password logins only, and the given mirror clusters (all topics).
- */
+/** Writes a fleet config (see fleetConfig in src/sim) into `dir`; returns its path. */
 export function fleetConfig(
   dir: string,
   edgeId: string,
   clusters: Record<string, string> = {},
-  extra: Partial<ConfigInput> = {},
+  overrides: Partial<ConfigInput> = {},
 ): string {
-  const config: ConfigInput = {
-    edgeId,
-    dataDir: join(dir, 'data'),
-    log: {
-      topics: {
-        'stb-events': { partitions: 4 },
-        'stb-heartbeat': { partitions: 2 },
-        'vehicle-telemetry': { partitions: 4 },
-        'vehicle-dtc': { partitions: 2 },
-        unrouted: { partitions: 1 },
-      },
-      maxBytes: 1024 ** 3,
-      minFreeBytes: 1024 ** 2,
-    },
-    mqtt: { listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }], allowAnonymous: false },
-    routes: [
-      { match: 'stb/{deviceId}/events/{type}', topic: 'stb-events', key: '{deviceId}' },
-      { match: 'stb/{deviceId}/heartbeat', topic: 'stb-heartbeat', key: '{deviceId}' },
-      { match: 'vehicles/{deviceId}/telemetry/#', topic: 'vehicle-telemetry', key: '{deviceId}' },
-      { match: 'vehicles/{deviceId}/dtc', topic: 'vehicle-dtc', key: '{deviceId}' },
-    ],
-    unrouted: 'unrouted',
-    http: { host: '127.0.0.1', port: 0 },
-    mirror: {
-      clusters: Object.fromEntries(
-        Object.entries(clusters).map(([alias, bootstrap]) => [alias, { bootstrap, required: true }]),
-      ),
-    },
-    ...extra,
-  };
+  const config = simFleetConfig({ edgeId, dataDir: join(dir, 'data'), clusters, overrides });
   const path = join(dir, 'outpost.json');
   writeFileSync(path, JSON.stringify(config, null, 2));
   return path;

@@ -1,22 +1,9 @@
 import { loadConfig } from '../../config/index.ts';
 import { OutpostError } from '../../errors.ts';
-import {
-  Auditor,
-  type AuditReport,
-  formatReport,
-  readAckedFile,
-  readCluster,
-  readEdgeLog,
-  type SourceStats,
-} from '../../sim/index.ts';
+import { type AuditRun, auditCluster, auditEdge, formatReport, readAckedFile } from '../../sim/index.ts';
 import { flag, optionalCount, optionalString, requiredString } from '../args.ts';
 import type { Command } from '../command.ts';
 import { openLogReader } from '../open-log.ts';
-
-/** Mirror topic naming (MM2 DefaultReplicationPolicy): "<edgeId>.<topic>". */
-function remoteTopic(edgeId: string, topic: string): string {
-  return `${edgeId}.${topic}`;
-}
 
 export const auditCommand: Command = {
   name: 'audit',
@@ -63,57 +50,36 @@ export const auditCommand: Command = {
       throw new OutpostError('USAGE', 'give exactly one of --edge or --cluster ALIAS', { reason: 'edge' });
     }
     const ackedPath = optionalString(args, 'acked');
-    const acked = ackedPath === undefined ? undefined : await readAckedFile(ackedPath);
-    const topics = (optionalString(args, 'topics')?.split(',') ?? Object.keys(config.log.topics)).filter(
-      (t) => t !== '',
-    );
-    for (const t of topics) {
-      if (config.log.topics[t] === undefined) {
-        throw new OutpostError('UNKNOWN_TOPIC', `no topic "${t}" in ${path}`, { topic: t });
-      }
-    }
     const run = optionalString(args, 'run');
-    const auditor = new Auditor({
-      ...(acked ? { acked } : {}),
+    const topics = optionalString(args, 'topics')
+      ?.split(',')
+      .filter((t) => t !== '');
+    const opts = {
+      ...(ackedPath !== undefined ? { acked: await readAckedFile(ackedPath) } : {}),
       ...(run !== undefined ? { run } : {}),
+      ...(topics !== undefined ? { topics } : {}),
       maxExamples: optionalCount(args, 'max-examples', { min: 1 }) ?? 5,
-    });
-
-    let source: string;
-    let stats: SourceStats;
+    };
+    let result: AuditRun;
     if (edge) {
-      source = `edge log ${config.edgeId} (${topics.join(', ')})`;
-      const log = await openLogReader(config, path);
-      try {
-        stats = readEdgeLog(log, topics, auditor);
-      } finally {
-        await log.close();
-      }
+      // openLogReader gives the operator-facing error for a missing data dir; the audit reopens it.
+      await (await openLogReader(config, path)).close();
+      result = await auditEdge(config, opts);
     } else {
-      const alias = cluster as string;
-      const bootstrap =
-        optionalString(args, 'bootstrap')?.split(',') ?? config.mirror.clusters[alias]?.bootstrap;
-      if (bootstrap === undefined) {
-        throw new OutpostError('USAGE', `cluster "${alias}" is not in ${path}; give --bootstrap HOST:PORT`, {
-          cluster: alias,
-        });
-      }
-      const remote = topics.map((t) => remoteTopic(config.edgeId, t));
-      source = `cluster ${alias} (${remote.join(', ')})`;
-      stats = await readCluster(
-        {
-          bootstrap,
-          topics: remote,
-          idleMs: (optionalCount(args, 'idle-timeout', { min: 1 }) ?? 10) * 1000,
-          clientId: `outpost-audit-${config.edgeId}`,
-        },
-        auditor,
-      );
+      const bootstrap = optionalString(args, 'bootstrap')?.split(',');
+      result = await auditCluster(config, cluster as string, {
+        ...opts,
+        ...(bootstrap !== undefined ? { bootstrap } : {}),
+        idleMs: (optionalCount(args, 'idle-timeout', { min: 1 }) ?? 10) * 1000,
+      });
     }
-    const report: AuditReport = auditor.finish();
-    if (flag(args, 'json'))
-      io.stdout.write(`${JSON.stringify({ source, ...report, read: stats.partitions }, null, 2)}\n`);
-    else io.stdout.write(`${formatReport(report, source)}\n`);
-    return report.verdict === 'pass' ? 0 : 1;
+    if (flag(args, 'json')) {
+      io.stdout.write(
+        `${JSON.stringify({ source: result.source, ...result.report, read: result.read }, null, 2)}\n`,
+      );
+    } else {
+      io.stdout.write(`${formatReport(result.report, result.source)}\n`);
+    }
+    return result.report.verdict === 'pass' ? 0 : 1;
   },
 };
