@@ -90,12 +90,10 @@ describe('status page', () => {
     // Server-rendered: the numbers are there before any script ran.
     expect(await page.locator('[data-k="edgeId"]').textContent()).toMatch(/^gw-/);
     // Live: the script replaces the content from /v1/status.
-    await page.waitForFunction(() => document.body.dataset.updated !== undefined, undefined, {
+    await page.waitForFunction('document.body.dataset.updated !== undefined', undefined, {
       timeout: 15_000,
     });
-    const shown = (await page.evaluate(
-      () => (window as unknown as { outpostStatus: Status }).outpostStatus,
-    )) as Status;
+    const shown = (await page.evaluate('window.outpostStatus')) as Status;
     const raw = async (sel: string) => page.locator(sel).first().getAttribute('data-raw');
 
     // The page shows exactly the snapshot it fetched …
