@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { configJsonSchemaText } from '../../src/config/index.ts';
-import { outpost, STACK_FRAME, smallConfig, tempDir, writeConfig } from './helpers.ts';
+import { configJsonSchemaText, loadConfig, parseConfig } from '../../src/config/index.ts';
+import { outpost, ROOT, STACK_FRAME, smallConfig, tempDir, writeConfig } from './helpers.ts';
 
 const PEM_CERT = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 const PEM_KEY = '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n';
@@ -107,5 +107,28 @@ describe('cli › check-config and config schema', () => {
     expect(w.code).toBe(0);
     const { readFile } = await import('node:fs/promises');
     expect(await readFile(out, 'utf8')).toBe(configJsonSchemaText());
+  });
+});
+
+describe('cli › config show', () => {
+  test('cli › config show prints the effective config with defaults filled in, and it validates again', async () => {
+    const r = await outpost(['config', 'show', '--config', 'config/default.json']);
+    expect(r.code).toBe(0);
+    const shown = JSON.parse(r.stdout);
+    const expected = await loadConfig(join(ROOT, 'config/default.json'));
+    expect(shown).toEqual(expected);
+    expect(shown.mqtt.limits.maxPayloadBytes).toBe(expected.mqtt.limits.maxPayloadBytes);
+    expect(parseConfig(shown)).toEqual(expected);
+  });
+
+  test('cli › config show masks the admin token and SASL passwords unless --show-secrets', async () => {
+    const r = await outpost(['config', 'show', '-c', 'config/gateway.example.json']);
+    expect(r.code).toBe(0);
+    const shown = JSON.parse(r.stdout);
+    expect(shown.http.token).toBe('********');
+    expect(shown.mirror.clusters['dc-east'].sasl.password).toBe('********');
+    expect(r.stdout).not.toContain('change-me');
+    const open = await outpost(['config', 'show', '-c', 'config/gateway.example.json', '--show-secrets']);
+    expect(JSON.parse(open.stdout).mirror.clusters['dc-west'].sasl.password).toBe('change-me');
   });
 });

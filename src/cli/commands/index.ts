@@ -3,9 +3,11 @@ import { auditCommand } from './audit.ts';
 import { checkConfigCommand } from './check-config.ts';
 import { configDocsCommand } from './config-docs.ts';
 import { configSchemaCommand } from './config-schema.ts';
+import { configShowCommand } from './config-show.ts';
 import { devicesCommands } from './devices.ts';
 import { logReadCommand } from './log-read.ts';
 import { logTopicsCommand } from './log-topics.ts';
+import { offsetsCommands } from './offsets.ts';
 import { runCommand } from './run.ts';
 import { serviceInstallCommand } from './service.ts';
 import { simCommand } from './sim.ts';
@@ -20,9 +22,11 @@ export const commands: readonly Command[] = [
   checkConfigCommand,
   configSchemaCommand,
   configDocsCommand,
+  configShowCommand,
   logTopicsCommand,
   logReadCommand,
   ...devicesCommands,
+  ...offsetsCommands,
   simCommand,
   auditCommand,
 ];
