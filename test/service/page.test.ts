@@ -90,10 +90,16 @@ describe('status page', () => {
     // Server-rendered: the numbers are there before any script ran.
     expect(await page.locator('[data-k="edgeId"]').textContent()).toMatch(/^gw-/);
     // Live: the script replaces the content from /v1/status.
-    await page.waitForFunction('document.body.dataset.updated !== undefined', undefined, {
-      timeout: 15_000,
-    });
-    const shown = (await page.evaluate('window.outpostStatus')) as Status;
+    // Functions, not strings: the page's CSP forbids eval.
+    type PageGlobal = { document: { body: { dataset: Record<string, string> } }; outpostStatus: Status };
+    await page.waitForFunction(
+      () => (globalThis as unknown as PageGlobal).document.body.dataset.updated !== undefined,
+      undefined,
+      {
+        timeout: 15_000,
+      },
+    );
+    const shown = await page.evaluate(() => (globalThis as unknown as PageGlobal).outpostStatus);
     const raw = async (sel: string) => page.locator(sel).first().getAttribute('data-raw');
 
     // The page shows exactly the snapshot it fetched …
