@@ -47,7 +47,10 @@ export function queueDeleteBelow(
   return { deleted, done: last };
 }
 
-/** First offset retention keeps for one partition, and whether a protected cursor held it back. */
+/**
+ * First offset retention keeps for one partition (looking at most CHUNK_RECORDS ahead, so one call
+ * never blocks the event loop for long), and whether a protected cursor held it back.
+ */
 export function retentionCut(core: Core, part: Part, now: number): { cut: number; held: boolean } {
   const spec = core.topics.get(part.topic)?.spec;
   if (spec === undefined) return { cut: part.start, held: false };
@@ -57,6 +60,7 @@ export function retentionCut(core: Core, part: Part, now: number): { cut: number
   for (const { key, value } of core.dbs.records.getRange({
     start: [part.tid, part.p, part.start],
     end: [part.tid, part.p, part.durableEnd],
+    limit: CHUNK_RECORDS,
   })) {
     const tooOld = peekTimestamp(value) < minTs;
     if (!tooOld && excess <= 0) break;
@@ -82,10 +86,10 @@ export async function runRetention(
   const report: RetentionReport = { deleted: {}, heldByCursor: [] };
   for (const t of core.topics.values()) {
     for (const part of t.parts) {
-      const { cut, held } = retentionCut(core, part, now);
       const name = `${part.topic}/${part.p}`;
-      if (held) report.heldByCursor.push(name);
-      while (part.start < Math.min(cut, part.durableEnd)) {
+      for (;;) {
+        const { cut, held } = retentionCut(core, part, now);
+        if (held && !report.heldByCursor.includes(name)) report.heldByCursor.push(name);
         const { deleted, done } = queueDeleteBelow(core, part, cut);
         if (deleted.records === 0) break;
         report.deleted[name] = (report.deleted[name] ?? 0) + deleted.records;

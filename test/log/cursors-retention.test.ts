@@ -64,6 +64,26 @@ describe('log › retention', () => {
     expect(log.read('t', 0, 0).map((r) => r.offset)).toEqual([5, 6, 7]);
   });
 
+  test('deletes more expired records than fit in one deletion transaction', async () => {
+    const log = await openTestLog(options(tempDir(), { topics: { t: spec(1, { retentionMs: HOUR }) } }));
+    const total = 45_000;
+    for (let i = 0; i < total; i += 1000) {
+      await log.append(
+        Array.from({ length: 1000 }, (_, j) => ({
+          topic: 't',
+          partition: 0,
+          value: value(i + j, 8),
+          timestamp: 1,
+        })),
+      );
+    }
+    await log.append([{ topic: 't', partition: 0, value: value(total, 8) }]);
+    const report = await log.runRetention();
+    expect(report.deleted).toEqual({ 't/0': total });
+    expect(log.offsets('t', 0)).toEqual({ startOffset: total, endOffset: total + 1 });
+    expect(log.partitions()[0]?.records).toBe(1);
+  });
+
   test('deletes the oldest records until the partition fits retentionBytes', async () => {
     const log = await openTestLog(options(tempDir(), { topics: { t: spec(1, { retentionBytes: 1000 }) } }));
     await log.append(
