@@ -37,6 +37,9 @@ export interface FailoverResult {
   commitRefused?: string;
 }
 
+/** Group coordinator lookups may answer COORDINATOR_LOAD_IN_PROGRESS / NOT_COORDINATOR at first: retry. */
+const RETRY = { retries: 5, retryDelay: 500 };
+
 function clusterCfg(config: Config, alias: string) {
   const c = config.mirror.clusters[alias];
   if (!c) {
@@ -72,7 +75,7 @@ export async function failover(opts: {
   };
 
   // readGroupOffsets(from): only our remote topics "<edgeId>.<topic>".
-  const fromAdmin = new Admin(clientOptions(from, fromCfg, 'failover', timeoutMs));
+  const fromAdmin = new Admin({ ...clientOptions(from, fromCfg, 'failover', timeoutMs), ...RETRY });
   try {
     const groups = await fromAdmin.listConsumerGroupOffsets({ groups: [group] });
     for (const t of groups[0]?.topics ?? []) {
@@ -103,7 +106,12 @@ export async function failover(opts: {
 
   // writeCheckpoints(to): single-partition compacted topic, partition 0.
   const session = new RemoteSession(to, toCfg, timeoutMs);
-  const producer = new Producer({ ...clientOptions(to, toCfg, 'checkpoints', timeoutMs), acks: -1 });
+  const producer = new Producer({
+    ...clientOptions(to, toCfg, 'checkpoints', timeoutMs),
+    ...RETRY,
+    acks: -1,
+  });
+  const toAdmin = new Admin({ ...clientOptions(to, toCfg, 'failover', timeoutMs), ...RETRY });
   try {
     await session.ensureTopic(result.checkpointsTopic, 1, COMPACTED);
     await producer.send({
@@ -123,9 +131,12 @@ export async function failover(opts: {
 
     if (opts.commit) {
       // Commit only into an empty (or unknown) group: never move offsets under live consumers.
-      const described = await session.admin.describeGroups({ groups: [group] });
-      const state = described.get(group)?.state;
-      const members = described.get(group)?.members.size ?? 0;
+      // listGroups first: describing a group that does not exist fails (GROUP_ID_NOT_FOUND).
+      const listed = (await toAdmin.listGroups()).get(group);
+      const state = listed?.state;
+      const members = listed
+        ? ((await toAdmin.describeGroups({ groups: [group] })).get(group)?.members.size ?? 0)
+        : 0;
       if (members > 0 || (state !== undefined && !['EMPTY', 'DEAD'].includes(String(state).toUpperCase()))) {
         result.commitRefused = `group "${group}" is not empty on ${to} (state ${state}, ${members} members): not committed`;
       } else {
@@ -136,7 +147,7 @@ export async function failover(opts: {
             { partition: p.partition, offset: BigInt(p.toOffset as number) },
           ]);
         }
-        await session.admin.alterConsumerGroupOffsets({
+        await toAdmin.alterConsumerGroupOffsets({
           groupId: group,
           topics: [...byTopic].map(([name, partitionOffsets]) => ({ name, partitionOffsets })),
         });
@@ -145,6 +156,7 @@ export async function failover(opts: {
     }
   } finally {
     await producer.close(true);
+    await toAdmin.close();
     await session.close();
   }
   return result;
