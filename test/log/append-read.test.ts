@@ -1,4 +1,7 @@
+import { join } from 'node:path';
+import { open } from 'lmdb';
 import { describe, expect, test } from 'vitest';
+import { isOutpostError, type OutpostError } from '../../src/errors.ts';
 import { openLog, partitionFor } from '../../src/log/index.ts';
 import { codeOf, openTestLog, options, spec, tempDir, value } from './helpers.ts';
 
@@ -115,6 +118,31 @@ describe('log › append and read', () => {
     expect(log.partitions()).toEqual(before);
     const next = await log.append([{ topic: 't', partition: 0, value: Buffer.from('x') }]);
     expect(next[0]?.offset).toBe(10);
+  });
+
+  test('reports a record damaged on disk as RECORD_CORRUPT with its topic, partition and offset', async () => {
+    const dir = tempDir();
+    const first = await openLog(options(dir));
+    await first.append([0, 1, 2].map((i) => ({ topic: 't', partition: 2, value: value(i) })));
+    await first.close();
+    // Damage offset 1 behind the log's back, through a raw lmdb-js handle on the same environment.
+    const env = open({ path: join(dir, 'lmdb'), maxDbs: 64 });
+    const records = env.openDB<Buffer, [number, number, number]>('log.records', { encoding: 'binary' });
+    const key = [...records.getKeys()].find((k) => k[1] === 2 && k[2] === 1) as [number, number, number];
+    const bad = Buffer.from(records.get(key) as Buffer);
+    bad[bad.length - 1] = (bad[bad.length - 1] as number) ^ 0xff;
+    await records.put(key, bad);
+    await env.close();
+    const log = await openTestLog(options(dir));
+    expect(log.read('t', 2, 0, { maxRecords: 1 }).map((r) => r.offset)).toEqual([0]);
+    let err: unknown;
+    try {
+      log.read('t', 2, 0);
+    } catch (e) {
+      err = e;
+    }
+    expect(isOutpostError(err, 'RECORD_CORRUPT')).toBe(true);
+    expect((err as OutpostError).fields).toMatchObject({ topic: 't', partition: 2, offset: 1 });
   });
 
   test('grows partitions on reconfigure and refuses to shrink them with PARTITION_SHRINK', async () => {
