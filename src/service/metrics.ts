@@ -131,3 +131,82 @@ export function registerServiceMetrics(
     },
   };
 }
+
+interface MirrorStatusView {
+  clusters: Array<{
+    cluster: string;
+    state: string;
+    partitions: Array<{
+      topic: string;
+      partition: number;
+      lagSeconds: number;
+      lastAckedAt: number | null;
+      remoteEndOffset: number | null;
+    }>;
+  }>;
+}
+
+const LINK_STATES = ['connecting', 'streaming', 'throttled', 'backing-off', 'stopped'] as const;
+
+/**
+ * Mirror link gauges read from mirror.status() at scrape time: lag seconds, last ack time, remote end
+ * offset, link state. Each is registered only if the mirror module did not register it itself.
+ */
+export function registerMirrorStatusMetrics(
+  registry: Registry,
+  status: () => MirrorStatusView | undefined,
+): void {
+  const labels = ['cluster', 'topic', 'partition'] as const;
+  const perPartition = (
+    name: string,
+    help: string,
+    pick: (p: MirrorStatusView['clusters'][number]['partitions'][number]) => number | null,
+  ) => {
+    if (registry.getSingleMetric(name)) return;
+    new Gauge({
+      name,
+      help,
+      labelNames: labels,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of status()?.clusters ?? []) {
+          for (const p of c.partitions) {
+            const v = pick(p);
+            if (v !== null)
+              this.set({ cluster: c.cluster, topic: p.topic, partition: String(p.partition) }, v);
+          }
+        }
+      },
+    });
+  };
+  perPartition(
+    'outpost_mirror_lag_seconds',
+    'Age of the oldest record not yet acknowledged by the cluster (s).',
+    (p) => p.lagSeconds,
+  );
+  perPartition(
+    'outpost_mirror_last_ack_timestamp_seconds',
+    'When the cluster last acknowledged a batch (Unix time, s; absent before the first).',
+    (p) => (p.lastAckedAt === null ? null : p.lastAckedAt / 1000),
+  );
+  perPartition(
+    'outpost_mirror_remote_end_offset',
+    'End offset of the remote partition as last seen.',
+    (p) => p.remoteEndOffset,
+  );
+  if (!registry.getSingleMetric('outpost_mirror_link_state')) {
+    new Gauge({
+      name: 'outpost_mirror_link_state',
+      help: `1 for the link's current state (${LINK_STATES.join(', ')}), 0 for the others.`,
+      labelNames: ['cluster', 'state'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of status()?.clusters ?? []) {
+          for (const s of LINK_STATES) this.set({ cluster: c.cluster, state: s }, c.state === s ? 1 : 0);
+        }
+      },
+    });
+  }
+}

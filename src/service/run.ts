@@ -21,7 +21,7 @@ import { loadModules } from './components.ts';
 import { type AdminServer, startAdmin } from './http/server.ts';
 import { acquireDataDirLock, type DataDirLock } from './lock.ts';
 import { createLogger } from './logger.ts';
-import { createRegistry, registerServiceMetrics } from './metrics.ts';
+import { createRegistry, registerMirrorStatusMetrics, registerServiceMetrics } from './metrics.ts';
 import { type Notifier, openNotifier } from './notify.ts';
 import { reloadService } from './reload.ts';
 import type { ServiceState } from './state.ts';
@@ -192,6 +192,7 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
       state.mirror = await modules.startMirror({ config, log, logger, metrics: registry });
     }
     state.openOffsetIndex = modules.openOffsetIndex;
+    registerMirrorStatusMetrics(registry, () => state.mirror?.status());
 
     // step: startAdmin, notifyReady
     admin = await startAdmin(state, registry);

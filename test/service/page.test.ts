@@ -4,7 +4,17 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { describe, expect, onTestFinished, test } from 'vitest';
-import { baseConfig, connectMqtt, MAIN, ROOT, startOutpost, tempDir, uniq, writeConfig } from './helpers.ts';
+import {
+  baseConfig,
+  connectMqtt,
+  MAIN,
+  metricValue,
+  ROOT,
+  startOutpost,
+  tempDir,
+  uniq,
+  writeConfig,
+} from './helpers.ts';
 
 /** A loopback port nobody listens on (bound, then released). */
 async function closedPort(): Promise<number> {
@@ -136,6 +146,15 @@ describe('status page', () => {
     expect(await dc.getAttribute('class')).toMatch(/^(down|lagging)$/);
     const lagShown = shown.mirror.clusters[0]?.partitions.reduce((n, p) => n + p.lagRecords, 0);
     expect(Number(await dc.locator('[data-k="dc-lagRecords"]').getAttribute('data-raw'))).toBe(lagShown);
+
+    // /metrics carries the same link state.
+    const metrics = await (await fetch(`${svc.http}metrics`)).text();
+    expect(
+      metricValue(metrics, 'outpost_mirror_link_state', { cluster: 'dc-east', state: String(state) }),
+    ).toBe(1);
+    expect(
+      metricValue(metrics, 'outpost_mirror_link_state', { cluster: 'dc-east', state: 'streaming' }),
+    ).toBe(0);
 
     // No external resources: every request went to the gateway itself.
     expect(requests.length).toBeGreaterThan(1);
