@@ -1,6 +1,15 @@
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { baseConfig, connectMqtt, metricValue, startOutpost, tempDir, uniq, writeConfig } from './helpers.ts';
+import {
+  baseConfig,
+  connectMqtt,
+  metricValue,
+  ROOT,
+  startOutpost,
+  tempDir,
+  uniq,
+  writeConfig,
+} from './helpers.ts';
 
 describe('service /metrics', () => {
   test('service › /metrics values change as messages flow (log offsets, bytes, ingest counters, connections)', async () => {
@@ -113,5 +122,27 @@ describe('service admin config', () => {
       '0.0.0.0',
     );
     expect(parseConfig({ ...base, http: { host: '127.0.0.1' } }).http.token).toBeUndefined();
+  });
+});
+
+describe('grafana dashboard', () => {
+  test('dashboard › every metric the Grafana dashboard queries is exposed by a running Outpost', async () => {
+    const { readFileSync } = await import('node:fs');
+    const dashboard = readFileSync(join(ROOT, 'systemd/grafana-dashboard.json'), 'utf8');
+    const queried = new Set(
+      [...dashboard.matchAll(/\b(outpost_[a-z0-9_]+)/g)].map((m) =>
+        (m[1] as string).replace(/_(bucket|sum|count)$/, ''),
+      ),
+    );
+    expect(queried.size).toBeGreaterThan(20);
+    const dir = tempDir('dash');
+    const cfg = join(dir, 'c.json');
+    writeConfig(cfg, baseConfig(join(dir, 'data')));
+    const svc = await startOutpost(cfg);
+    const text = await (await fetch(`${svc.http}metrics`)).text();
+    const exposed = new Set([...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+    expect([...queried].filter((n) => !exposed.has(n))).toEqual([]);
+    svc.proc.kill('SIGTERM');
+    expect((await svc.exited).code).toBe(0);
   });
 });
