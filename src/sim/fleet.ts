@@ -127,6 +127,7 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
   const mixTotal = opts.qosMix.reduce((s, q) => s + q.weight, 0);
   const puback = new LatencySamples();
   const skewRng = mulberry32(deriveSeed(opts.seed, '#skew'));
+  const phaseRng = mulberry32(deriveSeed(opts.seed, '#phase'));
   const members: Member[] = [];
   const url = `mqtt://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`;
   const add = (kind: DeviceKind, count: number, rate: number) => {
@@ -146,7 +147,9 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
           ...(opts.onRefused ? { onRefused: opts.onRefused } : {}),
         },
       });
-      members.push({ device, rate, credit: 0, rng: mulberry32(deriveSeed(opts.seed, `${id}#qos`)) });
+      // a random phase, so devices of one class do not all publish in the same tick
+      const credit = phaseRng.next();
+      members.push({ device, rate, credit, rng: mulberry32(deriveSeed(opts.seed, `${id}#qos`)) });
     }
   };
   add('stb', opts.stb, opts.rateStb);
