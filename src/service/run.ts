@@ -36,6 +36,21 @@ export interface RunServiceOptions {
   hardExit?: boolean;
 }
 
+const STATUS_EVERY_MS = 10_000;
+
+/** One line for `systemctl status` (sd_notify STATUS=). */
+function statusLine(state: ServiceState): string {
+  const ing = state.ingest?.status();
+  const links = state.mirror?.status().clusters ?? [];
+  const mirror = links.map((c) => `${c.cluster} ${c.state}`).join(', ');
+  return [
+    ing
+      ? `${ing.connections} connections, ${ing.connectedDevices} devices, ${ing.msgsPerSecond.toFixed(1)} msg/s`
+      : 'starting',
+    mirror ? `mirror: ${mirror}` : 'no mirror links',
+  ].join('; ');
+}
+
 export const EXIT_OK = 0;
 export const EXIT_FORCED = 1;
 
@@ -104,6 +119,7 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
   let notifier: Notifier | undefined;
   let admin: AdminServer | undefined;
   let stopRetention: (() => void) | undefined;
+  let statusTimer: NodeJS.Timeout | undefined;
   const dataDir = resolve(config.dataDir);
 
   const teardown = async (timeoutMs: number) => {
@@ -205,8 +221,13 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
       { http: `http://${a.host}:${a.port}/` },
       `outpost ready; status page at http://${a.host}:${a.port}/`,
     );
-    notifier.ready(`ingesting; ${log.topicNames().length} topics`);
+    notifier.ready(statusLine(state));
     notifier.startWatchdog();
+    if (notifier.enabled) {
+      const n = notifier;
+      statusTimer = setInterval(() => n.status(statusLine(state)), STATUS_EVERY_MS);
+      statusTimer.unref();
+    }
 
     // wait for SIGTERM/SIGINT
     if (!stopSignal)
@@ -229,6 +250,7 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
 
   // stop: bounded drain
   state.phase = 'stopping';
+  clearInterval(statusTimer);
   notifier?.stopping('draining');
   const timeoutMs = state.config.service.shutdownTimeoutMs;
   let timer: NodeJS.Timeout | undefined;

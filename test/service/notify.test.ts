@@ -72,6 +72,7 @@ describe('sd_notify', () => {
       await rx.waitFor((g) => g.some((d) => has(d, 'READY=1')), 'READY=1');
       const ready = rx.got.find((d) => has(d, 'READY=1')) as Datagram;
       expect(ready.msg).toContain(`MAINPID=${svc.pid}`);
+      expect(ready.msg).toMatch(/^STATUS=0 connections, 0 devices, 0\.0 msg\/s; no mirror links$/m);
       // READY=1 means serving: the admin port and the MQTT listener both answer.
       expect((await fetch(`${svc.http}healthz`)).status).toBe(200);
       const status = (await (await fetch(`${svc.http}v1/status`)).json()) as {
