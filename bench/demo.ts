@@ -108,7 +108,8 @@ function startOutage(): void {
 }
 
 // ---- live view ----
-let lastEnds = new Map<string, { end: number; at: number }>();
+/** Edge end offsets per topic over the last few seconds, for a smoothed rate. */
+const history = new Map<string, Array<{ end: number; at: number }>>();
 let lastFleet: FleetProgress | null = null;
 function render(s: StatusSnapshot | null, statusUrl: string): string {
   const lines: string[] = [];
@@ -117,15 +118,16 @@ function render(s: StatusSnapshot | null, statusUrl: string): string {
   lines.push('');
   lines.push(`${'TOPIC'.padEnd(20)} ${'MSGS/S'.padStart(8)} ${'EDGE END OFFSET'.padStart(16)}`);
   const now = Date.now();
-  const ends = new Map<string, { end: number; at: number }>();
   for (const t of s?.topics ?? []) {
     const end = t.partitions.reduce((n, p) => n + p.endOffset, 0);
-    const prev = lastEnds.get(t.topic);
-    const rate = prev && now > prev.at ? ((end - prev.end) * 1000) / (now - prev.at) : 0;
-    ends.set(t.topic, { end, at: now });
-    lines.push(`${t.topic.padEnd(20)} ${rate.toFixed(0).padStart(8)} ${String(end).padStart(16)}`);
+    const h = history.get(t.topic) ?? [];
+    h.push({ end, at: now });
+    while (h.length > 2 && now - (h[0]?.at ?? now) > 5_000) h.shift();
+    history.set(t.topic, h);
+    const first = h[0] ?? { end, at: now };
+    const rate = now > first.at ? ((end - first.end) * 1000) / (now - first.at) : 0;
+    lines.push(`${t.topic.padEnd(20)} ${rate.toFixed(1).padStart(8)} ${String(end).padStart(16)}`);
   }
-  lastEnds = ends;
   lines.push('');
   lines.push(
     `${'DATACENTER'.padEnd(12)} ${'STATE'.padEnd(14)} ${'LAG RECORDS'.padStart(12)} ${'LAG SECONDS'.padStart(12)}`,
