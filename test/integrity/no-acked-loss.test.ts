@@ -14,7 +14,7 @@ import { tempDir } from '../log/helpers.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CHILD = join(here, '..', 'log', 'fixtures', 'append-child.ts');
-const KILLS = 24;
+const KILLS = 21;
 const PARTITIONS = 4;
 const CALLERS = 6;
 
