@@ -1,0 +1,381 @@
+/**
+ * `npm run bench:ingest`: MQTT QoS 1 ingest throughput, PUBACK latency and broker memory,
+ * Outpost (`outpost run`, durable LMDB append before every PUBACK) against Debian's Mosquitto 2
+ * (`persistence false`: acknowledges from memory), same load, same run, printed as a ratio.
+ *
+ * Load: BENCH_WORKERS load-generator processes × BENCH_CONNECTIONS mqtt.js connections each, every
+ * connection keeping BENCH_WINDOW QoS 1 publishes of BENCH_PAYLOAD bytes in flight, BENCH_MESSAGES
+ * in total. Memory: broker RSS at peak, and RSS per idle connection with BENCH_IDLE connected
+ * clients (default 5,000).
+ *
+ * Environment (quick run: BENCH_MESSAGES=20000 BENCH_IDLE=500 npm run bench:ingest):
+ *   BENCH_MESSAGES (200000) BENCH_WORKERS (4) BENCH_CONNECTIONS (25) BENCH_WINDOW (16)
+ *   BENCH_PAYLOAD (200) BENCH_IDLE (5000) BENCH_ROUNDS (1: alternate brokers this many times)
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import mqtt, { type MqttClient } from 'mqtt';
+
+const env = (name: string, def: number): number => {
+  const v = process.env[name];
+  const n = v === undefined || v === '' ? def : Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${v}"`);
+  return Math.floor(n);
+};
+
+// ---------------------------------------------------------------------------------------------
+// Worker: many connections publishing QoS 1 with a bounded window.
+
+interface WorkerJob {
+  kind: 'load' | 'idle';
+  port: number;
+  worker: number;
+  connections: number;
+  messages: number;
+  window: number;
+  payload: number;
+}
+interface WorkerResult {
+  sent: number;
+  acked: number;
+  latenciesUs: number[];
+  startedAt: number;
+  endedAt: number;
+}
+
+async function connectAll(port: number, n: number, prefix: string): Promise<MqttClient[]> {
+  const clients: MqttClient[] = [];
+  for (let i = 0; i < n; i += 50) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(50, n - i) }, (_, k) => {
+        const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+          clientId: `${prefix}-${i + k}`,
+          reconnectPeriod: 0,
+          connectTimeout: 30_000,
+          keepalive: 600,
+        });
+        return new Promise<MqttClient>((resolve, reject) => {
+          c.once('connect', () => resolve(c));
+          c.once('error', reject);
+        });
+      }),
+    );
+    clients.push(...batch);
+  }
+  return clients;
+}
+
+async function runWorker(job: WorkerJob): Promise<void> {
+  const send = (m: unknown) => process.send?.(m);
+  const clients = await connectAll(job.port, job.connections, `w${job.worker}`);
+  if (job.kind === 'idle') {
+    send({ type: 'connected' });
+    await new Promise<void>((resolve) => process.once('message', () => resolve()));
+    for (const c of clients) c.end(true);
+    send({ type: 'done' });
+    return;
+  }
+  send({ type: 'connected' });
+  await new Promise<void>((resolve) => process.once('message', () => resolve()));
+  const payload = Buffer.alloc(job.payload, 0x61);
+  const latencies: number[] = [];
+  let acked = 0;
+  let sent = 0;
+  const startedAt = Date.now();
+  const perConn = Math.ceil(job.messages / job.connections);
+  await Promise.all(
+    clients.map(
+      (c, i) =>
+        new Promise<void>((resolve) => {
+          let left = Math.min(perConn, job.messages - perConn * i);
+          if (left <= 0) return resolve();
+          let inflight = 0;
+          const topic = `vehicles/w${job.worker}-${i}/telemetry/bench`;
+          const pump = (): void => {
+            while (inflight < job.window && left > 0) {
+              left--;
+              inflight++;
+              sent++;
+              const t0 = performance.now();
+              c.publish(topic, payload, { qos: 1 }, (err) => {
+                inflight--;
+                if (!err) {
+                  acked++;
+                  if (acked % 4 === 0) latencies.push(Math.round((performance.now() - t0) * 1000));
+                }
+                if (left === 0 && inflight === 0) resolve();
+                else pump();
+              });
+            }
+          };
+          pump();
+        }),
+    ),
+  );
+  const endedAt = Date.now();
+  for (const c of clients) c.end(true);
+  const result: WorkerResult = { sent, acked, latenciesUs: latencies, startedAt, endedAt };
+  send({ type: 'result', result });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parent: brokers, measurement, report.
+
+interface Broker {
+  name: string;
+  pid: number;
+  port: number;
+  stop(): Promise<void>;
+}
+
+function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+function killAndWait(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill(signal);
+  });
+}
+
+async function startOutpost(dir: string): Promise<Broker> {
+  const dataDir = join(dir, 'outpost-data');
+  mkdirSync(dataDir, { recursive: true });
+  const cfg = join(dir, 'outpost.json');
+  writeFileSync(
+    cfg,
+    JSON.stringify({
+      edgeId: 'bench',
+      dataDir,
+      log: { topics: { telemetry: { partitions: 8 } }, minFreeBytes: 0 },
+      mqtt: {
+        listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }],
+        allowAnonymous: 'loopback',
+        limits: { publishRate: { perSecond: 1_000_000, burst: 1_000_000 }, maxConnections: 20_000 },
+      },
+      routes: [{ match: 'vehicles/{deviceId}/telemetry/#', topic: 'telemetry', key: '{deviceId}' }],
+      http: { host: '127.0.0.1', port: 0 },
+      logging: { level: 'info' },
+    }),
+  );
+  const main = join(import.meta.dirname, '../src/cli/main.ts');
+  const child = spawn(process.execPath, [main, 'run', '--config', cfg], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.on('line', (line) => {
+      try {
+        const j = JSON.parse(line) as { msg?: string; listeners?: Array<{ port: number }> };
+        if (j.msg === 'MQTT ingest listening' && j.listeners?.[0]) resolve(j.listeners[0].port);
+      } catch {}
+    });
+    child.once('exit', (code) => reject(new Error(`outpost exited (${code}) before listening`)));
+  });
+  return { name: 'outpost', pid: child.pid!, port, stop: () => killAndWait(child, 'SIGTERM') };
+}
+
+async function startMosquitto(dir: string): Promise<Broker> {
+  const port = await freePort();
+  const cfg = join(dir, 'mosquitto.conf');
+  writeFileSync(
+    cfg,
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence false',
+      'max_inflight_messages 0',
+      'max_queued_messages 100000',
+      'log_type error',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('mosquitto', ['-c', cfg], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // wait until it accepts connections
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0, connectTimeout: 500 });
+      c.once('connect', () => {
+        c.end(true);
+        resolve(true);
+      });
+      c.once('error', () => {
+        c.end(true);
+        resolve(false);
+      });
+    });
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { name: 'mosquitto', pid: child.pid!, port, stop: () => killAndWait(child, 'SIGTERM') };
+}
+
+function startWorkers(jobs: WorkerJob[]): Array<{ child: ChildProcess; job: WorkerJob }> {
+  return jobs.map((job) => ({
+    child: fork(import.meta.filename, ['--worker', JSON.stringify(job)], { stdio: 'inherit' }),
+    job,
+  }));
+}
+
+function waitFor<T>(child: ChildProcess, type: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMsg = (m: { type: string } & Record<string, unknown>): void => {
+      if (m.type === type) {
+        child.off('message', onMsg);
+        resolve(m as T);
+      }
+    };
+    child.on('message', onMsg);
+    child.once('exit', (code) => reject(new Error(`worker exited (${code}) before "${type}"`)));
+  });
+}
+
+interface LoadFigures {
+  msgsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  peakRss: number;
+  acked: number;
+}
+
+async function measureLoad(broker: Broker): Promise<LoadFigures> {
+  const workers = env('BENCH_WORKERS', 4);
+  const total = env('BENCH_MESSAGES', 200_000);
+  const jobs = Array.from({ length: workers }, (_, w) => ({
+    kind: 'load' as const,
+    port: broker.port,
+    worker: w,
+    connections: env('BENCH_CONNECTIONS', 25),
+    messages: Math.ceil(total / workers),
+    window: env('BENCH_WINDOW', 16),
+    payload: env('BENCH_PAYLOAD', 200),
+  }));
+  const ws = startWorkers(jobs);
+  await Promise.all(ws.map((w) => waitFor(w.child, 'connected')));
+  let peakRss = rssBytes(broker.pid);
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, rssBytes(broker.pid));
+  }, 100);
+  const results = ws.map((w) => waitFor<{ result: WorkerResult }>(w.child, 'result'));
+  for (const w of ws) w.child.send('go');
+  const rs = (await Promise.all(results)).map((r) => r.result);
+  clearInterval(sampler);
+  peakRss = Math.max(peakRss, rssBytes(broker.pid));
+  await Promise.all(
+    ws.map((w) => new Promise((r) => (w.child.exitCode !== null ? r(null) : w.child.once('exit', r)))),
+  );
+  const acked = rs.reduce((n, r) => n + r.acked, 0);
+  const start = Math.min(...rs.map((r) => r.startedAt));
+  const end = Math.max(...rs.map((r) => r.endedAt));
+  const lat = rs.flatMap((r) => r.latenciesUs).sort((a, b) => a - b);
+  const q = (p: number): number => (lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0) / 1000;
+  return { msgsPerSec: acked / ((end - start) / 1000), p50Ms: q(0.5), p99Ms: q(0.99), peakRss, acked };
+}
+
+async function measureIdle(broker: Broker): Promise<number> {
+  const total = env('BENCH_IDLE', 5000);
+  const workers = env('BENCH_WORKERS', 4);
+  await new Promise((r) => setTimeout(r, 500));
+  const before = rssBytes(broker.pid);
+  const ws = startWorkers(
+    Array.from({ length: workers }, (_, w) => ({
+      kind: 'idle' as const,
+      port: broker.port,
+      worker: 100 + w,
+      connections: Math.ceil(total / workers),
+      messages: 0,
+      window: 1,
+      payload: 1,
+    })),
+  );
+  await Promise.all(ws.map((w) => waitFor(w.child, 'connected')));
+  await new Promise((r) => setTimeout(r, 1000));
+  const after = rssBytes(broker.pid);
+  const done = ws.map((w) => waitFor(w.child, 'done'));
+  for (const w of ws) w.child.send('go');
+  await Promise.all(done);
+  return (after - before) / (Math.ceil(total / workers) * workers);
+}
+
+const mib = (b: number): string => `${(b / 1024 ** 2).toFixed(1)} MiB`;
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'outpost-bench-ingest-'));
+  const rounds = env('BENCH_ROUNDS', 1);
+  const figures: Record<string, LoadFigures[]> = { outpost: [], mosquitto: [] };
+  const idle: Record<string, number> = {};
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const start of [startMosquitto, startOutpost]) {
+        const roundDir = join(dir, `r${round}`);
+        mkdirSync(roundDir, { recursive: true });
+        const broker = await start(roundDir);
+        try {
+          const f = await measureLoad(broker);
+          figures[broker.name]?.push(f);
+          console.log(
+            `${broker.name.padEnd(10)} round ${round + 1}: ${Math.round(f.msgsPerSec)} msg/s, PUBACK p50 ${f.p50Ms.toFixed(2)} ms p99 ${f.p99Ms.toFixed(2)} ms, peak RSS ${mib(f.peakRss)} (${f.acked} acked)`,
+          );
+          if (round === 0) idle[broker.name] = await measureIdle(broker);
+        } finally {
+          await broker.stop();
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const best = (name: string): LoadFigures =>
+    (figures[name] ?? []).reduce((a, b) => (b.msgsPerSec > a.msgsPerSec ? b : a));
+  const o = best('outpost');
+  const m = best('mosquitto');
+  console.log('');
+  console.log(
+    `QoS 1, ${env('BENCH_PAYLOAD', 200)} B, ${env('BENCH_WORKERS', 4)} load processes × ${env('BENCH_CONNECTIONS', 25)} connections, window ${env('BENCH_WINDOW', 16)}, ${env('BENCH_MESSAGES', 200_000)} messages (best of ${rounds})`,
+  );
+  console.log(
+    `  outpost (durable before PUBACK): ${Math.round(o.msgsPerSec)} msg/s  p50 ${o.p50Ms.toFixed(2)} ms  p99 ${o.p99Ms.toFixed(2)} ms  peak RSS ${mib(o.peakRss)}`,
+  );
+  console.log(
+    `  mosquitto 2 (persistence false): ${Math.round(m.msgsPerSec)} msg/s  p50 ${m.p50Ms.toFixed(2)} ms  p99 ${m.p99Ms.toFixed(2)} ms  peak RSS ${mib(m.peakRss)}`,
+  );
+  console.log(`  throughput ratio outpost/mosquitto: ${(o.msgsPerSec / m.msgsPerSec).toFixed(2)}×`);
+  const io = idle['outpost'] ?? 0;
+  const im = idle['mosquitto'] ?? 0;
+  console.log(
+    `  RSS per idle connection (${env('BENCH_IDLE', 5000)} connected): outpost ${(io / 1024).toFixed(1)} KiB, mosquitto ${(im / 1024).toFixed(1)} KiB, ratio ${(io / im).toFixed(1)}×`,
+  );
+}
+
+const workerIdx = process.argv.indexOf('--worker');
+if (workerIdx >= 0) {
+  runWorker(JSON.parse(process.argv[workerIdx + 1] as string) as WorkerJob).then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+} else {
+  main().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}
