@@ -81,6 +81,16 @@ export async function listTopics(
   return [...topics].sort();
 }
 
+/** Partition count of a topic (throws when the topic does not exist). */
+export async function topicPartitions(bootstrap: string, topic: string): Promise<number> {
+  return withAdmin(bootstrap, async (admin) => {
+    const metadata = await admin.metadata({ topics: [topic], forceUpdate: true });
+    const t = metadata.topics.get(topic);
+    if (t === undefined) throw new Error(`topic ${topic} not found on ${bootstrap}`);
+    return t.partitionsCount;
+  });
+}
+
 /** Produces with an idempotent producer, acks=all (-1). Returns the offset of each record, in order. */
 export async function produce(bootstrap: string, topic: string, records: ProduceRecord[]): Promise<bigint[]> {
   const producer = new Producer({ clientId, bootstrapBrokers: [bootstrap], idempotent: true, acks: -1 });

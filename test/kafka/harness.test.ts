@@ -1,11 +1,13 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Producer } from '@platformatic/kafka';
 import { describe, expect, onTestFinished, test } from 'vitest';
-import { consumePartition, createTopic, endOffset, listTopics, produce } from './client.ts';
+import { consumePartition, createTopic, endOffset, listTopics, produce, topicPartitions } from './client.ts';
 import { bootstrapEnvVar, type KafkaCluster, startCluster } from './harness.ts';
 import { runJava } from './java.ts';
 import { parsePerfSummary, runProducerPerfTest } from './perf.ts';
@@ -59,6 +61,70 @@ describe('kafka harness', () => {
       );
     }
   });
+
+  test('consumes read_committed without aborted records and past a trailing commit marker', async () => {
+    const cluster = await privateCluster();
+    const topic = unique('tx');
+    await createTopic(cluster.bootstrap, topic, { partitions: 3 });
+    expect(await topicPartitions(cluster.bootstrap, topic)).toBe(3);
+    const producer = new Producer({
+      clientId: 'harness-test',
+      bootstrapBrokers: [cluster.bootstrap],
+      idempotent: true,
+      acks: -1,
+      transactionalId: unique('txid'),
+    });
+    onTestFinished(() => producer.close());
+    const send = (tx: Awaited<ReturnType<typeof producer.beginTransaction>>, values: string[]) =>
+      tx.send({ messages: values.map((v) => ({ topic, partition: 1, value: Buffer.from(v) })) });
+
+    const committed = await producer.beginTransaction();
+    await send(committed, ['a', 'b', 'c']);
+    await committed.commit();
+    const aborted = await producer.beginTransaction();
+    await send(aborted, ['x', 'y']);
+    await aborted.abort();
+    const last = await producer.beginTransaction();
+    await send(last, ['d']);
+    await last.commit();
+
+    // Partition 1 holds a, b, c, marker, x, y, marker, d, marker: end offset 9, last data record at 7.
+    expect(await endOffset(cluster.bootstrap, topic, 1)).toBe(9n);
+    const visible = await consumePartition(cluster.bootstrap, topic, 1);
+    expect(visible.map((r) => `${r.offset}:${r.value}`)).toEqual(['0:a', '1:b', '2:c', '7:d']);
+    const all = await consumePartition(cluster.bootstrap, topic, 1, { isolation: 'read_uncommitted' });
+    expect(all.map((r) => r.value?.toString())).toEqual(['a', 'b', 'c', 'x', 'y', 'd']);
+    expect(await consumePartition(cluster.bootstrap, topic, 0)).toEqual([]);
+  }, 120_000);
+
+  test('restarts on its own port once another process releases it', async () => {
+    const cluster = await privateCluster();
+    await cluster.stop();
+    const port = Number(cluster.bootstrap.split(':')[1]);
+    const squatter = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
+
+    const brokerLog = join(cluster.dataDir as string, 'broker.log');
+    const before = readFileSync(brokerLog, 'utf8').length;
+    const restarted = cluster.start();
+    // Release the port only after the broker has failed to bind it at least once (bounded wait).
+    for (
+      let i = 0;
+      i < 600 && !readFileSync(brokerLog, 'utf8').slice(before).includes('Address already in use');
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(readFileSync(brokerLog, 'utf8').slice(before)).toMatch(/Address already in use/);
+    await new Promise<void>((resolve) => squatter.close(() => resolve()));
+
+    await restarted;
+    expect(cluster.bootstrap).toBe(`127.0.0.1:${port}`);
+    const topic = unique('t');
+    await createTopic(cluster.bootstrap, topic);
+    expect(await listTopics(cluster.bootstrap)).toContain(topic);
+  }, 180_000);
 
   test('keeps topics and records across a clean stop and a restart on the same bootstrap', async () => {
     const cluster = await privateCluster();
