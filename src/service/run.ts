@@ -215,6 +215,7 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
     notifier = await openNotifier({
       onError: (err) => logger.warn({ err: err.message }, 'sd_notify failed'),
     });
+    if (stopSignal) throw new Error(`stopped by ${stopSignal} during startup`);
     state.phase = 'running';
     const a = admin.address();
     logger.info(
