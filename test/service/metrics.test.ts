@@ -146,3 +146,36 @@ describe('grafana dashboard', () => {
     expect((await svc.exited).code).toBe(0);
   });
 });
+
+describe('service readiness', () => {
+  test('service › /readyz turns 503 and outpost_log_full 1 when the log reaches its disk budget', async () => {
+    const dir = tempDir('full');
+    const cfg = join(dir, 'c.json');
+    const base = baseConfig(join(dir, 'data'));
+    writeConfig(cfg, { ...base, log: { ...base.log, maxBytes: 256 * 1024, onFull: 'reject' } });
+    const svc = await startOutpost(cfg);
+    expect((await fetch(`${svc.http}readyz`)).status).toBe(200);
+    const dev = uniq('dev');
+    const client = await connectMqtt(svc.mqttPort, dev);
+    const payload = Buffer.alloc(4096, 7);
+    let refused = false;
+    for (let i = 0; i < 400 && !refused; i++) {
+      // A refused publish is not acknowledged: the broker closes the connection (log-full).
+      refused = await Promise.race([
+        client.publishAsync(`a/${dev}/t`, payload, { qos: 1 }).then(
+          () => false,
+          () => true,
+        ),
+        new Promise<boolean>((r) => client.once('close', () => r(true))),
+      ]);
+    }
+    expect(refused).toBe(true);
+    const ready = await fetch(`${svc.http}readyz`);
+    expect(ready.status).toBe(503);
+    expect(((await ready.json()) as { logFull: boolean }).logFull).toBe(true);
+    expect(metricValue(await (await fetch(`${svc.http}metrics`)).text(), 'outpost_log_full')).toBe(1);
+    client.end(true);
+    svc.proc.kill('SIGTERM');
+    expect((await svc.exited).code).toBe(0);
+  });
+});

@@ -1,0 +1,51 @@
+import { describe, expect, test } from 'vitest';
+import { parseConfig } from '../../src/config/index.ts';
+import { restartOnly } from '../../src/service/reload.ts';
+import { baseConfig } from './helpers.ts';
+
+const cfg = (patch: Record<string, unknown> = {}) => parseConfig({ ...baseConfig('/tmp/x', 'gw'), ...patch });
+
+describe('reload plan', () => {
+  test('reload › nothing needs a restart when only reloadable settings change', () => {
+    const old = cfg();
+    const next = cfg({
+      logging: { level: 'debug' },
+      routes: [],
+      mqtt: { ...baseConfig('/tmp/x').mqtt, allowAnonymous: false },
+    });
+    const { paths, effective } = restartOnly(old, next);
+    expect(paths).toEqual([]);
+    expect(effective.logging.level).toBe('debug');
+    expect(effective.routes).toEqual([]);
+    expect(effective.mqtt.allowAnonymous).toBe(false);
+  });
+
+  test('reload › listener, dataDir, http, edgeId and cluster reach changes need a restart and keep their running values', () => {
+    const old = cfg({ mirror: { clusters: { east: { bootstrap: 'k1:9092' } } } });
+    const next = cfg({
+      edgeId: 'other',
+      dataDir: '/tmp/y',
+      http: { host: '127.0.0.1', port: 9999 },
+      mqtt: { listeners: [{ type: 'tcp', host: '127.0.0.1', port: 1884 }] },
+      mirror: {
+        clusters: { east: { bootstrap: 'k2:9092', maxBytesPerSecond: 1000 }, west: { bootstrap: 'k3:9092' } },
+      },
+    });
+    const { paths, effective } = restartOnly(old, next);
+    expect(paths).toEqual([
+      'mqtt.listeners',
+      'dataDir',
+      'http',
+      'edgeId',
+      'mirror.clusters (added, removed, bootstrap, tls or sasl)',
+    ]);
+    expect(effective.edgeId).toBe('gw');
+    expect(effective.dataDir).toBe('/tmp/x');
+    expect(effective.http).toEqual(old.http);
+    expect(effective.mqtt.listeners).toEqual(old.mqtt.listeners);
+    // Running clusters keep how they are reached but take new pacing; added clusters wait for a restart.
+    expect(Object.keys(effective.mirror.clusters)).toEqual(['east']);
+    expect(effective.mirror.clusters.east?.bootstrap).toEqual(['k1:9092']);
+    expect(effective.mirror.clusters.east?.maxBytesPerSecond).toBe(1000);
+  });
+});
