@@ -369,15 +369,30 @@ export class PublishPipeline {
     const { metrics, rate, byTopic } = this.#deps;
     if (err === null) {
       rate.add(batch.length);
+      // Aggregate per (topic, qos) first: one prom-client label lookup per batch, not per message.
+      const sums = new Map<string, { topic: string; qos: string; messages: number; bytes: number }>();
       for (const p of batch) {
-        const qos = QOS_LABEL[p.qos] as string;
-        metrics.messages.inc({ topic: p.record.topic, qos });
-        metrics.bytes.inc({ topic: p.record.topic, qos }, p.bytes);
-        const t = byTopic.get(p.record.topic);
+        const id = `${p.qos}${p.record.topic}`;
+        const sum = sums.get(id);
+        if (sum) {
+          sum.messages++;
+          sum.bytes += p.bytes;
+        } else
+          sums.set(id, {
+            topic: p.record.topic,
+            qos: QOS_LABEL[p.qos] as string,
+            messages: 1,
+            bytes: p.bytes,
+          });
+      }
+      for (const { topic, qos, messages, bytes } of sums.values()) {
+        metrics.messages.inc({ topic, qos }, messages);
+        metrics.bytes.inc({ topic, qos }, bytes);
+        const t = byTopic.get(topic);
         if (t) {
-          t.messages++;
-          t.bytes += p.bytes;
-        } else byTopic.set(p.record.topic, { messages: 1, bytes: p.bytes });
+          t.messages += messages;
+          t.bytes += bytes;
+        } else byTopic.set(topic, { messages, bytes });
       }
     } else {
       const reason: RefusalReason = isOutpostError(err, 'LOG_FULL') ? 'log-full' : 'append-failed';
