@@ -94,14 +94,20 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
     logger.info({ signal }, 'stop requested: draining');
     wake?.();
   };
+  let reloading: Promise<void> = Promise.resolve();
   const onHup = () => {
     if (state.phase !== 'running') {
       logger.warn('SIGHUP ignored: the service is not running yet (or is stopping)');
       return;
     }
-    void reloadService(state, metricsRef.current).catch((err: unknown) =>
-      logger.error({ err: String(err) }, 'reload failed unexpectedly; the old config stays in force'),
-    );
+    // One reload at a time, in signal order.
+    reloading = reloading
+      .then(() => reloadService(state, metricsRef.current))
+      .then(
+        () => {},
+        (err: unknown) =>
+          logger.error({ err: String(err) }, 'reload failed unexpectedly; the old config stays in force'),
+      );
   };
   process.on('SIGINT', onStop);
   process.on('SIGTERM', onStop);
@@ -122,19 +128,42 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
   let statusTimer: NodeJS.Timeout | undefined;
   const dataDir = resolve(config.dataDir);
 
+  /** Stop steps in order; a failing step is logged and the next ones still run (the log always closes). */
   const teardown = async (timeoutMs: number) => {
     const deadline = Date.now() + timeoutMs;
     const left = () => Math.max(1, deadline - Date.now());
-    if (state.ingest) {
-      await state.ingest.stop({ timeoutMs: Math.max(1, Math.floor(left() * 0.6)) });
-      logger.info('ingest stopped: in-flight appends acknowledged');
+    const steps: Array<[string, () => Promise<void> | void]> = [
+      [
+        'stopIngest',
+        async () => {
+          if (!state.ingest) return;
+          await state.ingest.stop({ timeoutMs: Math.max(1, Math.floor(left() * 0.6)) });
+          logger.info('ingest stopped: in-flight appends acknowledged');
+        },
+      ],
+      ['stopMirror', () => state.mirror?.stop({ timeoutMs: left() })],
+      ['closeAdmin', () => admin?.close()],
+      ['stopRetention', () => stopRetention?.()],
+      ['closeDevices', () => state.devices?.close()],
+      [
+        'closeLog',
+        async () => {
+          if (!state.log) return;
+          await state.log.close();
+          logger.info('log closed');
+        },
+      ],
+    ];
+    let failed = false;
+    for (const [step, run] of steps) {
+      try {
+        await run();
+      } catch (err) {
+        failed = true;
+        logger.error({ step, err: String(err) }, `stop step ${step} failed`);
+      }
     }
-    if (state.mirror) await state.mirror.stop({ timeoutMs: left() });
-    await admin?.close();
-    stopRetention?.();
-    await state.devices?.close();
-    await state.log?.close();
-    logger.info('log closed');
+    if (failed) throw new Error('one or more stop steps failed');
   };
 
   try {
