@@ -39,15 +39,12 @@ export async function checkConfigFiles(config: Config, cwd: string = process.cwd
       problems.push(`${f.path}: not a PEM file containing a ${f.pem}: ${abs}`);
     }
   }
-  if (config.dataDir !== '') {
-    const dir = resolve(cwd, config.dataDir);
-    try {
-      await access(dir, constants.W_OK);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        problems.push(`dataDir: not writable: ${dir}`);
-      }
-    }
+  // A missing dataDir is fine (the service creates it); an existing one must be writable.
+  const dir = resolve(cwd, config.dataDir);
+  try {
+    await access(dir, constants.W_OK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') problems.push(`dataDir: not writable: ${dir}`);
   }
   return problems;
 }
