@@ -3,8 +3,8 @@
  *   prepare → route each record (explicit partition, Kafka murmur2 of the key, or round-robin per
  *             topic for records with neither) and encode it (record-v1); throws before any offset
  *             is handed out
- *   assign  → offsets in call order from the in-memory next offset; queue the puts (lmdb-js puts
- *             all callers of one event turn into one write transaction: group commit)
+ *   assign  → offsets in call order from the in-memory next offset; queue the puts as one batch
+ *             (lmdb-js puts all callers of one event turn into one write transaction: group commit)
  *   publish → once committed and fsynced, advance durableEnd and wake the tails
  */
 import { OutpostError } from '../errors.ts';
@@ -67,18 +67,24 @@ export function prepare(core: Core, records: readonly AppendRecord[], maxRecordB
   return { pending, bytes, rr };
 }
 
-export function assign(dbs: LogDbs, prepared: Prepared): Promise<boolean>[] {
+/**
+ * Assigns offsets and queues the puts as one lmdb-js `batch()`: the records of one append call are
+ * committed all-or-nothing, with a single promise instead of one per record (measured equal or
+ * faster than plain puts + Promise.all). The batch joins the event turn's shared write transaction.
+ */
+export function assign(dbs: LogDbs, prepared: Prepared): Promise<boolean> {
   for (const [t, n] of prepared.rr) t.rr = n % t.parts.length;
   const { pending } = prepared;
-  const puts: Promise<boolean>[] = new Array(pending.length);
-  for (let i = 0; i < pending.length; i++) {
-    const e = pending[i] as Pending;
-    e.offset = e.part.end++;
-    e.part.bytes += e.buf.length;
-    e.part.dirty = true;
-    puts[i] = dbs.records.put([e.part.tid, e.part.p, e.offset], e.buf);
-  }
-  return puts;
+  const { records } = dbs;
+  return records.batch(() => {
+    for (let i = 0; i < pending.length; i++) {
+      const e = pending[i] as Pending;
+      e.offset = e.part.end++;
+      e.part.bytes += e.buf.length;
+      e.part.dirty = true;
+      records.put([e.part.tid, e.part.p, e.offset], e.buf);
+    }
+  });
 }
 
 /**

@@ -6,9 +6,9 @@
  *   encode    → record-v1 buffers; RECORD_TOO_LARGE before anything is assigned
  *   admit     → disk budget: LOG_FULL ("reject") or drop the oldest records ("drop-oldest")
  *   assign    → offsets from the in-memory next offset, in call order
- *   put       → lmdb-js queues the puts; every caller in this event turn shares one write
+ *   put       → one lmdb-js batch per call; every caller in this event turn shares one write
  *               transaction (group commit)
- *   commit    → await the puts (committed) and `flushed` (fsynced: overlappingSync, never noSync)
+ *   commit    → await the batch (committed) and `flushed` (fsynced: overlappingSync, never noSync)
  *   publish   → advance durableEnd and wake tails: nothing is ever read before it is durable
  */
 import cron from 'node-cron';
@@ -114,9 +114,9 @@ class Log implements PartitionedLog {
       if (records.length === 0) return Promise.resolve([]);
       const prepared = prepare(core, records, this.#maxRecordBytes);
       this.#admit(core, prepared.bytes);
-      const puts = assign(this.#dbs, prepared);
+      const written = assign(this.#dbs, prepared);
       this.#budget?.noteAppended(prepared.bytes);
-      const done = this.#commit(prepared.pending, puts);
+      const done = this.#commit(prepared.pending, written);
       this.#inflight.add(done);
       const forget = () => this.#inflight.delete(done);
       done.then(forget, forget);
@@ -145,9 +145,9 @@ class Log implements PartitionedLog {
     );
   }
 
-  async #commit(pending: Pending[], puts: Promise<boolean>[]): Promise<AppendResult[]> {
+  async #commit(pending: Pending[], written: Promise<boolean>): Promise<AppendResult[]> {
     try {
-      await Promise.all(puts);
+      if ((await written) === false) throw new Error('lmdb-js skipped the append batch');
       await this.#dbs.records.flushed;
     } catch (cause) {
       // Offsets were handed out for records that are not on disk: appending further would leave
