@@ -14,7 +14,7 @@
  * systemctl daemon-reload (it never enables or starts the unit: the operator does that).
  * Re-running it upgrades the app in place; the config and the data dir are left alone.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   cpSync,
@@ -62,13 +62,20 @@ export const SOURCE_ROOT = resolve(import.meta.dirname, '../..');
 
 /** Production package dirs (relative to source), from `npm ls --omit=dev` (offline: reads node_modules). */
 function productionPackages(source: string): string[] {
-  const out = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], {
+  // npm ls exits non-zero on mere warnings (extraneous or invalid peer packages); its list is still right.
+  const r = spawnSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], {
     cwd: source,
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
     stdio: ['ignore', 'pipe', 'ignore'],
   });
-  return out
+  if (!r.stdout) {
+    throw new OutpostError(
+      'USAGE',
+      `cannot list production packages in ${source} (npm ls failed: ${r.error?.message ?? `exit ${r.status}`})`,
+    );
+  }
+  return r.stdout
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l !== '' && l !== source)

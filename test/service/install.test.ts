@@ -1,8 +1,8 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
-import { MAIN, ROOT, tempDir } from './helpers.ts';
+import { describe, expect, onTestFinished, test } from 'vitest';
+import { baseConfig, MAIN, ROOT, tempDir } from './helpers.ts';
 
 function install(root: string, ...extra: string[]) {
   return execFileSync(process.execPath, [MAIN, 'service', 'install', '--root', root, ...extra], {
@@ -61,6 +61,33 @@ describe('service install', () => {
     expect(readFileSync(join(root, 'usr/local/bin/outpost'), 'utf8')).toContain(
       'exec /opt/outpost/node_modules/.bin/node /opt/outpost/src/cli/main.ts "$@"',
     );
+
+    // The installed tree runs the service on its own (all production dependencies are there).
+    const runCfg = join(root, 'etc/outpost/test-run.json');
+    writeFileSync(
+      runCfg,
+      JSON.stringify({ ...baseConfig(join(root, 'var/lib/outpost')), edgeId: 'depot-7' }),
+    );
+    const svc = spawn(node, [join(root, 'opt/outpost/src/cli/main.ts'), 'run', '--config', runCfg], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NOTIFY_SOCKET: '' },
+    });
+    onTestFinished(() => {
+      svc.kill('SIGKILL');
+    });
+    let runOut = '';
+    svc.stdout.setEncoding('utf8');
+    await new Promise<void>((resolveReady, reject) => {
+      svc.stdout.on('data', (chunk: string) => {
+        runOut += chunk;
+        if (runOut.includes('outpost ready')) resolveReady();
+      });
+      svc.once('exit', (code) => reject(new Error(`installed outpost exited ${code}: ${runOut}`)));
+    });
+    const exited = new Promise<number | null>((r) => svc.once('exit', (code) => r(code)));
+    svc.kill('SIGTERM');
+    expect(await exited).toBe(0);
 
     // Upgrade: a second run replaces the app and keeps the operator's config byte for byte.
     const edited = readFileSync(configPath, 'utf8').replace('depot-7', 'depot-7b');
