@@ -72,9 +72,7 @@ describe('service with a real Kafka datacenter', () => {
     // Every edge record of topic a translates to the remote offset holding the same value.
     for (const c of clients) c.end(true);
     // A reader handle beside the running owner (the CLI's way in).
-    const edge = await readTopic(dataDir, { a: { partitions: 2 }, b: { partitions: 1 } }, 'a').catch(
-      () => null,
-    );
+    const edge = await readTopic(dataDir, { a: { partitions: 2 }, b: { partitions: 1 } }, 'a');
     expect(edge.length).toBe(N);
     for (const p of [0, 1]) {
       const remote = await consumePartition(east.bootstrap, `${edgeId}.a`, p);
