@@ -94,7 +94,9 @@ export class ClusterLink {
     this.#pacer = new Pacer(this.#cfg.maxBytesPerSecond, this.#cfg.batch.maxBytes);
     this.#syncs = new OffsetSyncQueue(this.#cfg.offsetLagMax);
     this.#sm = new LinkStateMachine(deps.alias, (from, to) => {
-      deps.logger.info({ cluster: this.alias, from, to }, 'mirror link state');
+      // Throttling flips often under a cap: debug; every other transition: info.
+      const level = from === 'throttled' || to === 'throttled' ? 'debug' : 'info';
+      deps.logger[level]({ cluster: this.alias, from, to }, 'mirror link state');
       deps.metrics.up.set({ cluster: this.alias }, to === 'streaming' || to === 'throttled' ? 1 : 0);
     });
     deps.metrics.up.set({ cluster: this.alias }, 0);

@@ -6,11 +6,13 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/index.ts';
 import type { PartitionedLog } from '../log/index.ts';
+import { scheduleCheckpoints } from './checkpoints.ts';
 import { ClusterLink, type PartitionStatus } from './cluster-link.ts';
 import { mirrorMetrics } from './metrics.ts';
 import { type IndexDb, OffsetIndex } from './offset-index.ts';
 import { OffsetTranslator } from './translate.ts';
 
+export { emitCheckpoints } from './checkpoints.ts';
 export type { PartitionStatus } from './cluster-link.ts';
 export { type FailoverResult, failover } from './failover.ts';
 export { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from './formats/checkpoint.ts';
@@ -98,6 +100,12 @@ export async function startMirror(deps: {
     await link.start();
     links.push(link);
   }
+  const stopCheckpoints = scheduleCheckpoints({
+    config: () => config,
+    translator,
+    logger,
+    isUp: (alias) => ['streaming', 'throttled'].includes(links.find((l) => l.alias === alias)?.state ?? ''),
+  });
   logger.info({ clusters: links.map((l) => l.alias) }, 'mirror started');
   return {
     translator,
@@ -118,6 +126,7 @@ export async function startMirror(deps: {
       }
     },
     async stop({ timeoutMs }) {
+      stopCheckpoints();
       await Promise.all(links.map((l) => l.stop(timeoutMs)));
       logger.info('mirror stopped');
     },

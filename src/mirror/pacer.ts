@@ -3,7 +3,7 @@
  *
  * Every partition link asks the pacer for the bytes of its next batch before sending it. Without a
  * cap the pacer grants at once: partitions then stream in parallel, one batch in flight each. With a
- * cap, a token bucket (burst = one second of rate, at least one batch) meters the bytes, and waiting
+ * cap, a token bucket (burst = one second of rate) meters the bytes, and waiting
  * batches are granted in this order:
  *
  * - live vs backlog: a batch is "live" when it brings its partition up to the log end (the device
@@ -45,7 +45,10 @@ export class Pacer {
     if (maxBytesPerSecond === undefined) {
       this.#bucket = undefined;
     } else {
-      const burst = Math.max(maxBytesPerSecond, batchMaxBytes);
+      // Burst = one second of rate. A batch above it still goes once the bucket is full (then runs
+      // into debt), so the long-run rate holds and nothing deadlocks.
+      const burst = maxBytesPerSecond;
+      void batchMaxBytes;
       if (this.#bucket) this.#bucket.setRate(maxBytesPerSecond, burst);
       else this.#bucket = new TokenBucket(maxBytesPerSecond, burst);
     }

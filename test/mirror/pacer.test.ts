@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { Pacer } from '../../src/mirror/pacer.ts';
+
+describe('mirror pacer', () => {
+  it('grants at once without a cap', async () => {
+    const p = new Pacer(undefined, 1000);
+    await p.acquire({ bytes: 10_000_000, live: false, priority: 0, signal: new AbortController().signal });
+    expect(p.granted).toBe(10_000_000);
+    expect(p.wouldWait(1)).toBe(false);
+  });
+
+  it('drains backlog by priority, alternates live and backlog, and keeps arrival order among equals', async () => {
+    const p = new Pacer(2000, 100);
+    const signal = new AbortController().signal;
+    await p.acquire({ bytes: 2000, live: false, priority: 0, signal }); // empties the bucket
+    const order: string[] = [];
+    const ask = (name: string, live: boolean, priority: number) =>
+      p.acquire({ bytes: 100, live, priority, signal }).then(() => order.push(name));
+    await Promise.all([
+      ask('low-1', false, 1),
+      ask('high-1', false, 5),
+      ask('live-1', true, 0),
+      ask('low-2', false, 1),
+      ask('live-2', true, 0),
+      ask('high-2', false, 5),
+    ]);
+    expect(order).toEqual(['live-1', 'high-1', 'live-2', 'high-2', 'low-1', 'low-2']);
+    p.close();
+  });
+
+  it('rejects a waiting batch when its signal aborts', async () => {
+    const p = new Pacer(100, 10);
+    const ac = new AbortController();
+    await p.acquire({ bytes: 100, live: false, priority: 0, signal: ac.signal });
+    const waiting = p.acquire({ bytes: 100, live: false, priority: 0, signal: ac.signal });
+    ac.abort(new Error('session over'));
+    await expect(waiting).rejects.toThrow('session over');
+    expect(p.waiting).toBe(0);
+    p.close();
+  });
+});
