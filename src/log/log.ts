@@ -76,6 +76,8 @@ class Log implements PartitionedLog {
   #inflight = new Set<Promise<unknown>>();
   #timer: NodeJS.Timeout | null = null;
   #closeSignal = new AbortController();
+  #schedules = new Set<() => void>();
+  #retention: Promise<unknown> | null = null;
 
   constructor(dbs: LogDbs, options: LogOptions, core: Core | null) {
     this.#dbs = dbs;
@@ -301,9 +303,20 @@ class Log implements PartitionedLog {
   // ── retention and budget ────────────────────────────────────────────────────────────────────
   async runRetention(now: number = Date.now()): Promise<RetentionReport> {
     const core = this.#owner('runRetention');
-    const report = await runRetention(core, now, (bytes) => this.#budget?.noteDeleted(bytes));
-    this.#budget?.refresh();
-    return report;
+    const run = runRetention(
+      core,
+      now,
+      (bytes) => this.#budget?.noteDeleted(bytes),
+      () => this.#closed,
+    );
+    this.#retention = run;
+    try {
+      const report = await run;
+      this.#budget?.refresh();
+      return report;
+    } finally {
+      if (this.#retention === run) this.#retention = null;
+    }
   }
 
   scheduleRetention(
@@ -327,9 +340,12 @@ class Log implements PartitionedLog {
         running = false;
       }
     });
-    return () => {
-      void task.stop();
+    const stop = () => {
+      this.#schedules.delete(stop);
+      void task.destroy();
     };
+    this.#schedules.add(stop);
+    return stop;
   }
 
   stats(): LogStats {
@@ -386,7 +402,8 @@ class Log implements PartitionedLog {
     this.#closed = true;
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#closeSignal.abort();
-    await Promise.allSettled([...this.#inflight]);
+    for (const stop of [...this.#schedules]) stop();
+    await Promise.allSettled([...this.#inflight, this.#retention]);
     if (this.#core !== null && this.#failure === null) queueCheckpoints(this.#core);
     await this.#dbs.env.flushed;
     await this.#dbs.env.close();

@@ -82,12 +82,13 @@ export async function runRetention(
   core: Core,
   now: number,
   onDeleted: (bytes: number) => void,
+  stopped: () => boolean = () => false,
 ): Promise<RetentionReport> {
   const report: RetentionReport = { deleted: {}, heldByCursor: [] };
   for (const t of core.topics.values()) {
     for (const part of t.parts) {
       const name = `${part.topic}/${part.p}`;
-      for (;;) {
+      while (!stopped()) {
         const { cut, held } = retentionCut(core, part, now);
         if (held && !report.heldByCursor.includes(name)) report.heldByCursor.push(name);
         const { deleted, done } = queueDeleteBelow(core, part, cut);

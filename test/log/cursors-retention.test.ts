@@ -1,3 +1,4 @@
+import cron from 'node-cron';
 import { describe, expect, test } from 'vitest';
 import { encodeRecord, openLog } from '../../src/log/index.ts';
 import { codeOf, openTestLog, options, spec, tempDir, value } from './helpers.ts';
@@ -130,6 +131,15 @@ describe('log › retention', () => {
     expect(again.partitions()[0]?.bytes).toBe(
       encodeRecord({ timestamp: 0, key: null, headers: {}, value: value(7) }).length,
     );
+  });
+
+  test('removes its node-cron task when the log closes', async () => {
+    const log = await openLog(options(tempDir(), { topics: { t: spec(1, { retentionMs: HOUR }) } }));
+    const before = cron.getTasks().size;
+    log.scheduleRetention('*/5 * * * *');
+    expect(cron.getTasks().size).toBe(before + 1);
+    await log.close();
+    expect(cron.getTasks().size).toBe(before);
   });
 
   test('runs on a node-cron schedule and reports each run', async () => {
