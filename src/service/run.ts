@@ -109,6 +109,10 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
           logger.error({ err: String(err) }, 'reload failed unexpectedly; the old config stays in force'),
       );
   };
+  // A crash still gets one structured line (Node then exits non-zero and systemd restarts us).
+  const onCrash = (err: Error, origin: string) =>
+    logger.fatal({ err: err.message, stack: err.stack, origin }, `crashed: ${err.message}`);
+  process.on('uncaughtExceptionMonitor', onCrash);
   process.on('SIGINT', onStop);
   process.on('SIGTERM', onStop);
   process.on('SIGHUP', onHup);
@@ -116,6 +120,7 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
     process.off('SIGINT', onStop);
     process.off('SIGTERM', onStop);
     process.off('SIGHUP', onHup);
+    process.off('uncaughtExceptionMonitor', onCrash);
   };
 
   const metricsRef: { current: ReturnType<typeof registerServiceMetrics> | undefined } = {
