@@ -41,6 +41,7 @@ export {
   stbPayloadSchema,
   vehiclePayloadSchema,
 } from './payloads/index.ts';
+export { deriveSeed, mulberry32, type Rng } from './prng.ts';
 export { RangeSet } from './ranges.ts';
 export { openEdgeLogReader, type RegisterResult, registerFleet, registerFleetInDataDir } from './register.ts';
 export {
