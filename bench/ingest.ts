@@ -11,6 +11,7 @@
  * Environment (quick run: BENCH_MESSAGES=20000 BENCH_IDLE=500 npm run bench:ingest):
  *   BENCH_MESSAGES (200000) BENCH_WORKERS (4) BENCH_CONNECTIONS (25) BENCH_WINDOW (16)
  *   BENCH_PAYLOAD (200) BENCH_IDLE (5000) BENCH_ROUNDS (1: alternate brokers this many times)
+ *   BENCH_PROFILE=<dir>: CPU profile of the Outpost process
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

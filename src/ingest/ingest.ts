@@ -161,6 +161,23 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
     authorizeForward: () => null as never,
   });
   await broker.listen();
+  // Device publishes and wills are in the log by the time aedes forwards them; nothing subscribes
+  // (SUBSCRIBE is denied) and retained messages are not kept, so aedes' forwarding pipeline
+  // (retained store, offline queues, mqemitter) has nothing to do. Broker-internal ($SYS) publishes,
+  // which carry no client, still go through it.
+  // aedes' runtime signature is publish(packet, client?, done); its typings only know (packet, done).
+  const brokerPublish = broker.publish.bind(broker) as unknown as (
+    p: unknown,
+    c: unknown,
+    d: unknown,
+  ) => void;
+  broker.publish = ((packet: unknown, client: unknown, done?: (err?: Error | null) => void) => {
+    if (client === null || client === undefined || typeof client === 'function') {
+      brokerPublish(packet, client, done);
+      return;
+    }
+    done?.(null);
+  }) as unknown as typeof broker.publish;
   broker.on('clientError', (client: AedesClient, err: Error) => onBrokerError(client, err));
   broker.on('connectionError', (client: AedesClient, err: Error) => onBrokerError(client, err));
   function onBrokerError(client: AedesClient, err: Error): void {

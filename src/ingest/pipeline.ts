@@ -40,7 +40,7 @@ import {
 export interface AedesClientLike {
   id: string;
   closed: boolean;
-  conn: { destroy(err?: Error): void };
+  conn: { destroy(err?: Error): void; cork?(): void; uncork?(): void };
   _keepaliveTimer?: NodeJS.Timeout | null;
   _keepaliveInterval?: number;
   /** QoS 2 message ids stored by aedes awaiting PUBREL (lib/handlers/publish.js, pubrel.js). */
@@ -84,7 +84,23 @@ export interface ClientState {
   inflight: number;
   closed: boolean;
   timer: NodeJS.Timeout | null;
+  routeCache: Map<string, Resolved | RefusalReason>;
+  routeGeneration: number;
 }
+
+interface Resolved {
+  logTopic: string;
+  key: Buffer | null;
+  topicBuf: Buffer;
+}
+
+const ROUTE_CACHE_SIZE = 64;
+const REFUSAL_TEXT: Partial<Record<RefusalReason, string>> = {
+  'topic-too-long': 'topic too long',
+  'topic-too-many-levels': 'topic has too many levels',
+  unrouted: 'no route matches the topic',
+  unauthorized: 'device may not publish to this topic',
+};
 
 export interface PipelineSettings {
   routes: CompiledRoute[];
@@ -117,6 +133,8 @@ export class PublishPipeline {
   #busy = new Set<ClientState>();
   #keepaliveTimer: NodeJS.Timeout;
   #holding = false;
+  /** Bumped on reload: invalidates every connection's route cache. */
+  #generation = 0;
   #idleWaiters: Array<() => void> = [];
 
   constructor(deps: PipelineDeps, settings: PipelineSettings) {
@@ -130,6 +148,7 @@ export class PublishPipeline {
 
   configure(settings: PipelineSettings): void {
     this.#settings = settings;
+    this.#generation++;
     for (const [key, bucket] of this.#buckets) {
       if (!key.startsWith('dev:')) bucket.setSpec(settings.limits.publishRate);
     }
@@ -149,6 +168,8 @@ export class PublishPipeline {
       inflight: 0,
       closed: false,
       timer: null,
+      routeCache: new Map(),
+      routeGeneration: -1,
     };
     this.setIdentity(state, identity);
     return state;
@@ -157,6 +178,7 @@ export class PublishPipeline {
   /** Applies (possibly changed) per-device overrides: extra topic filters and rate. */
   setIdentity(state: ClientState, identity: DeviceIdentity): void {
     state.identity = identity;
+    state.routeGeneration = -1;
     const { patterns, invalid } = compileFilters(identity.overrides?.topics ?? []);
     state.overrides = patterns;
     if (invalid.length > 0) {
@@ -187,13 +209,10 @@ export class PublishPipeline {
       this.#deps.refuse(reason, { clientId, deviceId, topic, qos: packet.qos });
       cb(new OutpostError('INGEST_REFUSED', message, { reason, topic, ...(clientId ? { clientId } : {}) }));
     };
-    // Step 1: validate limits.
-    if (topic.length > limits.maxTopicLength) {
-      refuse('topic-too-long', 'topic too long');
-      return;
-    }
-    if (countLevels(topic) > limits.maxTopicLevels) {
-      refuse('topic-too-many-levels', 'topic has too many levels');
+    // Steps 1-3 depend only on (topic, settings, identity): resolved once per topic and connection.
+    const resolved = this.#resolve(state, topic);
+    if (typeof resolved === 'string') {
+      refuse(resolved, REFUSAL_TEXT[resolved] ?? resolved);
       return;
     }
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
@@ -201,35 +220,16 @@ export class PublishPipeline {
       refuse('too-large', 'payload too large');
       return;
     }
-    // Step 2: route (first match wins) or collect as unrouted.
-    const match = matchRoute(this.#settings.routes, topic);
-    const logTopic = match ? match.route.topic : this.#settings.unrouted;
-    if (logTopic === null) {
-      refuse('unrouted', 'no route matches the topic');
-      return;
-    }
-    // Step 3: {deviceId} ACL (wills of anonymous or vanished clients carry the identity they connected with).
-    const identity = state?.identity ?? { deviceId: null, anonymous: true };
-    if (!aclAllows(match, topic, identity, state?.overrides ?? [])) {
-      refuse('unauthorized', 'device may not publish to this topic');
-      return;
-    }
     // Step 4: the record.
-    const key = match ? renderKey(match.route, match.captures) : null;
     const headers: Headers = {
-      'mqtt.topic': Buffer.from(topic),
+      'mqtt.topic': resolved.topicBuf,
       'mqtt.qos': QOS_BUF[packet.qos] as Buffer,
       'mqtt.retain': packet.retain ? TRUE_BUF : FALSE_BUF,
     };
     if (state) headers['client.id'] = state.clientIdBuf;
     else if (clientId) headers['client.id'] = Buffer.from(clientId);
     if (state?.deviceIdBuf) headers['device.id'] = state.deviceIdBuf;
-    const record: AppendRecord = {
-      topic: logTopic,
-      key: key === null ? null : Buffer.from(key),
-      value: payload,
-      headers,
-    };
+    const record: AppendRecord = { topic: resolved.logTopic, key: resolved.key, value: payload, headers };
     // Retained messages are recorded (mqtt.retain header) but not kept by the broker: there is no
     // subscriber to hand them to. Clearing the flag stops aedes' retained store from growing.
     packet.retain = false;
@@ -259,6 +259,40 @@ export class PublishPipeline {
     state.queue.push(pending);
     this.#busy.add(state);
     this.#pump(state);
+  }
+
+  /** Steps 1-3: limits, route, ACL. Cached per connection; the cache is dropped on reload or identity change. */
+  #resolve(state: ClientState | null, topic: string): Resolved | RefusalReason {
+    const cache = state?.routeCache;
+    if (cache && state.routeGeneration === this.#generation) {
+      const hit = cache.get(topic);
+      if (hit !== undefined) return hit;
+    } else if (state) {
+      state.routeCache = new Map();
+      state.routeGeneration = this.#generation;
+    }
+    const result = this.#resolveUncached(state, topic);
+    if (state) {
+      if (state.routeCache.size >= ROUTE_CACHE_SIZE) state.routeCache.clear();
+      state.routeCache.set(topic, result);
+    }
+    return result;
+  }
+
+  #resolveUncached(state: ClientState | null, topic: string): Resolved | RefusalReason {
+    const { limits, routes, unrouted } = this.#settings;
+    // Step 1: topic limits.
+    if (topic.length > limits.maxTopicLength) return 'topic-too-long';
+    if (countLevels(topic) > limits.maxTopicLevels) return 'topic-too-many-levels';
+    // Step 2: route (first match wins) or collect as unrouted.
+    const match = matchRoute(routes, topic);
+    const logTopic = match ? match.route.topic : unrouted;
+    if (logTopic === null) return 'unrouted';
+    // Step 3: {deviceId} ACL (wills of vanished clients carry the identity they connected with).
+    const identity = state?.identity ?? { deviceId: null, anonymous: true };
+    if (!aclAllows(match, topic, identity, state?.overrides ?? [])) return 'unauthorized';
+    const key = match ? renderKey(match.route, match.captures) : null;
+    return { logTopic, key: key === null ? null : Buffer.from(key), topicBuf: Buffer.from(topic) };
   }
 
   /** The client's connection is gone: drop held (never appended, never acknowledged) packets. */
@@ -412,7 +446,10 @@ export class PublishPipeline {
       touched.add(state);
     }
     for (const state of touched) {
+      // aedes writes each PUBACK synchronously in the callback: cork so a batch leaves in one write.
+      state.client.conn.cork?.();
       this.#releaseAcks(state, now);
+      state.client.conn.uncork?.();
       refreshKeepalive(state.client);
       if (err !== null) {
         // The connection closes without acknowledging what it still holds [MQTT-3.3.5-2].
