@@ -20,7 +20,7 @@ export const serviceInstallCommand: Command = {
   ].join('\n'),
   options: { root: { type: 'string' }, 'edge-id': { type: 'string' } },
   async run(args, io) {
-    const { installService } = await import('../../service/install.ts');
+    const { installService } = await import('../../service/index.ts');
     const edgeId = optionalString(args, 'edge-id');
     const report = installService({
       root: optionalString(args, 'root') ?? '/',
