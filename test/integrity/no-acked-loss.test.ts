@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { expect, onTestFinished, test } from 'vitest';
-import { openLog } from '../../src/log/index.ts';
+import { encodeRecord, openLog } from '../../src/log/index.ts';
 import { tempDir } from '../log/helpers.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -85,15 +85,19 @@ test('integrity › every resolved append survives kill -9 gap-free and intact',
         expect(startOffset).toBe(0);
         expect(endOffset, `t/${p} after kill ${round}`).toBeGreaterThan(acked.get(p) ?? -1);
         let next = 0;
+        let bytes = 0;
         while (next < endOffset) {
           const batch = log.read('t', p, next, { maxRecords: 5000, maxBytes: 8 * 1024 ** 2 });
           expect(batch.length).toBeGreaterThan(0);
           for (const r of batch) {
             expect(r.offset, `gap in t/${p}`).toBe(next);
             checkValue(r.value);
+            bytes += encodeRecord(r).length;
             next += 1;
           }
         }
+        // Byte accounting recovered from the last checkpoint plus the records after it.
+        expect(log.partitions().find((i) => i.partition === p)?.bytes).toBe(bytes);
       }
     } finally {
       await log.close();
