@@ -35,6 +35,14 @@ function publishLoop(client: MqttClient, deviceId: string, acked: Set<string>, m
   return { done, inflight, stop: () => (stopped = true) };
 }
 
+async function waitForAcks(acked: Set<string>, n: number, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (acked.size < n) {
+    if (Date.now() > until) throw new Error(`only ${acked.size} of ${n} publishes acknowledged`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 describe('service drain', () => {
   test('service › on SIGTERM drains QoS 1 publishers in flight: every PUBACKed message is in the log after exit 0', async () => {
     const dir = tempDir('drain');
@@ -49,7 +57,7 @@ describe('service drain', () => {
       const dev = uniq('dev');
       loops.push(publishLoop(await connectMqtt(svc.mqttPort, dev), dev, acked, 20_000));
     }
-    while (acked.size < 300) await new Promise((r) => setTimeout(r, 10));
+    await waitForAcks(acked, 300);
     const inflightAtSignal = loops.reduce((n, l) => n + l.inflight.size, 0);
     svc.proc.kill('SIGTERM');
     const exit = await svc.exited;
@@ -74,7 +82,7 @@ describe('service drain', () => {
     const acked = new Set<string>();
     const dev = uniq('dev');
     const loop = publishLoop(await connectMqtt(svc.mqttPort, dev), dev, acked, 20_000);
-    while (acked.size < 100) await new Promise((r) => setTimeout(r, 10));
+    await waitForAcks(acked, 100);
     svc.proc.kill('SIGTERM');
     await svc.waitForLine((l) => l.msg === 'stop requested: draining');
     svc.proc.kill('SIGTERM');
