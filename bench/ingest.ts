@@ -133,8 +133,9 @@ interface Broker {
   stop(): Promise<void>;
 }
 
-function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+/** VmRSS, or RssAnon (process-private memory, excluding file pages such as LMDB's mapped data file). */
+function rssBytes(pid: number, field: 'VmRSS' | 'RssAnon' = 'VmRSS'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : 0;
 }
 
@@ -253,6 +254,7 @@ interface LoadFigures {
   p50Ms: number;
   p99Ms: number;
   peakRss: number;
+  peakAnon: number;
   acked: number;
 }
 
@@ -271,8 +273,10 @@ async function measureLoad(broker: Broker): Promise<LoadFigures> {
   const ws = startWorkers(jobs);
   await Promise.all(ws.map((w) => waitFor(w.child, 'connected')));
   let peakRss = rssBytes(broker.pid);
+  let peakAnon = rssBytes(broker.pid, 'RssAnon');
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, rssBytes(broker.pid));
+    peakAnon = Math.max(peakAnon, rssBytes(broker.pid, 'RssAnon'));
   }, 100);
   const results = ws.map((w) => waitFor<{ result: WorkerResult }>(w.child, 'result'));
   for (const w of ws) w.child.send('go');
@@ -287,14 +291,21 @@ async function measureLoad(broker: Broker): Promise<LoadFigures> {
   const end = Math.max(...rs.map((r) => r.endedAt));
   const lat = rs.flatMap((r) => r.latenciesUs).sort((a, b) => a - b);
   const q = (p: number): number => (lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0) / 1000;
-  return { msgsPerSec: acked / ((end - start) / 1000), p50Ms: q(0.5), p99Ms: q(0.99), peakRss, acked };
+  return {
+    msgsPerSec: acked / ((end - start) / 1000),
+    p50Ms: q(0.5),
+    p99Ms: q(0.99),
+    peakRss,
+    peakAnon,
+    acked,
+  };
 }
 
 async function measureIdle(broker: Broker): Promise<number> {
   const total = env('BENCH_IDLE', 5000);
   const workers = env('BENCH_WORKERS', 4);
   await new Promise((r) => setTimeout(r, 500));
-  const before = rssBytes(broker.pid);
+  const before = rssBytes(broker.pid, 'RssAnon');
   const ws = startWorkers(
     Array.from({ length: workers }, (_, w) => ({
       kind: 'idle' as const,
@@ -308,7 +319,7 @@ async function measureIdle(broker: Broker): Promise<number> {
   );
   await Promise.all(ws.map((w) => waitFor(w.child, 'connected')));
   await new Promise((r) => setTimeout(r, 1000));
-  const after = rssBytes(broker.pid);
+  const after = rssBytes(broker.pid, 'RssAnon');
   const done = ws.map((w) => waitFor(w.child, 'done'));
   for (const w of ws) w.child.send('go');
   await Promise.all(done);
@@ -332,7 +343,7 @@ async function main(): Promise<void> {
           const f = await measureLoad(broker);
           figures[broker.name]?.push(f);
           console.log(
-            `${broker.name.padEnd(10)} round ${round + 1}: ${Math.round(f.msgsPerSec)} msg/s, PUBACK p50 ${f.p50Ms.toFixed(2)} ms p99 ${f.p99Ms.toFixed(2)} ms, peak RSS ${mib(f.peakRss)} (${f.acked} acked)`,
+            `${broker.name.padEnd(10)} round ${round + 1}: ${Math.round(f.msgsPerSec)} msg/s, PUBACK p50 ${f.p50Ms.toFixed(2)} ms p99 ${f.p99Ms.toFixed(2)} ms, peak RSS ${mib(f.peakRss)} (anon ${mib(f.peakAnon)}) (${f.acked} acked)`,
           );
           if (round === 0) idle[broker.name] = await measureIdle(broker);
         } finally {
@@ -352,16 +363,16 @@ async function main(): Promise<void> {
     `QoS 1, ${env('BENCH_PAYLOAD', 200)} B, ${env('BENCH_WORKERS', 4)} load processes × ${env('BENCH_CONNECTIONS', 25)} connections, window ${env('BENCH_WINDOW', 16)}, ${env('BENCH_MESSAGES', 200_000)} messages (best of ${rounds})`,
   );
   console.log(
-    `  outpost (durable before PUBACK): ${Math.round(o.msgsPerSec)} msg/s  p50 ${o.p50Ms.toFixed(2)} ms  p99 ${o.p99Ms.toFixed(2)} ms  peak RSS ${mib(o.peakRss)}`,
+    `  outpost (durable before PUBACK): ${Math.round(o.msgsPerSec)} msg/s  p50 ${o.p50Ms.toFixed(2)} ms  p99 ${o.p99Ms.toFixed(2)} ms  peak RSS ${mib(o.peakRss)} (anon ${mib(o.peakAnon)})`,
   );
   console.log(
-    `  mosquitto 2 (persistence false): ${Math.round(m.msgsPerSec)} msg/s  p50 ${m.p50Ms.toFixed(2)} ms  p99 ${m.p99Ms.toFixed(2)} ms  peak RSS ${mib(m.peakRss)}`,
+    `  mosquitto 2 (persistence false): ${Math.round(m.msgsPerSec)} msg/s  p50 ${m.p50Ms.toFixed(2)} ms  p99 ${m.p99Ms.toFixed(2)} ms  peak RSS ${mib(m.peakRss)} (anon ${mib(m.peakAnon)})`,
   );
   console.log(`  throughput ratio outpost/mosquitto: ${(o.msgsPerSec / m.msgsPerSec).toFixed(2)}×`);
   const io = idle['outpost'] ?? 0;
   const im = idle['mosquitto'] ?? 0;
   console.log(
-    `  RSS per idle connection (${env('BENCH_IDLE', 5000)} connected): outpost ${(io / 1024).toFixed(1)} KiB, mosquitto ${(im / 1024).toFixed(1)} KiB, ratio ${(io / im).toFixed(1)}×`,
+    `  RSS (anon) per idle connection (${env('BENCH_IDLE', 5000)} connected): outpost ${(io / 1024).toFixed(1)} KiB, mosquitto ${(im / 1024).toFixed(1)} KiB, ratio ${(io / im).toFixed(1)}×`,
   );
 }
 
