@@ -48,18 +48,30 @@ export function newClusterId(): string {
   }
 }
 
-/** A port that was free on 127.0.0.1 a moment ago (the broker may still lose a race: see startCluster's retry). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port assigned'))));
-    });
-  });
+/**
+ * `count` distinct ports that were free on 127.0.0.1 a moment ago: all are held open together before being
+ * released, so the OS cannot hand out the same one twice (the broker may still lose a race for them to
+ * another process: see startCluster's retry).
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  try {
+    return await Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<number>((resolve, reject) => {
+            server.once('error', reject);
+            server.listen(0, '127.0.0.1', () => {
+              const address = server.address();
+              if (typeof address === 'object' && address !== null) resolve(address.port);
+              else reject(new Error('no port assigned'));
+            });
+          }),
+      ),
+    );
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((done) => server.close(done))));
+  }
 }
 
 /**

@@ -24,11 +24,10 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { Admin } from '@platformatic/kafka';
 import {
   type ClusterLayout,
   type ClusterState,
-  freePort,
+  freePorts,
   jvmLoggingFlags,
   layoutOf,
   log4j2Properties,
@@ -36,9 +35,13 @@ import {
   newClusterId,
   serverProperties,
 } from './broker-config.ts';
+import { bootstrapEnvVar, ExternalCluster } from './external.ts';
 import { compileJava, requireJavaTool } from './java.ts';
 import { kafkaClasspath } from './libs.ts';
 import { fileSize, readTail } from './log-tail.ts';
+import { waitForMetadata } from './readiness.ts';
+
+export { bootstrapEnvVar };
 
 const run = promisify(execFile);
 const WRAPPER_SOURCE = fileURLToPath(new URL('./java/OutpostKafkaMain.java', import.meta.url));
@@ -85,11 +88,6 @@ export interface KafkaCluster {
   logTail(lines?: number): string;
 }
 
-/** Name of the environment variable that points `name` at an existing cluster. */
-export function bootstrapEnvVar(name: string): string {
-  return `KAFKA_BOOTSTRAP_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
-}
-
 /** Starts (or, with KAFKA_BOOTSTRAP_<NAME>, connects to) one cluster. Resolves when it answers metadata requests. */
 export async function startCluster(options: StartClusterOptions): Promise<KafkaCluster> {
   const override = process.env[bootstrapEnvVar(options.name)];
@@ -123,48 +121,6 @@ export async function startClusters(
     throw failed.reason;
   }
   return results.map((r) => (r as PromiseFulfilledResult<KafkaCluster>).value);
-}
-
-class ExternalCluster implements KafkaCluster {
-  readonly name: string;
-  readonly bootstrap: string;
-  readonly clusterId: string;
-  readonly external = true;
-  readonly dataDir = null;
-
-  constructor(name: string, bootstrap: string, clusterId: string) {
-    this.name = name;
-    this.bootstrap = bootstrap;
-    this.clusterId = clusterId;
-  }
-
-  pid(): null {
-    return null;
-  }
-  running(): boolean {
-    return true;
-  }
-  private refuse(what: string): Promise<never> {
-    return Promise.reject(
-      new Error(
-        `cluster ${this.name} is external (${bootstrapEnvVar(this.name)}=${this.bootstrap}): cannot ${what} it; ` +
-          'tests that need an outage must start a private cluster with startCluster({ name: <unique name> })',
-      ),
-    );
-  }
-  stop(): Promise<void> {
-    return this.refuse('stop');
-  }
-  kill(): Promise<void> {
-    return this.refuse('kill');
-  }
-  start(): Promise<void> {
-    return this.refuse('start');
-  }
-  async destroy(): Promise<void> {}
-  logTail(): string {
-    return `(external cluster ${this.name}: no local log)`;
-  }
 }
 
 /** Brokers started by this process; SIGKILLed synchronously if the process exits without stopping them. */
@@ -217,12 +173,7 @@ class ManagedCluster implements KafkaCluster {
     const layout = layoutOf(root);
     const state: ClusterState = existsSync(layout.stateFile)
       ? (JSON.parse(readFileSync(layout.stateFile, 'utf8')) as ClusterState)
-      : {
-          name: options.name,
-          clusterId: newClusterId(),
-          brokerPort: await freePort(),
-          controllerPort: await freePort(),
-        };
+      : { name: options.name, clusterId: newClusterId(), ...(await brokerAndControllerPorts()) };
     const cluster = new ManagedCluster(options, root, options.dir === undefined, state);
     cluster.writeConfig();
     return cluster;
@@ -346,10 +297,10 @@ class ManagedCluster implements KafkaCluster {
           readTail(this.layout.brokerLog, 200, marks.broker) +
           readTail(this.layout.stdoutLog, 200, marks.stdout);
         if (attempt >= PORT_ATTEMPTS || !/Address already in use/i.test(output)) throw err;
-        // Someone took a port between freePort() and bind. Never-started clusters pick new ports;
+        // Someone took a port between freePorts() and bind. Never-started clusters pick new ports;
         // a restart keeps its ports (clients hold the bootstrap) and waits for them to free up.
         if (!this.startedOnce) {
-          this.state = { ...this.state, brokerPort: await freePort(), controllerPort: await freePort() };
+          this.state = { ...this.state, ...(await brokerAndControllerPorts()) };
           this.writeConfig();
         } else {
           await sleep(1000 * attempt);
@@ -391,33 +342,7 @@ class ManagedCluster implements KafkaCluster {
   }
 }
 
-/** Polls a metadata request until it answers (→ cluster id) or the deadline / abort condition hits. */
-async function waitForMetadata(
-  bootstrap: string,
-  deadline: number,
-  describe: () => string,
-  aborted: () => boolean = () => false,
-): Promise<string> {
-  let last: unknown;
-  while (Date.now() < deadline) {
-    if (aborted()) throw new Error(`${describe()}: the broker process exited`);
-    const admin = new Admin({
-      clientId: 'outpost-harness',
-      bootstrapBrokers: [bootstrap],
-      retries: 0,
-      connectTimeout: 2_000,
-      requestTimeout: 5_000,
-      timeout: 5_000,
-    });
-    try {
-      const metadata = await admin.metadata({ topics: [] });
-      if (metadata.brokers.size > 0) return metadata.id;
-    } catch (err) {
-      last = err;
-    } finally {
-      await admin.close().catch(() => {});
-    }
-    await sleep(250);
-  }
-  throw new Error(`${describe()}; last error: ${last instanceof Error ? last.message : String(last)}`);
+async function brokerAndControllerPorts(): Promise<Pick<ClusterState, 'brokerPort' | 'controllerPort'>> {
+  const [brokerPort, controllerPort] = await freePorts(2);
+  return { brokerPort: brokerPort as number, controllerPort: controllerPort as number };
 }
