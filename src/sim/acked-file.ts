@@ -17,7 +17,11 @@ import { RangeSet } from './ranges.ts';
  *         "acked":   "<ranges>",   QoS 1/2 publishes the gateway acknowledged (PUBACK / PUBCOMP)
  *         "qos0":    "<ranges>",   QoS 0 publishes written to the socket (never acknowledged)
  *         "retried": "<ranges>",   publishes re-sent after a drop before their acknowledgement
- *         "unacked": "<ranges>"    QoS 1/2 publishes still unacknowledged when the run ended
+ *         "unacked": "<ranges>",   QoS 1/2 publishes still unacknowledged when the run ended
+ *         "topics":  ["<MQTT topic>", …],   optional: the distinct topics the device published to
+ *         "topicOf": "<chars>"     optional: one base-36 digit per seq (seq 1 first), the index of
+ *                                  its topic in "topics"; lets the audit know which seqs belong to
+ *                                  the log topics it reads (a datacenter may mirror only some)
  *       }, …
  *     }
  *   }
@@ -43,6 +47,11 @@ const ackedFileSchema = z.object({
       qos0: ranges,
       retried: ranges,
       unacked: ranges,
+      topics: z.array(z.string()).max(36).optional(),
+      topicOf: z
+        .string()
+        .regex(/^[0-9a-z]*$/, 'expected base-36 digits')
+        .optional(),
     }),
   ),
 });
@@ -53,6 +62,9 @@ export interface DeviceAcks {
   qos0: RangeSet;
   retried: RangeSet;
   unacked: RangeSet;
+  /** Distinct MQTT topics, and per seq (index seq - 1) the base-36 index of its topic. */
+  topics?: string[];
+  topicOf?: string;
 }
 
 export interface AckedRecord {
@@ -64,7 +76,7 @@ export interface AckedRecord {
 }
 
 export function encodeAcked(rec: AckedRecord): string {
-  const devices: Record<string, Record<string, string | number>> = {};
+  const devices: Record<string, Record<string, string | number | string[]>> = {};
   for (const [id, d] of [...rec.devices].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     devices[id] = {
       sent: d.sent,
@@ -72,6 +84,7 @@ export function encodeAcked(rec: AckedRecord): string {
       qos0: d.qos0.toString(),
       retried: d.retried.toString(),
       unacked: d.unacked.toString(),
+      ...(d.topics && d.topics.length > 0 ? { topics: d.topics, topicOf: d.topicOf ?? '' } : {}),
     };
   }
   const { run, seed, startedAt, finishedAt } = rec;
@@ -114,6 +127,7 @@ export function decodeAcked(text: string, path = 'acked file'): AckedRecord {
       qos0: RangeSet.parse(d.qos0),
       retried: RangeSet.parse(d.retried),
       unacked: RangeSet.parse(d.unacked),
+      ...(d.topics !== undefined ? { topics: d.topics, topicOf: d.topicOf ?? '' } : {}),
     });
   }
   return { run: f.run, seed: f.seed, startedAt: f.startedAt, finishedAt: f.finishedAt, devices };

@@ -18,6 +18,11 @@ export interface AuditOptions {
   run?: string;
   /** How many offending devices/offsets to keep per kind (default 5). */
   maxExamples?: number;
+  /**
+   * Whether a device's seq belongs to what is being read (e.g. its message was routed to one of
+   * the audited log topics). Seqs outside are not expected: never lost, never a gap. Default: all.
+   */
+  inScope?: (deviceId: string, seq: number) => boolean;
 }
 
 export interface Location {
@@ -44,6 +49,8 @@ export interface AuditReport {
   duplicates: { expected: number; unexpected: number };
   /** Missing seqs that were never acknowledged: QoS 0, or in flight when the run ended. Not a failure. */
   tolerated: { qos0Missing: number; unackedMissing: number };
+  /** Acknowledged seqs routed to topics this audit does not read (not checked). */
+  outOfScope: number;
   /** Number of acked seqs checked against what was read, or null without an acked file. */
   ackedChecked: number | null;
   examples: {
@@ -133,15 +140,34 @@ export class Auditor {
     let gaps = 0;
     let qos0Missing = 0;
     let unackedMissing = 0;
+    let outOfScope = 0;
     let ackedChecked: number | null = acked ? 0 : null;
     const ids = new Set([...this.#devices.keys(), ...(acked ? acked.devices.keys() : [])]);
     for (const id of [...ids].sort()) {
       const seen = this.#devices.get(id)?.seen ?? new RangeSet();
       const acks: DeviceAcks | undefined = acked?.devices.get(id);
       // presenceCheck: every acknowledged seq must have been read.
+      const inScope = this.#opts.inScope;
       if (acks) {
-        ackedChecked = (ackedChecked ?? 0) + acks.acked.size;
-        const missing = acks.acked.missingFrom(seen);
+        let missing = acks.acked.missingFrom(seen);
+        let checked = acks.acked.size;
+        if (inScope) {
+          const kept: Array<[number, number]> = [];
+          for (const [lo, hi] of missing) {
+            for (let s = lo; s <= hi; s++) {
+              if (!inScope(id, s)) continue;
+              const last = kept.at(-1);
+              if (last && last[1] === s - 1) last[1] = s;
+              else kept.push([s, s]);
+            }
+          }
+          missing = kept;
+          for (const [lo, hi] of acks.acked.ranges()) {
+            for (let s = lo; s <= hi; s++) if (!inScope(id, s)) checked--;
+          }
+          outOfScope += acks.acked.size - checked;
+        }
+        ackedChecked = (ackedChecked ?? 0) + checked;
         const n = countRanges(missing);
         if (n > 0) {
           lost += n;
@@ -158,6 +184,7 @@ export class Auditor {
       for (const [lo, hi] of all.missingFrom(seen)) {
         for (let s = lo; s <= hi; s++) {
           if (acks?.acked.has(s)) continue; // already counted as lost
+          if (inScope && !inScope(id, s)) continue;
           if (acks?.qos0.has(s)) qos0Missing++;
           else if (acks && (acks.unacked.has(s) || acks.retried.has(s))) unackedMissing++;
           else {
@@ -190,6 +217,7 @@ export class Auditor {
       reordered: this.#reordered,
       duplicates: { expected: this.#dupExpected, unexpected: this.#dupUnexpected },
       tolerated: { qos0Missing, unackedMissing },
+      outOfScope,
       ackedChecked,
       examples: {
         lost: exLost,
@@ -227,6 +255,8 @@ export function formatReport(r: AuditReport, source: string): string {
   lines.push(
     `  tolerated missing: ${r.tolerated.qos0Missing} QoS 0, ${r.tolerated.unackedMissing} never acknowledged; skipped ${r.skipped.otherRun} from other runs, ${r.skipped.foreign} non-simulator records`,
   );
+  if (r.outOfScope > 0)
+    lines.push(`  ${r.outOfScope} acknowledged message(s) were routed to topics not audited here`);
   if (r.runs.length > 1) lines.push(`  runs seen: ${r.runs.join(', ')}`);
   for (const e of r.examples.lost) lines.push(`  LOST      ${e.deviceId} seq ${e.seqs}`);
   for (const e of r.examples.gaps) lines.push(`  GAP       ${e.deviceId} seq ${e.seqs}`);

@@ -49,6 +49,8 @@ export class SimDevice {
     qos0: new RangeSet(),
     retried: new RangeSet(),
     unacked: new RangeSet(),
+    topics: [],
+    topicOf: '',
   };
   readonly stats = { publishes: 0, drops: 0, connects: 0, refusals: 0 };
   readonly #gen: DeviceGenerator;
@@ -57,6 +59,7 @@ export class SimDevice {
   readonly #maxInflight: number;
   readonly #pending: Outgoing[] = [];
   readonly #inflight = new Map<number, Outgoing>();
+  readonly #topicIndex = new Map<string, number>();
   #client: MqttClient | null = null;
   #generation = 0;
   #connected = false;
@@ -98,6 +101,14 @@ export class SimDevice {
     if (this.#stopped || this.windowFull) return false;
     const m = this.#gen.next(now);
     this.acks.sent = m.seq;
+    let t = this.#topicIndex.get(m.topic);
+    if (t === undefined) {
+      t = this.#topicIndex.size;
+      if (t >= 36) throw new RangeError(`${this.id}: more than 36 distinct topics`);
+      this.#topicIndex.set(m.topic, t);
+      this.acks.topics?.push(m.topic);
+    }
+    this.acks.topicOf += t.toString(36);
     if (qos === 0) this.acks.qos0.add(m.seq);
     this.#pending.push({
       seq: m.seq,

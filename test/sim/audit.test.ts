@@ -129,6 +129,15 @@ describe('audit', () => {
     expect(r.runs).toEqual(['old', 'r1']);
   });
 
+  it('expects only the seqs in scope (routed to the audited topics): others are neither lost nor gaps', () => {
+    const stream = cleanStream(1, 10).filter((x) => x.seq % 2 === 1);
+    const acks = acked({ 'dev-0': { acked: '1-10' } });
+    const scoped = audit(stream, { acked: acks, inScope: (_id, seq) => seq % 2 === 1 });
+    expect(scoped).toMatchObject({ verdict: 'pass', lost: 0, gaps: 0, outOfScope: 5, ackedChecked: 5 });
+    const unscoped = audit(stream, { acked: acks });
+    expect(unscoped).toMatchObject({ verdict: 'fail', lost: 5 });
+  });
+
   it('prints a verdict line with the first offenders', () => {
     const stream = cleanStream(2, 5).filter((x) => !(x.deviceId === 'dev-0' && x.seq === 2));
     const text = formatReport(audit(stream), 'edge log');
@@ -153,6 +162,18 @@ describe('acked file', () => {
     expect(back.devices.get('b-dev')?.acked.toString()).toBe('1-5,7');
     expect(back.devices.get('b-dev')?.retried.has(5)).toBe(true);
     expect(encodeAcked(back)).toBe(FIXED);
+  });
+
+  it('round-trips the per-seq topic index when present', () => {
+    const withTopics = acked({ d: { acked: '1-3' } });
+    const d = withTopics.devices.get('d')!;
+    d.topics = ['stb/d/heartbeat', 'stb/d/events/app'];
+    d.topicOf = '010';
+    const text = encodeAcked(withTopics);
+    expect(text).toContain('"topics":["stb/d/heartbeat","stb/d/events/app"],"topicOf":"010"');
+    const back = decodeAcked(text).devices.get('d');
+    expect(back?.topics).toEqual(d.topics);
+    expect(back?.topicOf).toBe('010');
   });
 
   it('refuses an unknown version and a malformed range', () => {
