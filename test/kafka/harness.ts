@@ -47,7 +47,8 @@ const run = promisify(execFile);
 const WRAPPER_SOURCE = fileURLToPath(new URL('./java/OutpostKafkaMain.java', import.meta.url));
 
 export const DEFAULT_HEAP = '512m';
-export const DEFAULT_READY_TIMEOUT_MS = 90_000;
+/** Bounded wait for readiness; OUTPOST_KAFKA_READY_TIMEOUT_MS overrides it (a busy 2-core box needs 30+ s). */
+export const DEFAULT_READY_TIMEOUT_MS = Number(process.env['OUTPOST_KAFKA_READY_TIMEOUT_MS'] ?? 120_000);
 export const DEFAULT_STOP_TIMEOUT_MS = 60_000;
 const PORT_ATTEMPTS = 4;
 
