@@ -250,7 +250,10 @@ let code = 1;
 try {
   code = await main();
 } catch (err) {
-  say(`demo: failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  const debug = process.env['OUTPOST_DEBUG'] === '1';
+  say(
+    `demo: failed: ${err instanceof Error ? (debug ? (err.stack ?? err.message) : err.message) : String(err)}`,
+  );
   code = 1;
 } finally {
   await cleanup();
