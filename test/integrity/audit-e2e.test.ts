@@ -54,5 +54,5 @@ describe('integrity: delivery audit end to end', () => {
       expect(r.records).toBe(edge.records);
       expect(r.duplicates).toEqual(edge.duplicates);
     }
-  });
+  }, 300_000);
 });

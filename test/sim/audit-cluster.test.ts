@@ -73,7 +73,7 @@ describe('audit of a central cluster', () => {
     expect(report.records).toBe(50);
     expect(report.duplicates).toEqual({ expected: 0, unexpected: 0 });
     expect(stats.partitions[`${topic}/0`]?.records).toBe(30);
-  });
+  }, 300_000);
 
   it('finds a planted gap and a duplicate in a cluster topic, with their offsets', async () => {
     const { 'dc-west': west } = await sharedClusters();
@@ -107,5 +107,5 @@ describe('audit of a central cluster', () => {
       partition: 0,
       offset: 9,
     });
-  });
+  }, 300_000);
 });

@@ -56,7 +56,7 @@ describe('sim against outpost run', () => {
     expect(part.outOfScope).toBeGreaterThan(0);
     expect(part.ackedChecked + part.outOfScope).toBe(summary.acked);
     expect(subset.code).toBe(0);
-  });
+  }, 180_000);
 
   it('the edge audit fails, naming the device, when an acknowledged message is missing', async () => {
     const { dir, cleanup } = tempDir('outpost-sim-e2e-');
@@ -85,5 +85,5 @@ describe('sim against outpost run', () => {
     expect(audit.code).toBe(1);
     expect(audit.stdout).toMatch(/FAIL \(1 acknowledged message\(s\) missing\)/);
     expect(audit.stdout).toContain('LOST      stb-0001 seq 21');
-  });
+  }, 180_000);
 });
