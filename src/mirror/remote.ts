@@ -120,6 +120,15 @@ export class RemoteSession {
       if (!JSON.stringify((err as { errors?: unknown }).errors ?? '').includes('TOPIC_ALREADY_EXISTS'))
         throw err;
     }
+    // A new topic's partitions have no leader for a moment: wait (bounded) so the first ListOffsets
+    // or Produce does not fail with LEADER_NOT_AVAILABLE and cost a session restart.
+    for (let i = 0; i < 50; i++) {
+      const md = await this.admin.metadata({ topics: [topic], forceUpdate: true });
+      const t = md.topics.get(topic);
+      if (t && t.partitions.length >= partitions && t.partitions.every((p) => p.leader >= 0))
+        return t.partitionsCount;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     return (await this.partitionCount(topic)) ?? partitions;
   }
 

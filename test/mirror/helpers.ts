@@ -64,6 +64,8 @@ export async function appendRecords(
   partitions: number,
   n: number,
   tag = 'r',
+  /** Epoch ms of the first record; recent by default so that retention (7 days) keeps them. */
+  baseTimestamp = Date.now(),
 ): Promise<void> {
   const records: AppendRecord[] = [];
   for (let i = 0; i < n; i++) {
@@ -75,7 +77,7 @@ export async function appendRecords(
         value: Buffer.from(`${tag}-${topic}-${p}-${i}-${'x'.repeat(i % 50)}`),
         headers:
           i % 3 === 0 ? {} : { 'device.id': Buffer.from(`dev-${i % 5}`), mqtt: Buffer.from([i % 256, 0, 1]) },
-        timestamp: 1_700_000_000_000 + i,
+        timestamp: baseTimestamp + i,
       });
     }
   }
