@@ -269,6 +269,7 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
       }
       config = next;
       pipeline.configure(settings);
+      for (const state of liveStates) pipeline.setIdentity(state, state.identity);
       logger.info({ routes: next.routes.length, unrouted: next.unrouted }, 'ingest configuration reloaded');
     },
     async stop({ timeoutMs }) {

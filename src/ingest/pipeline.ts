@@ -25,7 +25,7 @@ import type { Config } from '../config/index.ts';
 import type { DeviceIdentity } from '../devices/index.ts';
 import { isOutpostError, OutpostError } from '../errors.ts';
 import type { AppendRecord, Headers, PartitionedLog } from '../log/index.ts';
-import { type RateSpec, TokenBucket } from './limits.ts';
+import { TokenBucket } from './limits.ts';
 import type { IngestMetrics, RateWindow, RefusalReason } from './metrics.ts';
 import {
   aclAllows,
@@ -86,6 +86,8 @@ export interface ClientState {
   timer: NodeJS.Timeout | null;
   routeCache: Map<string, Resolved | RefusalReason>;
   routeGeneration: number;
+  /** Shared by the connections of one device (and by successive connections of one anonymous client id). */
+  bucket: TokenBucket;
 }
 
 interface Resolved {
@@ -146,12 +148,10 @@ export class PublishPipeline {
     this.#keepaliveTimer.unref();
   }
 
+  /** New routes/limits. The caller re-applies identities of live connections (rates) afterwards. */
   configure(settings: PipelineSettings): void {
     this.#settings = settings;
     this.#generation++;
-    for (const [key, bucket] of this.#buckets) {
-      if (!key.startsWith('dev:')) bucket.setSpec(settings.limits.publishRate);
-    }
   }
 
   newState(client: AedesClientLike, identity: DeviceIdentity): ClientState {
@@ -170,6 +170,7 @@ export class PublishPipeline {
       timer: null,
       routeCache: new Map(),
       routeGeneration: -1,
+      bucket: this.#bucketFor(bucketKey),
     };
     this.setIdentity(state, identity);
     return state;
@@ -187,10 +188,16 @@ export class PublishPipeline {
         'ignoring invalid device topic overrides',
       );
     }
-    const spec: RateSpec = identity.overrides?.rate ?? this.#settings.limits.publishRate;
-    const bucket = this.#buckets.get(state.bucketKey);
-    if (bucket) bucket.setSpec(spec);
-    else this.#buckets.set(state.bucketKey, new TokenBucket(spec));
+    state.bucket.setSpec(identity.overrides?.rate ?? this.#settings.limits.publishRate);
+  }
+
+  #bucketFor(key: string): TokenBucket {
+    let bucket = this.#buckets.get(key);
+    if (!bucket) {
+      bucket = new TokenBucket(this.#settings.limits.publishRate);
+      this.#buckets.set(key, bucket);
+    }
+    return bucket;
   }
 
   /** The authorizePublish body. `state` is null for a will published after its client is gone. */
@@ -249,7 +256,7 @@ export class PublishPipeline {
         client?._inboundInflight?.has(packet.messageId) === true,
       state: null,
     };
-    if (state === null || state.closed) {
+    if (state === null || state.closed || client?.closed) {
       // A will, published by aedes after its connection closed: nothing left to order against.
       this.#enqueueAppend(pending);
       return;
@@ -327,7 +334,10 @@ export class PublishPipeline {
   }
 
   #pump(state: ClientState): void {
-    if (state.closed || this.#holding) return;
+    // aedes marks a client closed synchronously (e.g. taken over by a new connection with the same
+    // client id) before its socket's close event: never append for it after that, or its held
+    // packets could land after the new connection's and reorder the device.
+    if (state.closed || state.client.closed || this.#holding) return;
     const max = this.#settings.limits.maxInflightPerClient;
     while (state.queue.length > 0) {
       if (state.inflight >= max) {
@@ -341,7 +351,7 @@ export class PublishPipeline {
         this.#releaseAcks(state, performance.now());
         continue;
       }
-      const bucket = this.#buckets.get(state.bucketKey) as TokenBucket;
+      const bucket = state.bucket;
       if (!bucket.tryTake()) {
         if (state.timer === null) {
           this.#deps.metrics.paused.inc();
@@ -467,7 +477,15 @@ export class PublishPipeline {
 
   #idle(state: ClientState): void {
     this.#busy.delete(state);
-    if (state.closed && state.bucketKey.startsWith('anon:')) this.#buckets.delete(state.bucketKey);
+    // Anonymous buckets are per client id: forget it once that connection is gone (a live successor
+    // with the same id keeps its own reference).
+    if (
+      state.closed &&
+      state.bucketKey.startsWith('anon:') &&
+      this.#buckets.get(state.bucketKey) === state.bucket
+    ) {
+      this.#buckets.delete(state.bucketKey);
+    }
   }
 }
 

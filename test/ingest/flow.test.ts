@@ -74,6 +74,32 @@ describe('ingest › ordering, backpressure and lifecycle', () => {
     expect(Number(held.trim().split(' ').at(-1))).toBeGreaterThan(0);
   });
 
+  test('ingest › a connection taken over by the same client id never appends after its successor', async () => {
+    const h = await startHarness(
+      baseConfig({
+        mqtt: {
+          listeners: [{ type: 'tcp', port: 0 }],
+          allowAnonymous: 'loopback',
+          limits: { publishRate: { perSecond: 20, burst: 1 } },
+        },
+      }),
+    );
+    const first = await connect(h.url(), { clientId: 'same-id' });
+    for (let i = 0; i < 10; i++) first.publish('vehicles/same-id/telemetry/x', `a${i}`, { qos: 1 });
+    await expect.poll(() => h.records('telemetry').length).toBeGreaterThan(0);
+    const second = await connect(h.url(), { clientId: 'same-id' }); // [MQTT-3.1.4-2]: the first is closed
+    await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        second.publishAsync('vehicles/same-id/telemetry/x', `b${i}`, { qos: 1 }),
+      ),
+    );
+    const values = h.records('telemetry').map((r) => r.value.toString());
+    const lastA = values.findLastIndex((v) => v.startsWith('a'));
+    const firstB = values.findIndex((v) => v.startsWith('b'));
+    expect(firstB).toBeGreaterThan(lastA);
+    expect(values.slice(firstB)).toEqual(['b0', 'b1', 'b2', 'b3', 'b4']);
+  });
+
   test('ingest › keepalive does not expire while a slow commit holds the client', async () => {
     let delay = 0;
     const h = await startHarness(baseConfig(), { wrapLog: (log) => slowLog(log, () => delay) });
