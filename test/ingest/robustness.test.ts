@@ -74,6 +74,23 @@ describe('ingest › hostile input', () => {
     await stillServes(h, 'after-limits');
   });
 
+  test('ingest › connections beyond maxConnections get CONNACK 3 server unavailable', async () => {
+    const h = await startHarness(
+      baseConfig({
+        mqtt: {
+          listeners: [{ type: 'tcp', port: 0 }],
+          allowAnonymous: 'loopback',
+          limits: { maxConnections: 2 },
+        },
+      }),
+    );
+    await connect(h.url(), { clientId: 'one' });
+    await connect(h.url(), { clientId: 'two' });
+    expect(await connackCode(h.url(), { clientId: 'three' })).toBe(3);
+    expect(h.ingest.status().refusals['max-connections']).toBe(1);
+    expect(h.ingest.status().connections).toBe(2);
+  });
+
   test('ingest › malformed packets and garbage bytes close only that connection', async () => {
     const h = await startHarness(limited());
     // garbage before CONNECT
