@@ -21,94 +21,25 @@
  * hold a client's packets, so a stall on our side never looks like a silent client [MQTT-3.1.2-24].
  */
 import type { Logger } from 'pino';
-import type { Config } from '../config/index.ts';
 import type { DeviceIdentity } from '../devices/index.ts';
 import { isOutpostError, OutpostError } from '../errors.ts';
 import type { AppendRecord, Headers, PartitionedLog } from '../log/index.ts';
 import { TokenBucket } from './limits.ts';
 import type { IngestMetrics, RateWindow, RefusalReason } from './metrics.ts';
+import { compileFilters } from './routing.ts';
 import {
-  aclAllows,
-  type CompiledPattern,
-  type CompiledRoute,
-  compileFilters,
-  matchRoute,
-  renderKey,
-} from './routing.ts';
+  type AedesClientLike,
+  type Callback,
+  type ClientState,
+  type Pending,
+  type PipelineSettings,
+  type PublishPacketLike,
+  REFUSAL_TEXT,
+  refreshKeepalive,
+  resolveTopic,
+} from './state.ts';
 
-/** The parts of an aedes Client we rely on (public fields plus the keepalive timer). */
-export interface AedesClientLike {
-  id: string;
-  closed: boolean;
-  conn: { destroy(err?: Error): void; cork?(): void; uncork?(): void };
-  _keepaliveTimer?: NodeJS.Timeout | null;
-  _keepaliveInterval?: number;
-  /** QoS 2 message ids stored by aedes awaiting PUBREL (lib/handlers/publish.js, pubrel.js). */
-  _inboundInflight?: Set<number>;
-}
-
-export interface PublishPacketLike {
-  topic: string;
-  payload: Buffer | string;
-  qos: 0 | 1 | 2;
-  retain: boolean;
-  dup?: boolean;
-  messageId?: number;
-}
-
-type Callback = (err?: Error | null) => void;
-
-interface Pending {
-  record: AppendRecord;
-  qos: 0 | 1 | 2;
-  bytes: number;
-  received: number;
-  cb: Callback;
-  done: boolean;
-  err: Error | null;
-  /** A QoS 2 retransmission already appended: acknowledge again (PUBREC) without appending. */
-  skip: boolean;
-  state: ClientState | null;
-}
-
-export interface ClientState {
-  client: AedesClientLike;
-  identity: DeviceIdentity;
-  /** Token bucket key: device id, or "anon:<clientId>". */
-  bucketKey: string;
-  overrides: CompiledPattern[];
-  clientIdBuf: Buffer;
-  deviceIdBuf: Buffer | null;
-  queue: Pending[];
-  acks: Pending[];
-  inflight: number;
-  closed: boolean;
-  timer: NodeJS.Timeout | null;
-  routeCache: Map<string, Resolved | RefusalReason>;
-  routeGeneration: number;
-  /** Shared by the connections of one device (and by successive connections of one anonymous client id). */
-  bucket: TokenBucket;
-}
-
-interface Resolved {
-  logTopic: string;
-  key: Buffer | null;
-  topicBuf: Buffer;
-}
-
-const ROUTE_CACHE_SIZE = 64;
-const REFUSAL_TEXT: Partial<Record<RefusalReason, string>> = {
-  'topic-too-long': 'topic too long',
-  'topic-too-many-levels': 'topic has too many levels',
-  unrouted: 'no route matches the topic',
-  unauthorized: 'device may not publish to this topic',
-};
-
-export interface PipelineSettings {
-  routes: CompiledRoute[];
-  unrouted: string | null;
-  limits: Config['mqtt']['limits'];
-}
+export type { AedesClientLike, ClientState, PipelineSettings, PublishPacketLike } from './state.ts';
 
 export interface PipelineDeps {
   log: PartitionedLog;
@@ -217,7 +148,7 @@ export class PublishPipeline {
       cb(new OutpostError('INGEST_REFUSED', message, { reason, topic, ...(clientId ? { clientId } : {}) }));
     };
     // Steps 1-3 depend only on (topic, settings, identity): resolved once per topic and connection.
-    const resolved = this.#resolve(state, topic);
+    const resolved = resolveTopic(state, topic, this.#settings, this.#generation);
     if (typeof resolved === 'string') {
       refuse(resolved, REFUSAL_TEXT[resolved] ?? resolved);
       return;
@@ -266,40 +197,6 @@ export class PublishPipeline {
     state.queue.push(pending);
     this.#busy.add(state);
     this.#pump(state);
-  }
-
-  /** Steps 1-3: limits, route, ACL. Cached per connection; the cache is dropped on reload or identity change. */
-  #resolve(state: ClientState | null, topic: string): Resolved | RefusalReason {
-    const cache = state?.routeCache;
-    if (cache && state.routeGeneration === this.#generation) {
-      const hit = cache.get(topic);
-      if (hit !== undefined) return hit;
-    } else if (state) {
-      state.routeCache = new Map();
-      state.routeGeneration = this.#generation;
-    }
-    const result = this.#resolveUncached(state, topic);
-    if (state) {
-      if (state.routeCache.size >= ROUTE_CACHE_SIZE) state.routeCache.clear();
-      state.routeCache.set(topic, result);
-    }
-    return result;
-  }
-
-  #resolveUncached(state: ClientState | null, topic: string): Resolved | RefusalReason {
-    const { limits, routes, unrouted } = this.#settings;
-    // Step 1: topic limits.
-    if (topic.length > limits.maxTopicLength) return 'topic-too-long';
-    if (countLevels(topic) > limits.maxTopicLevels) return 'topic-too-many-levels';
-    // Step 2: route (first match wins) or collect as unrouted.
-    const match = matchRoute(routes, topic);
-    const logTopic = match ? match.route.topic : unrouted;
-    if (logTopic === null) return 'unrouted';
-    // Step 3: {deviceId} ACL (wills of vanished clients carry the identity they connected with).
-    const identity = state?.identity ?? { deviceId: null, anonymous: true };
-    if (!aclAllows(match, topic, identity, state?.overrides ?? [])) return 'unauthorized';
-    const key = match ? renderKey(match.route, match.captures) : null;
-    return { logTopic, key: key === null ? null : Buffer.from(key), topicBuf: Buffer.from(topic) };
   }
 
   /** The client's connection is gone: drop held (never appended, never acknowledged) packets. */
@@ -490,16 +387,3 @@ export class PublishPipeline {
 }
 
 const QOS_LABEL = ['0', '1', '2'];
-
-function countLevels(topic: string): number {
-  let n = 1;
-  for (let i = 0; i < topic.length; i++) if (topic.charCodeAt(i) === 47) n++;
-  return n;
-}
-
-/** aedes re-arms this timer on every packet it handles; we re-arm it while we hold the client's packets. */
-export function refreshKeepalive(client: AedesClientLike): void {
-  if (!client.closed && (client._keepaliveInterval ?? -1) > 0 && client._keepaliveTimer) {
-    client._keepaliveTimer.refresh();
-  }
-}

@@ -1,0 +1,140 @@
+/** Per-connection state of the publish pipeline, the aedes shapes it relies on, and steps 1-3 (resolve). */
+import type { Config } from '../config/index.ts';
+import type { DeviceIdentity } from '../devices/index.ts';
+import type { AppendRecord } from '../log/index.ts';
+import type { TokenBucket } from './limits.ts';
+import type { RefusalReason } from './metrics.ts';
+import { aclAllows, type CompiledPattern, type CompiledRoute, matchRoute, renderKey } from './routing.ts';
+
+/** The parts of an aedes Client we rely on (public fields plus the keepalive timer). */
+export interface AedesClientLike {
+  id: string;
+  closed: boolean;
+  conn: { destroy(err?: Error): void; cork?(): void; uncork?(): void };
+  _keepaliveTimer?: NodeJS.Timeout | null;
+  _keepaliveInterval?: number;
+  /** QoS 2 message ids stored by aedes awaiting PUBREL (lib/handlers/publish.js, pubrel.js). */
+  _inboundInflight?: Set<number>;
+}
+
+export interface PublishPacketLike {
+  topic: string;
+  payload: Buffer | string;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  dup?: boolean;
+  messageId?: number;
+}
+
+export type Callback = (err?: Error | null) => void;
+
+export interface Pending {
+  record: AppendRecord;
+  qos: 0 | 1 | 2;
+  bytes: number;
+  received: number;
+  cb: Callback;
+  done: boolean;
+  err: Error | null;
+  /** A QoS 2 retransmission already appended: acknowledge again (PUBREC) without appending. */
+  skip: boolean;
+  state: ClientState | null;
+}
+
+export interface ClientState {
+  client: AedesClientLike;
+  identity: DeviceIdentity;
+  /** Token bucket key: device id, or "anon:<clientId>". */
+  bucketKey: string;
+  overrides: CompiledPattern[];
+  clientIdBuf: Buffer;
+  deviceIdBuf: Buffer | null;
+  queue: Pending[];
+  acks: Pending[];
+  inflight: number;
+  closed: boolean;
+  timer: NodeJS.Timeout | null;
+  routeCache: Map<string, Resolved | RefusalReason>;
+  routeGeneration: number;
+  /** Shared by the connections of one device (and by successive connections of one anonymous client id). */
+  bucket: TokenBucket;
+}
+
+export interface Resolved {
+  logTopic: string;
+  key: Buffer | null;
+  topicBuf: Buffer;
+}
+
+const ROUTE_CACHE_SIZE = 64;
+export const REFUSAL_TEXT: Partial<Record<RefusalReason, string>> = {
+  'topic-too-long': 'topic too long',
+  'topic-too-many-levels': 'topic has too many levels',
+  unrouted: 'no route matches the topic',
+  unauthorized: 'device may not publish to this topic',
+};
+
+export interface PipelineSettings {
+  routes: CompiledRoute[];
+  unrouted: string | null;
+  limits: Config['mqtt']['limits'];
+}
+
+/**
+ * Steps 1-3 of the pipeline: topic limits, route, ACL. They depend only on (topic, settings, identity),
+ * so the result is cached per connection; the cache is dropped on reload (`generation`) or when the
+ * connection's identity changes.
+ */
+export function resolveTopic(
+  state: ClientState | null,
+  topic: string,
+  settings: PipelineSettings,
+  generation: number,
+): Resolved | RefusalReason {
+  if (state && state.routeGeneration === generation) {
+    const hit = state.routeCache.get(topic);
+    if (hit !== undefined) return hit;
+  } else if (state) {
+    state.routeCache = new Map();
+    state.routeGeneration = generation;
+  }
+  const result = resolveUncached(state, topic, settings);
+  if (state) {
+    if (state.routeCache.size >= ROUTE_CACHE_SIZE) state.routeCache.clear();
+    state.routeCache.set(topic, result);
+  }
+  return result;
+}
+
+function resolveUncached(
+  state: ClientState | null,
+  topic: string,
+  settings: PipelineSettings,
+): Resolved | RefusalReason {
+  const { limits, routes, unrouted } = settings;
+  // Step 1: topic limits.
+  if (topic.length > limits.maxTopicLength) return 'topic-too-long';
+  if (countLevels(topic) > limits.maxTopicLevels) return 'topic-too-many-levels';
+  // Step 2: route (first match wins) or collect as unrouted.
+  const match = matchRoute(routes, topic);
+  const logTopic = match ? match.route.topic : unrouted;
+  if (logTopic === null) return 'unrouted';
+  // Step 3: {deviceId} ACL (wills of vanished clients carry the identity they connected with).
+  const identity = state?.identity ?? { deviceId: null, anonymous: true };
+  if (!aclAllows(match, topic, identity, state?.overrides ?? [])) return 'unauthorized';
+  const key = match ? renderKey(match.route, match.captures) : null;
+  return { logTopic, key: key === null ? null : Buffer.from(key), topicBuf: Buffer.from(topic) };
+}
+
+function countLevels(topic: string): number {
+  let n = 1;
+  for (let i = 0; i < topic.length; i++) if (topic.charCodeAt(i) === 47) n++;
+  return n;
+}
+
+/** aedes re-arms this timer on every packet it handles; we re-arm it while we hold the client's packets. */
+export function refreshKeepalive(client: AedesClientLike): void {
+  if (!client.closed && (client._keepaliveInterval ?? -1) > 0 && client._keepaliveTimer) {
+    client._keepaliveTimer.refresh();
+  }
+}
