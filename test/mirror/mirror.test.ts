@@ -5,7 +5,7 @@ import {
   HEADER_EDGE_ID,
   HEADER_EDGE_OFFSET,
 } from '../../src/mirror/index.ts';
-import { consumePartition, listTopics } from '../kafka/client.ts';
+import { consumePartition, createTopic, listTopics, produce } from '../kafka/client.ts';
 import { sharedClusters } from '../kafka/shared.ts';
 import { appendRecords, mirrorConfig, openTestLog, startTestMirror, waitMirrored } from './helpers.ts';
 
@@ -92,5 +92,63 @@ describe('mirror', () => {
     // Sparse: about one sync per offset.lag.max records, far fewer than records.
     expect(syncs.length).toBeGreaterThanOrEqual(9);
     expect(syncs.length).toBeLessThan(50);
+  });
+
+  it('resumes after records that landed remotely without their ack reaching the edge, without duplicates', async () => {
+    const { 'dc-east': east } = await sharedClusters();
+    const config = mirrorConfig({
+      topics: { t: { partitions: 1 } },
+      clusters: { 'dc-east': { bootstrap: east.bootstrap } },
+    });
+    const log = await openTestLog(config);
+    await appendRecords(log, 't', 1, 300);
+    // A previous run sent edge records 0..119 and died before recording the ack (cursor still 0,
+    // index empty): put exactly what it would have written on the remote partition.
+    const remote = `${config.edgeId}.t`;
+    await createTopic(east.bootstrap, remote, { partitions: 1 });
+    const sent = log.read('t', 0, 0, { maxRecords: 120 });
+    await produce(
+      east.bootstrap,
+      remote,
+      sent.map((r) => ({
+        partition: 0,
+        ...(r.key ? { key: r.key } : {}),
+        value: r.value,
+        timestamp: BigInt(r.timestamp),
+        headers: { ...r.headers, [HEADER_EDGE_ID]: config.edgeId, [HEADER_EDGE_OFFSET]: String(r.offset) },
+      })),
+    );
+    const mirror = await startTestMirror(config, log);
+    await waitMirrored(mirror, ['dc-east']);
+    const got = await consumePartition(east.bootstrap, remote, 0);
+    expect(got.map((r) => Number(Object.fromEntries(r.headers)[HEADER_EDGE_OFFSET]?.toString()))).toEqual(
+      Array.from({ length: 300 }, (_, i) => i),
+    );
+    // The recovered part is indexed exactly too.
+    expect(mirror.translator.toCluster('dc-east', 't', 0, 50)).toBe(50);
+    expect(mirror.translator.toCluster('dc-east', 't', 0, 250)).toBe(250);
+    expect(log.getCursor('mirror.dc-east', 't', 0)?.offset).toBe(300);
+  });
+
+  it('refuses, loudly, a topic whose remote topic has fewer partitions, and mirrors the others', async () => {
+    const { 'dc-east': east } = await sharedClusters();
+    const config = mirrorConfig({
+      topics: { wide: { partitions: 3 }, ok: { partitions: 1 } },
+      clusters: { 'dc-east': { bootstrap: east.bootstrap } },
+    });
+    await createTopic(east.bootstrap, `${config.edgeId}.wide`, { partitions: 2 });
+    const log = await openTestLog(config);
+    await appendRecords(log, 'wide', 3, 10);
+    await appendRecords(log, 'ok', 1, 10);
+    const mirror = await startTestMirror(config, log);
+    const deadline = Date.now() + 30_000;
+    const ok = () => mirror.status().clusters[0]?.partitions.find((p) => p.topic === 'ok');
+    while ((ok()?.lagRecords ?? 1) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(ok()?.lagRecords).toBe(0);
+    const wide = mirror.status().clusters[0]?.partitions.filter((p) => p.topic === 'wide') ?? [];
+    expect(wide.map((p) => p.state)).toEqual(['stopped', 'stopped', 'stopped']);
+    expect(wide[0]?.error).toMatch(/has 2 partitions, the edge topic has 3: refusing it/);
+    expect(wide.every((p) => p.lagRecords === 10)).toBe(true);
+    expect((await consumePartition(east.bootstrap, `${config.edgeId}.wide`, 0)).length).toBe(0);
   });
 });
