@@ -4,7 +4,15 @@ import { stbGenerator } from './stb.ts';
 import { vehicleGenerator } from './vehicle.ts';
 
 export type { DeviceGenerator, DeviceKind, GeneratorOptions, SimMessage } from './generator.ts';
-export * from './schemas.ts';
+export {
+  type Envelope,
+  envelopeSchema,
+  type StbPayload,
+  stbPayloadSchema,
+  TOPIC_PATTERNS,
+  type VehiclePayload,
+  vehiclePayloadSchema,
+} from './schemas.ts';
 export { stbGenerator } from './stb.ts';
 export { vehicleGenerator } from './vehicle.ts';
 
