@@ -14,13 +14,12 @@
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/index.ts';
 import { isOutpostError, OutpostError } from '../errors.ts';
-import type { LogRecord, PartitionedLog } from '../log/index.ts';
-import { encodeHeartbeat } from './formats/heartbeat.ts';
+import type { PartitionedLog } from '../log/index.ts';
+import { type OutBatch, toOutBatches } from './batches.ts';
 import { encodeOffsetSync } from './formats/offset-sync.ts';
+import { heartbeatLoop } from './heartbeats.ts';
 import type { MirrorMetrics } from './metrics.ts';
 import {
-  HEADER_EDGE_ID,
-  HEADER_EDGE_OFFSET,
   HEARTBEATS_TOPIC,
   offsetSyncsTopic,
   remoteHeartbeatsTopic,
@@ -30,9 +29,10 @@ import {
 import type { OffsetIndex } from './offset-index.ts';
 import { OffsetSyncQueue } from './offset-syncs.ts';
 import { Pacer } from './pacer.ts';
-import { COMPACTED, type OutRecord, RemoteSession } from './remote.ts';
+import { COMPACTED, kafkaErrorText, RemoteSession } from './remote.ts';
 import { discoverResume } from './resume.ts';
 import { backoffMs, type LinkState, LinkStateMachine } from './state.ts';
+import { timed } from './timed.ts';
 
 export interface PartitionStatus {
   topic: string;
@@ -55,6 +55,8 @@ interface Part {
   next: number;
   refused: string | undefined;
   throttled: boolean;
+  /** The latest index+cursor commit (LMDB) of this partition. */
+  acking: Promise<void>;
   lastAckedAt: number | null;
   remoteEnd: number | null;
 }
@@ -126,6 +128,7 @@ export class ClusterLink {
           next: Math.max(c?.offset ?? start, start),
           refused: undefined,
           throttled: false,
+          acking: Promise.resolve(),
           lastAckedAt: null,
           remoteEnd: null,
         });
@@ -153,7 +156,11 @@ export class ClusterLink {
         abort.abort(new Error('session over'));
         this.#failSession = undefined;
         await session.close();
-        await Promise.allSettled([...this.#loops, this.#syncChain]);
+        await Promise.allSettled([
+          ...this.#loops,
+          this.#syncChain,
+          ...[...this.#parts.values()].map((p) => p.acking),
+        ]);
         this.#loops = [];
         this.#throttledParts = 0;
         for (const p of this.#parts.values()) p.throttled = false;
@@ -178,7 +185,7 @@ export class ClusterLink {
 
   #failed(err: unknown): void {
     const code = isOutpostError(err) ? err.code : 'MIRROR_PRODUCE_FAILED';
-    this.#lastError = err instanceof Error ? err.message : String(err);
+    this.#lastError = isOutpostError(err) ? err.message : kafkaErrorText(err);
     this.#d.metrics.errors.inc({ cluster: this.alias, code });
     this.#d.logger.error(
       { cluster: this.alias, code, err: this.#lastError, ...(isOutpostError(err) ? err.fields : {}) },
@@ -191,7 +198,7 @@ export class ClusterLink {
     const t = this.#cfg.produceTimeoutMs;
     // ensureInternalTopics: MM2's heartbeats, the mirrored edge heartbeat stream, offset syncs.
     for (const name of [HEARTBEATS_TOPIC, remoteHeartbeatsTopic(edgeId), offsetSyncsTopic(edgeId)]) {
-      await this.#timed(session.ensureTopic(name, 1, COMPACTED), t, 'create internal topics');
+      await this.#t(session.ensureTopic(name, 1, COMPACTED), t, 'create internal topics');
     }
     // ensureRemoteTopics: same partition count; fewer partitions remotely is refused, loudly.
     const byTopic = new Map<string, Part[]>();
@@ -199,7 +206,7 @@ export class ClusterLink {
     for (const [topic, parts] of byTopic) {
       const want = parts.length;
       const remote = remoteTopic(edgeId, topic);
-      const have = await this.#timed(session.ensureTopic(remote, want), t, 'create remote topic');
+      const have = await this.#t(session.ensureTopic(remote, want), t, 'create remote topic');
       const refused =
         have < want
           ? `remote topic ${remote} has ${have} partitions, the edge topic has ${want}: refusing it`
@@ -214,7 +221,7 @@ export class ClusterLink {
     // resumePartitions: from the remote tail (recovering unacknowledged landings), else the cursor.
     for (const p of this.#parts.values()) {
       if (p.refused) continue;
-      const r = await this.#timed(
+      const r = await this.#t(
         discoverResume({
           session,
           index,
@@ -251,7 +258,7 @@ export class ClusterLink {
         'mirror partition resumes',
       );
     }
-    await this.#timed(session.producer(), t, 'init producer');
+    await this.#t(session.producer(), t, 'init producer');
     this.#syncs.reset(this.#cfg.offsetLagMax);
     this.#sm.to('streaming');
     this.#attempt = 0;
@@ -275,25 +282,8 @@ export class ClusterLink {
     ]);
   }
 
-  async #timed<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new OutpostError('MIRROR_NO_PROGRESS', `${what}: no answer from ${this.alias} within ${ms} ms`, {
-              cluster: this.alias,
-              retriable: true,
-            }),
-          ),
-        ms,
-      );
-    });
-    try {
-      return await Promise.race([p, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+  #t<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+    return timed(p, ms, what, this.alias);
   }
 
   async #advanceCursor(p: Part, offset: number): Promise<void> {
@@ -303,98 +293,95 @@ export class ClusterLink {
   }
 
   async #partitionLoop(p: Part, session: RemoteSession, signal: AbortSignal): Promise<void> {
-    const { log, edgeId, index, metrics } = this.#d;
-    const idHeader = Buffer.from(HEADER_EDGE_ID);
-    const offHeader = Buffer.from(HEADER_EDGE_OFFSET);
-    const edgeIdValue = Buffer.from(edgeId);
-    const tail = log.tail(p.topic, p.partition, p.next, {
+    const tail = this.#d.log.tail(p.topic, p.partition, p.next, {
       maxRecords: this.#cfg.batch.maxRecords,
       maxBytes: this.#cfg.batch.maxBytes,
       signal,
     });
     for await (const batch of tail) {
-      if (signal.aborted) return;
-      const first = batch[0] as LogRecord;
-      const last = batch[batch.length - 1] as LogRecord;
-      const records: OutRecord[] = [];
-      let bytes = 0;
-      for (const r of batch) {
-        const headers = new Map<Buffer, Buffer>();
-        for (const [k, v] of Object.entries(r.headers)) {
-          headers.set(Buffer.from(k), v);
-          bytes += k.length + v.length;
-        }
-        headers.set(idHeader, edgeIdValue);
-        headers.set(offHeader, Buffer.from(String(r.offset)));
-        bytes += r.value.length + (r.key?.length ?? 0);
-        records.push({ key: r.key, value: r.value, timestamp: r.timestamp, headers });
+      for (const out of toOutBatches(batch, this.#d.edgeId, this.#cfg.batch.maxBytes)) {
+        if (signal.aborted) return;
+        await this.#send(p, session, signal, out);
       }
-      const live = last.offset + 1 >= log.offsets(p.topic, p.partition).endOffset;
-      if (this.#pacer.wouldWait(bytes)) {
-        p.throttled = true;
-        this.#throttledParts++;
-        if (this.#sm.state === 'streaming') this.#sm.to('throttled');
-        try {
-          await this.#pacer.acquire({ bytes, live, priority: this.#d.priority(p.topic), signal });
-        } finally {
-          p.throttled = false;
-          this.#throttledParts--;
-        }
-        if (this.#sm.state === 'throttled' && this.#throttledParts === 0) this.#sm.to('streaming');
-      } else {
-        await this.#pacer.acquire({ bytes, live, priority: this.#d.priority(p.topic), signal });
+    }
+  }
+
+  /** pace → produce (single writer, timed) → index → cursor → offset syncs. */
+  async #send(p: Part, session: RemoteSession, signal: AbortSignal, out: OutBatch): Promise<void> {
+    const { index, metrics } = this.#d;
+    const first = out.offsets[0] as number;
+    const last = out.offsets[out.offsets.length - 1] as number;
+    const live = last + 1 >= this.#d.log.offsets(p.topic, p.partition).endOffset;
+    const req = { bytes: out.bytes, live, priority: this.#d.priority(p.topic), signal };
+    if (this.#pacer.wouldWait(out.bytes)) {
+      p.throttled = true;
+      this.#throttledParts++;
+      if (this.#sm.state === 'streaming') this.#sm.to('throttled');
+      try {
+        await this.#pacer.acquire(req);
+      } finally {
+        p.throttled = false;
+        this.#throttledParts--;
       }
-      const remoteBase = await this.#timed(
-        session.produce(p.remote, p.partition, records),
-        this.#cfg.produceTimeoutMs,
-        `produce ${p.remote}/${p.partition}`,
-      ).catch((err: unknown) => {
-        throw isOutpostError(err)
-          ? err
-          : new OutpostError(
-              'MIRROR_PRODUCE_FAILED',
-              `produce to ${p.remote}/${p.partition} failed: ${(err as Error).message}`,
-              {
-                cluster: this.alias,
-                topic: p.topic,
-                partition: p.partition,
-                offset: first.offset,
-                cause: err,
-                retriable: true,
-              },
-            );
-      });
-      // Ack: index first (exact translation), then the cursor (what retention may delete).
-      const count = batch.length;
-      if (last.offset - first.offset + 1 === count) {
+      if (this.#sm.state === 'throttled' && this.#throttledParts === 0) this.#sm.to('streaming');
+    } else {
+      await this.#pacer.acquire(req);
+    }
+    const what = `produce ${p.remote}/${p.partition}`;
+    const remoteBase = await this.#t(
+      session.produce(p.remote, p.partition, out.records),
+      this.#cfg.produceTimeoutMs,
+      what,
+    ).catch((err: unknown) => {
+      throw isOutpostError(err)
+        ? err
+        : new OutpostError('MIRROR_PRODUCE_FAILED', `${what} failed: ${kafkaErrorText(err)}`, {
+            cluster: this.alias,
+            topic: p.topic,
+            partition: p.partition,
+            offset: first,
+            cause: err,
+            retriable: true,
+          });
+    });
+    // Ack. In Kafka's order: p.next moves now; the index (exact translation) and then the cursor
+    // (what retention may delete) commit to LMDB while the next batch is in flight. At most one commit
+    // is outstanding per partition. A crash before they commit loses nothing: the next session finds
+    // these records on the remote tail and indexes them (resume.ts).
+    const count = out.offsets.length;
+    const prev = p.acking;
+    p.acking = prev.then(async () => {
+      if (last - first + 1 === count) {
         await index.record(this.alias, p.topic, p.partition, {
-          edgeStart: first.offset,
+          edgeStart: first,
           remoteStart: remoteBase,
           count,
         });
-        this.#syncs.acked(p.topic, p.partition, first.offset, remoteBase, count);
       } else {
         // Edge offsets with holes (retention ran mid-batch): index record by record.
         for (let i = 0; i < count; i++) {
-          const r = batch[i] as LogRecord;
+          const e = out.offsets[i] as number;
           await index.record(this.alias, p.topic, p.partition, {
-            edgeStart: r.offset,
+            edgeStart: e,
             remoteStart: remoteBase + i,
             count: 1,
           });
-          this.#syncs.acked(p.topic, p.partition, r.offset, remoteBase + i, 1);
         }
       }
-      // A late ack from a torn-down session is indexed (it is true) but moves nothing else.
-      if (signal.aborted) return;
-      p.next = last.offset + 1;
-      p.remoteEnd = remoteBase + count;
-      p.lastAckedAt = Date.now();
-      await this.#advanceCursor(p, p.next);
-      metrics.records.inc({ cluster: this.alias, topic: p.topic }, count);
-      metrics.bytes.inc({ cluster: this.alias }, bytes);
-      void this.#flushSyncs(session);
-    }
+      await this.#advanceCursor(p, last + 1);
+    });
+    p.acking.catch((err: unknown) => this.#failSession?.(err));
+    if (last - first + 1 === count) this.#syncs.acked(p.topic, p.partition, first, remoteBase, count);
+    else out.offsets.forEach((e, i) => this.#syncs.acked(p.topic, p.partition, e, remoteBase + i, 1));
+    // A late ack from a torn-down session is indexed (it is true) but moves nothing else.
+    if (signal.aborted) return;
+    p.next = last + 1;
+    p.remoteEnd = remoteBase + count;
+    p.lastAckedAt = Date.now();
+    metrics.records.inc({ cluster: this.alias, topic: p.topic }, count);
+    metrics.bytes.inc({ cluster: this.alias }, out.bytes);
+    await prev;
+    void this.#flushSyncs(session);
   }
 
   #syncChain: Promise<void> = Promise.resolve();
@@ -413,7 +400,7 @@ export class ClusterLink {
       return { key, value, timestamp: Date.now(), headers: new Map<Buffer, Buffer>() };
     });
     this.#syncChain = this.#syncChain
-      .then(() => this.#timed(session.produce(topic, 0, records), this.#cfg.produceTimeoutMs, 'offset syncs'))
+      .then(() => this.#t(session.produce(topic, 0, records), this.#cfg.produceTimeoutMs, 'offset syncs'))
       .then(
         () => undefined,
         (err: unknown) => this.#failSession?.(err),
@@ -421,37 +408,21 @@ export class ClusterLink {
     return this.#syncChain;
   }
 
-  async #heartbeats(session: RemoteSession, signal: AbortSignal): Promise<void> {
-    const { edgeId } = this.#d;
-    while (!signal.aborted) {
-      const { key, value } = encodeHeartbeat({
-        sourceClusterAlias: edgeId,
-        targetClusterAlias: this.alias,
-        timestamp: Date.now(),
-      });
-      const rec = [{ key, value, timestamp: Date.now(), headers: new Map<Buffer, Buffer>() }];
-      await this.#timed(session.produce(HEARTBEATS_TOPIC, 0, rec), this.#cfg.produceTimeoutMs, 'heartbeat');
-      await this.#timed(
-        session.produce(remoteHeartbeatsTopic(edgeId), 0, rec),
-        this.#cfg.produceTimeoutMs,
-        'heartbeat',
-      );
-      // MM2 promotes delayed offset syncs on its periodic commit; ours is the heartbeat tick.
-      this.#syncs.promoteDelayed();
-      await this.#flushSyncs(session);
-      await this.#prune();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.#cfg.heartbeatIntervalMs);
-        signal.addEventListener(
-          'abort',
-          () => {
-            clearTimeout(timer);
-            resolve();
-          },
-          { once: true },
-        );
-      });
-    }
+  #heartbeats(session: RemoteSession, signal: AbortSignal): Promise<void> {
+    return heartbeatLoop({
+      session,
+      edgeId: this.#d.edgeId,
+      alias: this.alias,
+      intervalMs: () => this.#cfg.heartbeatIntervalMs,
+      timeoutMs: this.#cfg.produceTimeoutMs,
+      signal,
+      onTick: async () => {
+        // MM2 promotes delayed offset syncs on its periodic commit; ours is the heartbeat tick.
+        this.#syncs.promoteDelayed();
+        await this.#flushSyncs(session);
+        await this.#prune();
+      },
+    });
   }
 
   /** Drops index ranges below the edge start offset (retention moved on). */

@@ -33,6 +33,22 @@ export interface OutRecord {
   headers: Map<Buffer, Buffer>;
 }
 
+/**
+ * One line for an error from @platformatic/kafka: its message plus the nested errors' messages and
+ * Kafka error names (MultipleErrors / ProtocolError carry `errors` and `apiId`), so a log line says
+ * e.g. "Producing messages failed. (MESSAGE_TOO_LARGE: …)" instead of just the outer message.
+ */
+export function kafkaErrorText(err: unknown, depth = 0): string {
+  if (!(err instanceof Error)) return String(err);
+  const e = err as Error & { errors?: unknown[]; apiId?: string; cause?: unknown };
+  const inner = [...(e.errors ?? []), ...(e.cause ? [e.cause] : [])]
+    .slice(0, 3)
+    .map((x) => (depth < 3 ? kafkaErrorText(x, depth + 1) : ''))
+    .filter((x) => x !== '');
+  const head = e.apiId ? `${e.apiId}: ${e.message}` : e.message;
+  return inner.length > 0 ? `${head} (${inner.join('; ')})` : head;
+}
+
 /** Kafka topic configs for MM2's internal topics: one partition, compacted. */
 export const COMPACTED = [{ name: 'cleanup.policy', value: 'compact' }];
 

@@ -127,6 +127,7 @@ describe('mirror', () => {
     // The recovered part is indexed exactly too.
     expect(mirror.translator.toCluster('dc-east', 't', 0, 50)).toBe(50);
     expect(mirror.translator.toCluster('dc-east', 't', 0, 250)).toBe(250);
+    await mirror.stop({ timeoutMs: 10_000 }); // waits for the last index/cursor commit
     expect(log.getCursor('mirror.dc-east', 't', 0)?.offset).toBe(300);
   });
 
