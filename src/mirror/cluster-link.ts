@@ -19,18 +19,12 @@ import { type OutBatch, toOutBatches } from './batches.ts';
 import { encodeOffsetSync } from './formats/offset-sync.ts';
 import { heartbeatLoop } from './heartbeats.ts';
 import type { MirrorMetrics } from './metrics.ts';
-import {
-  HEARTBEATS_TOPIC,
-  offsetSyncsTopic,
-  remoteHeartbeatsTopic,
-  remoteTopic,
-  topicSelected,
-} from './naming.ts';
+import { offsetSyncsTopic, remoteTopic, topicSelected } from './naming.ts';
 import type { OffsetIndex } from './offset-index.ts';
 import { OffsetSyncQueue } from './offset-syncs.ts';
 import { Pacer } from './pacer.ts';
-import { COMPACTED, kafkaErrorText, RemoteSession } from './remote.ts';
-import { discoverResume } from './resume.ts';
+import { kafkaErrorText, RemoteSession } from './remote.ts';
+import { cursorName, type Part, setupSession } from './session-setup.ts';
 import { backoffMs, type LinkState, LinkStateMachine } from './state.ts';
 import { timed } from './timed.ts';
 
@@ -48,19 +42,6 @@ export interface PartitionStatus {
   error?: string;
 }
 
-interface Part {
-  topic: string;
-  partition: number;
-  remote: string;
-  next: number;
-  refused: string | undefined;
-  throttled: boolean;
-  /** The latest index+cursor commit (LMDB) of this partition. */
-  acking: Promise<void>;
-  lastAckedAt: number | null;
-  remoteEnd: number | null;
-}
-
 export interface ClusterLinkDeps {
   alias: string;
   config: ClusterConfig;
@@ -71,8 +52,6 @@ export interface ClusterLinkDeps {
   metrics: MirrorMetrics;
   priority: (topic: string) => number;
 }
-
-export const cursorName = (alias: string): string => `mirror.${alias}`;
 
 export class ClusterLink {
   readonly alias: string;
@@ -195,69 +174,20 @@ export class ClusterLink {
 
   async #session(session: RemoteSession, signal: AbortSignal): Promise<void> {
     const { edgeId, index, logger } = this.#d;
+    // connect → ensureInternalTopics → ensureRemoteTopics → resumePartitions (session-setup.ts)
     const t = this.#cfg.produceTimeoutMs;
-    // ensureInternalTopics: MM2's heartbeats, the mirrored edge heartbeat stream, offset syncs.
-    for (const name of [HEARTBEATS_TOPIC, remoteHeartbeatsTopic(edgeId), offsetSyncsTopic(edgeId)]) {
-      await this.#t(session.ensureTopic(name, 1, COMPACTED), t, 'create internal topics');
-    }
-    // ensureRemoteTopics: same partition count; fewer partitions remotely is refused, loudly.
-    const byTopic = new Map<string, Part[]>();
-    for (const p of this.#parts.values()) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p]);
-    for (const [topic, parts] of byTopic) {
-      const want = parts.length;
-      const remote = remoteTopic(edgeId, topic);
-      const have = await this.#t(session.ensureTopic(remote, want), t, 'create remote topic');
-      const refused =
-        have < want
-          ? `remote topic ${remote} has ${have} partitions, the edge topic has ${want}: refusing it`
-          : undefined;
-      for (const p of parts) p.refused = refused;
-      if (refused) {
-        const err = new OutpostError('MIRROR_REMOTE_PARTITIONS', refused, { cluster: this.alias, topic });
-        this.#d.metrics.refused.inc({ cluster: this.alias, topic });
-        logger.error(err.toLog(), 'mirror topic refused');
-      }
-    }
-    // resumePartitions: from the remote tail (recovering unacknowledged landings), else the cursor.
-    for (const p of this.#parts.values()) {
-      if (p.refused) continue;
-      const r = await this.#t(
-        discoverResume({
-          session,
-          index,
-          cluster: this.alias,
-          edgeId,
-          topic: p.topic,
-          remoteTopic: p.remote,
-          partition: p.partition,
-        }),
-        t * 4,
-        'resume',
-      );
-      const cursor = this.#d.log.getCursor(cursorName(this.alias), p.topic, p.partition)?.offset ?? 0;
-      const start = this.#d.log.offsets(p.topic, p.partition).startOffset;
-      p.next = Math.max(r.edgeNext ?? cursor, start);
-      p.remoteEnd = r.remoteEnd;
-      if (r.recovered > 0) this.#d.metrics.recovered.inc({ cluster: this.alias }, r.recovered);
-      if (r.edgeNext !== undefined && r.edgeNext > cursor) await this.#advanceCursor(p, r.edgeNext);
-      if ((r.edgeNext ?? cursor) < start) {
-        logger.warn(
-          { cluster: this.alias, topic: p.topic, partition: p.partition, from: r.edgeNext ?? cursor, start },
-          'mirror gap: retention deleted records this cluster never received',
-        );
-      }
-      logger.info(
-        {
-          cluster: this.alias,
-          topic: p.topic,
-          partition: p.partition,
-          offset: p.next,
-          recovered: r.recovered,
-          foreign: r.foreign,
-        },
-        'mirror partition resumes',
-      );
-    }
+    await setupSession({
+      session,
+      alias: this.alias,
+      edgeId,
+      index,
+      log: this.#d.log,
+      logger,
+      metrics: this.#d.metrics,
+      parts: [...this.#parts.values()],
+      required: this.#cfg.required,
+      timeoutMs: t,
+    });
     await this.#t(session.producer(), t, 'init producer');
     this.#syncs.reset(this.#cfg.offsetLagMax);
     this.#sm.to('streaming');
@@ -372,7 +302,10 @@ export class ClusterLink {
     });
     p.acking.catch((err: unknown) => this.#failSession?.(err));
     if (last - first + 1 === count) this.#syncs.acked(p.topic, p.partition, first, remoteBase, count);
-    else out.offsets.forEach((e, i) => this.#syncs.acked(p.topic, p.partition, e, remoteBase + i, 1));
+    else {
+      for (const [i, e] of out.offsets.entries())
+        this.#syncs.acked(p.topic, p.partition, e, remoteBase + i, 1);
+    }
     // A late ack from a torn-down session is indexed (it is true) but moves nothing else.
     if (signal.aborted) return;
     p.next = last + 1;

@@ -1,0 +1,116 @@
+/**
+ * The start of every link session, before anything is sent (run again after every failure):
+ *
+ *   ensureInternalTopics → ensureRemoteTopics → resumePartitions
+ *
+ * - internal topics: `heartbeats`, `<edgeId>.heartbeats`, `mm2-offset-syncs.<edgeId>.internal`
+ *   (one partition, compacted);
+ * - remote topics `<edgeId>.<topic>`: created with the edge's partition count and the cluster's
+ *   replicationFactor; a remote topic with FEWER partitions is refused (state stopped, error logged,
+ *   counted), never silently remapped;
+ * - each partition resumes after the last edge offset found on the remote tail (recovering records
+ *   that landed without their ack reaching us), or at the local cursor when the remote is empty.
+ * Steps run in parallel across topics and partitions.
+ */
+import type { Logger } from 'pino';
+import { OutpostError } from '../errors.ts';
+import type { PartitionedLog } from '../log/index.ts';
+import type { MirrorMetrics } from './metrics.ts';
+import { HEARTBEATS_TOPIC, offsetSyncsTopic, remoteHeartbeatsTopic } from './naming.ts';
+import type { OffsetIndex } from './offset-index.ts';
+import { COMPACTED, type RemoteSession } from './remote.ts';
+import { discoverResume } from './resume.ts';
+import { timed } from './timed.ts';
+
+/** One mirrored partition's state inside a cluster link. */
+export interface Part {
+  topic: string;
+  partition: number;
+  remote: string;
+  /** Next edge offset to send. */
+  next: number;
+  refused: string | undefined;
+  throttled: boolean;
+  /** The latest index+cursor commit (LMDB) of this partition. */
+  acking: Promise<void>;
+  lastAckedAt: number | null;
+  remoteEnd: number | null;
+}
+
+export const cursorName = (alias: string): string => `mirror.${alias}`;
+
+export async function setupSession(ctx: {
+  session: RemoteSession;
+  alias: string;
+  edgeId: string;
+  index: OffsetIndex;
+  log: PartitionedLog;
+  logger: Logger;
+  metrics: MirrorMetrics;
+  parts: Part[];
+  required: boolean;
+  timeoutMs: number;
+}): Promise<void> {
+  const { session, alias, edgeId, index, log, logger, metrics, timeoutMs: t } = ctx;
+  const bound = <T>(p: Promise<T>, what: string, ms = t) => timed(p, ms, what, alias);
+
+  // ensureInternalTopics
+  await Promise.all(
+    [HEARTBEATS_TOPIC, remoteHeartbeatsTopic(edgeId), offsetSyncsTopic(edgeId)].map((name) =>
+      bound(session.ensureTopic(name, 1, COMPACTED), `create ${name}`),
+    ),
+  );
+
+  // ensureRemoteTopics
+  const byTopic = new Map<string, Part[]>();
+  for (const p of ctx.parts) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p]);
+  await Promise.all(
+    [...byTopic].map(async ([topic, parts]) => {
+      const want = parts.length;
+      const remote = parts[0]?.remote as string;
+      const have = await bound(session.ensureTopic(remote, want), `create ${remote}`);
+      const refused =
+        have < want
+          ? `remote topic ${remote} has ${have} partitions, the edge topic has ${want}: refusing it`
+          : undefined;
+      for (const p of parts) p.refused = refused;
+      if (refused) {
+        const err = new OutpostError('MIRROR_REMOTE_PARTITIONS', refused, { cluster: alias, topic });
+        metrics.refused.inc({ cluster: alias, topic });
+        logger.error(err.toLog(), 'mirror topic refused; add partitions to the remote topic or rename it');
+      }
+    }),
+  );
+
+  // resumePartitions
+  await Promise.all(
+    ctx.parts
+      .filter((p) => !p.refused)
+      .map(async (p) => {
+        const { topic, partition } = p;
+        const r = await bound(
+          discoverResume({ session, index, cluster: alias, edgeId, topic, remoteTopic: p.remote, partition }),
+          `resume ${p.remote}/${partition}`,
+          t * 4,
+        );
+        const cursor = log.getCursor(cursorName(alias), topic, partition)?.offset ?? 0;
+        const start = log.offsets(topic, partition).startOffset;
+        p.next = Math.max(r.edgeNext ?? cursor, start);
+        p.remoteEnd = r.remoteEnd;
+        if (r.recovered > 0) metrics.recovered.inc({ cluster: alias }, r.recovered);
+        if (r.edgeNext !== undefined && r.edgeNext > cursor) {
+          await log.setCursor(cursorName(alias), topic, partition, r.edgeNext, { protected: ctx.required });
+        }
+        if ((r.edgeNext ?? cursor) < start) {
+          logger.warn(
+            { cluster: alias, topic, partition, from: r.edgeNext ?? cursor, start },
+            'mirror gap: retention deleted records this cluster never received (it is not required)',
+          );
+        }
+        logger.info(
+          { cluster: alias, topic, partition, offset: p.next, recovered: r.recovered, foreign: r.foreign },
+          'mirror partition resumes',
+        );
+      }),
+  );
+}
