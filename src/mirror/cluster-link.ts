@@ -202,7 +202,7 @@ export class ClusterLink {
       this.#failSession = reject;
     });
     const loops = [...this.#parts.values()]
-      .filter((p) => !p.refused)
+      .filter((p) => !p.refused && !p.blocked)
       .map((p) => this.#partitionLoop(p, session, signal));
     loops.push(this.#heartbeats(session, signal));
     this.#loops = loops;
@@ -274,7 +274,13 @@ export class ClusterLink {
     if (this.#sm.state === 'throttled' && this.#throttledParts === 0) this.#sm.to('streaming');
   }
 
-  /** One produce request (single writer of the remote partition), bounded by produceTimeoutMs. */
+  /**
+   * One produce request (single writer of the remote partition), bounded by produceTimeoutMs. A
+   * batch the broker refuses as too large (MESSAGE_TOO_LARGE / RECORD_LIST_TOO_LARGE) would fail the
+   * same way forever: the partition is blocked (state stopped, error logged and counted) so the rest
+   * of the link keeps flowing; the operator raises the broker's message.max.bytes (or lowers
+   * batch.maxBytes) and restarts.
+   */
   #produce(p: Part, session: RemoteSession, out: OutBatch): Promise<number> {
     const what = `produce ${p.remote}/${p.partition}`;
     return this.#t(
@@ -282,16 +288,31 @@ export class ClusterLink {
       this.#cfg.produceTimeoutMs,
       what,
     ).catch((err: unknown) => {
-      throw isOutpostError(err)
-        ? err
-        : new OutpostError('MIRROR_PRODUCE_FAILED', `${what} failed: ${kafkaErrorText(err)}`, {
-            cluster: this.alias,
-            topic: p.topic,
-            partition: p.partition,
-            offset: out.offsets[0] as number,
-            cause: err,
-            retriable: true,
-          });
+      if (isOutpostError(err)) throw err;
+      const text = kafkaErrorText(err);
+      const fields = {
+        cluster: this.alias,
+        topic: p.topic,
+        partition: p.partition,
+        offset: out.offsets[0] as number,
+        cause: err,
+      };
+      if (/MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/.test(text)) {
+        p.blocked =
+          out.records.length === 1
+            ? `edge record ${p.topic}/${p.partition}@${out.offsets[0]} (${out.encoded} B encoded) is larger than ${this.alias} accepts: raise the broker's message.max.bytes (and the topic's max.message.bytes)`
+            : `a ${out.encoded} B batch is larger than ${this.alias} accepts: lower mirror.clusters.${this.alias}.batch.maxBytes below the broker's message.max.bytes`;
+        this.#d.metrics.refused.inc({ cluster: this.alias, topic: p.topic });
+        this.#d.logger.error(
+          { ...fields, cause: undefined, err: text },
+          `mirror partition blocked: ${p.blocked}`,
+        );
+        throw new OutpostError('RECORD_TOO_LARGE', `${what}: ${p.blocked}`, fields);
+      }
+      throw new OutpostError('MIRROR_PRODUCE_FAILED', `${what} failed: ${text}`, {
+        ...fields,
+        retriable: true,
+      });
     });
   }
 
@@ -409,7 +430,7 @@ export class ClusterLink {
       const lag = Math.max(0, end - p.next);
       const oldest = lag > 0 ? log.read(p.topic, p.partition, p.next, { maxRecords: 1 })[0] : undefined;
       let state: LinkState = this.#sm.state;
-      if (p.refused) state = 'stopped';
+      if (p.refused || p.blocked) state = 'stopped';
       else if (state === 'throttled' && !p.throttled) state = 'streaming';
       const s: PartitionStatus = {
         topic: p.topic,
@@ -422,7 +443,7 @@ export class ClusterLink {
         lastAckedAt: p.lastAckedAt,
         remoteEndOffset: p.remoteEnd,
       };
-      const error = p.refused ?? this.#lastError;
+      const error = p.refused ?? p.blocked ?? this.#lastError;
       if (error !== undefined) s.error = error;
       return s;
     });

@@ -53,7 +53,7 @@ export function mirrorMetrics(
     }),
     refused: new Counter({
       name: 'outpost_mirror_refused_topics_total',
-      help: 'Times a topic was refused because its remote topic has fewer partitions than the edge topic.',
+      help: 'Refusals: a remote topic with fewer partitions than the edge topic, or a record/batch larger than the broker accepts (partition blocked).',
       labelNames: ['cluster', 'topic'] as const,
       registers,
     }),

@@ -30,6 +30,8 @@ export interface Part {
   /** Next edge offset to send. */
   next: number;
   refused: string | undefined;
+  /** Set when a single record is too large for the broker: the partition stops until a restart. */
+  blocked?: string;
   throttled: boolean;
   /** The latest index+cursor commit (LMDB) of this partition. */
   acking: Promise<void>;
@@ -85,7 +87,7 @@ export async function setupSession(ctx: {
   // resumePartitions
   await Promise.all(
     ctx.parts
-      .filter((p) => !p.refused)
+      .filter((p) => !p.refused && !p.blocked)
       .map(async (p) => {
         const { topic, partition } = p;
         const r = await bound(

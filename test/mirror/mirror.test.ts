@@ -152,4 +152,31 @@ describe('mirror', () => {
     expect(wide.every((p) => p.lagRecords === 10)).toBe(true);
     expect((await consumePartition(east.bootstrap, `${config.edgeId}.wide`, 0)).length).toBe(0);
   });
+
+  it('blocks only the partition holding a record larger than the broker accepts, and says why', async () => {
+    const { 'dc-east': east } = await sharedClusters();
+    const config = mirrorConfig({
+      topics: { t: { partitions: 2 } },
+      clusters: { 'dc-east': { bootstrap: east.bootstrap } },
+    });
+    const log = await openTestLog({ ...config, log: { ...config.log, maxRecordBytes: 4 * 1024 ** 2 } });
+    await appendRecords(log, 't', 2, 5);
+    // 1.5 MB: over Kafka's default message.max.bytes (1 MiB + 12).
+    await log.append([{ topic: 't', partition: 0, value: Buffer.alloc(1_500_000, 1) }]);
+    await appendRecords(log, 't', 2, 5, 'after');
+    const mirror = await startTestMirror(config, log);
+    const part = (n: number) => mirror.status().clusters[0]?.partitions.find((p) => p.partition === n);
+    const deadline = Date.now() + 30_000;
+    while ((part(1)?.lagRecords !== 0 || part(0)?.state !== 'stopped') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(part(1)?.lagRecords).toBe(0);
+    expect(part(0)?.state).toBe('stopped');
+    expect(part(0)?.error).toMatch(
+      /edge record t\/0@5 .* is larger than dc-east accepts: raise the broker's message.max.bytes/,
+    );
+    // Everything before the big record went; nothing after it (order is kept).
+    expect(part(0)?.nextOffset).toBe(5);
+    expect((await consumePartition(east.bootstrap, `${config.edgeId}.t`, 0)).length).toBe(5);
+  });
 });
