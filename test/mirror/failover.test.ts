@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Admin, Consumer } from '@platformatic/kafka';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { createTopic, produce } from '../kafka/client.ts';
+import { decodeCheckpoint } from '../../src/mirror/index.ts';
+import { consumePartition, createTopic, produce } from '../kafka/client.ts';
 import { runJava } from '../kafka/java.ts';
 import { sharedClusters } from '../kafka/shared.ts';
 import { appendRecords, mirrorConfig, openTestLog, startTestMirror, waitMirrored } from './helpers.ts';
@@ -146,5 +147,56 @@ describe('mirror failover', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/is not empty on dc-west/);
     await mirror.stop({ timeoutMs: 5000 });
+  });
+
+  it('writes exact checkpoints for every group on its own, every checkpointIntervalMs, to the other cluster', async () => {
+    const { 'dc-east': east, 'dc-west': west } = await sharedClusters();
+    const config = mirrorConfig({
+      topics: { orders: { partitions: 1 } },
+      clusters: {
+        'dc-east': { bootstrap: east.bootstrap, checkpointIntervalMs: 300 },
+        'dc-west': { bootstrap: west.bootstrap, checkpointIntervalMs: 300 },
+      },
+    });
+    const remote = `${config.edgeId}.orders`;
+    await createTopic(west.bootstrap, remote, { partitions: 1 });
+    await produce(
+      west.bootstrap,
+      remote,
+      Array.from({ length: 3 }, (_, i) => ({ partition: 0, value: `foreign-${i}` })),
+    );
+    const log = await openTestLog(config);
+    await appendRecords(log, 'orders', 1, 50);
+    const mirror = await startTestMirror(config, log);
+    await waitMirrored(mirror, ['dc-east', 'dc-west']);
+    const group = `auto-${randomUUID()}`;
+    const admin = new Admin({
+      clientId: 'test',
+      bootstrapBrokers: [east.bootstrap],
+      retries: 5,
+      retryDelay: 300,
+    });
+    onTestFinished(() => admin.close());
+    await admin.alterConsumerGroupOffsets({
+      groupId: group,
+      topics: [{ name: remote, partitionOffsets: [{ partition: 0, offset: 30n }] }],
+    });
+    const deadline = Date.now() + 30_000;
+    let found: ReturnType<typeof decodeCheckpoint> | undefined;
+    while (!found && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 300));
+      const recs = await consumePartition(west.bootstrap, 'dc-east.checkpoints.internal', 0).catch(() => []);
+      found = recs
+        .map((r) => decodeCheckpoint(r.key as Buffer, r.value as Buffer))
+        .find((c) => c.group === group);
+    }
+    expect(found).toEqual({
+      group,
+      topic: remote,
+      partition: 0,
+      upstreamOffset: 30,
+      downstreamOffset: 33,
+      metadata: '',
+    });
   });
 });
