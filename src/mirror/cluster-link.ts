@@ -24,23 +24,18 @@ import type { OffsetIndex } from './offset-index.ts';
 import { OffsetSyncQueue } from './offset-syncs.ts';
 import { Pacer } from './pacer.ts';
 import { kafkaErrorText, RemoteSession } from './remote.ts';
-import { cursorName, type Part, setupSession } from './session-setup.ts';
+import {
+  cursorName,
+  type Part,
+  type PartitionStatus,
+  partitionStatus,
+  setupSession,
+} from './session-setup.ts';
 import { backoffMs, type LinkState, LinkStateMachine } from './state.ts';
-import { timed } from './timed.ts';
 
-export interface PartitionStatus {
-  topic: string;
-  partition: number;
-  remoteTopic: string;
-  state: LinkState;
-  /** Next edge offset to send. */
-  nextOffset: number;
-  lagRecords: number;
-  lagSeconds: number;
-  lastAckedAt: number | null;
-  remoteEndOffset: number | null;
-  error?: string;
-}
+export type { PartitionStatus } from './session-setup.ts';
+
+import { timed } from './timed.ts';
 
 /** Produce requests in flight per partition (Kafka allows up to 5 for an idempotent producer; 2 overlaps
  * encoding the next batch with the broker's append; more showed no gain on the shared test VM). */
@@ -325,7 +320,6 @@ export class ClusterLink {
     remoteBase: number,
   ): Promise<void> {
     const { index, metrics } = this.#d;
-    const first = out.offsets[0] as number;
     const last = out.offsets[out.offsets.length - 1] as number;
     // Ack. In Kafka's order: p.next moves now; the index (exact translation) and then the cursor
     // (what retention may delete) commit to LMDB while the next batch is in flight. At most one commit
@@ -334,31 +328,11 @@ export class ClusterLink {
     const count = out.offsets.length;
     const prev = p.acking;
     p.acking = prev.then(async () => {
-      if (last - first + 1 === count) {
-        await index.record(this.alias, p.topic, p.partition, {
-          edgeStart: first,
-          remoteStart: remoteBase,
-          count,
-        });
-      } else {
-        // Edge offsets with holes (retention ran mid-batch): index record by record.
-        for (let i = 0; i < count; i++) {
-          const e = out.offsets[i] as number;
-          await index.record(this.alias, p.topic, p.partition, {
-            edgeStart: e,
-            remoteStart: remoteBase + i,
-            count: 1,
-          });
-        }
-      }
+      await index.recordBatch(this.alias, p.topic, p.partition, out.offsets, remoteBase);
       await this.#advanceCursor(p, last + 1);
     });
     p.acking.catch((err: unknown) => this.#failSession?.(err));
-    if (last - first + 1 === count) this.#syncs.acked(p.topic, p.partition, first, remoteBase, count);
-    else {
-      for (const [i, e] of out.offsets.entries())
-        this.#syncs.acked(p.topic, p.partition, e, remoteBase + i, 1);
-    }
+    this.#syncs.ackedOffsets(p.topic, p.partition, out.offsets, remoteBase);
     // A late ack from a torn-down session is indexed (it is true) but moves nothing else.
     if (signal.aborted) return;
     p.next = last + 1;
@@ -424,29 +398,9 @@ export class ClusterLink {
   }
 
   status(now = Date.now()): PartitionStatus[] {
-    const { log } = this.#d;
-    return [...this.#parts.values()].map((p) => {
-      const end = log.offsets(p.topic, p.partition).endOffset;
-      const lag = Math.max(0, end - p.next);
-      const oldest = lag > 0 ? log.read(p.topic, p.partition, p.next, { maxRecords: 1 })[0] : undefined;
-      let state: LinkState = this.#sm.state;
-      if (p.refused || p.blocked) state = 'stopped';
-      else if (state === 'throttled' && !p.throttled) state = 'streaming';
-      const s: PartitionStatus = {
-        topic: p.topic,
-        partition: p.partition,
-        remoteTopic: p.remote,
-        state,
-        nextOffset: p.next,
-        lagRecords: lag,
-        lagSeconds: oldest ? Math.max(0, (now - oldest.timestamp) / 1000) : 0,
-        lastAckedAt: p.lastAckedAt,
-        remoteEndOffset: p.remoteEnd,
-      };
-      const error = p.refused ?? p.blocked ?? this.#lastError;
-      if (error !== undefined) s.error = error;
-      return s;
-    });
+    return [...this.#parts.values()].map((p) =>
+      partitionStatus(p, this.#d.log, this.#sm.state, this.#lastError, now),
+    );
   }
 
   async stop(timeoutMs: number): Promise<void> {

@@ -100,6 +100,34 @@ export class OffsetIndex {
     });
   }
 
+  /**
+   * Records one acknowledged produce batch: edge `offsets` (ascending) landed at remote
+   * [remoteBase, remoteBase + offsets.length). Contiguous edge offsets are one range; holes (retention
+   * ran mid-batch) give one range per record.
+   */
+  async recordBatch(
+    cluster: string,
+    topic: string,
+    partition: number,
+    offsets: readonly number[],
+    remoteBase: number,
+  ): Promise<void> {
+    const first = offsets[0];
+    const last = offsets[offsets.length - 1];
+    if (first === undefined || last === undefined) return;
+    if (last - first + 1 === offsets.length) {
+      await this.record(cluster, topic, partition, {
+        edgeStart: first,
+        remoteStart: remoteBase,
+        count: offsets.length,
+      });
+      return;
+    }
+    for (const [i, e] of offsets.entries()) {
+      await this.record(cluster, topic, partition, { edgeStart: e, remoteStart: remoteBase + i, count: 1 });
+    }
+  }
+
   #floor(space: 'e' | 'r', cluster: string, topic: string, partition: number, offset: number) {
     for (const { key, value } of this.#db.getRange({
       start: [space, cluster, topic, partition, offset],

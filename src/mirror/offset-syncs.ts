@@ -80,6 +80,15 @@ export class OffsetSyncQueue {
     }
   }
 
+  /** Feeds an acknowledged batch given by its edge offsets (ascending) and remote base offset. */
+  ackedOffsets(topic: string, partition: number, offsets: readonly number[], remoteBase: number): void {
+    const first = offsets[0];
+    const last = offsets[offsets.length - 1];
+    if (first === undefined || last === undefined) return;
+    if (last - first + 1 === offsets.length) this.acked(topic, partition, first, remoteBase, offsets.length);
+    else for (const [i, e] of offsets.entries()) this.acked(topic, partition, e, remoteBase + i, 1);
+  }
+
   /** MM2's promoteDelayedOffsetSyncs (run on the periodic commit). */
   promoteDelayed(): void {
     for (const s of this.#delayed.values()) this.#pending.push(s);

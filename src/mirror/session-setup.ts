@@ -20,6 +20,7 @@ import { HEARTBEATS_TOPIC, offsetSyncsTopic, remoteHeartbeatsTopic } from './nam
 import type { OffsetIndex } from './offset-index.ts';
 import { COMPACTED, type RemoteSession } from './remote.ts';
 import { discoverResume } from './resume.ts';
+import type { LinkState } from './state.ts';
 import { timed } from './timed.ts';
 
 /** One mirrored partition's state inside a cluster link. */
@@ -37,6 +38,51 @@ export interface Part {
   acking: Promise<void>;
   lastAckedAt: number | null;
   remoteEnd: number | null;
+}
+
+export interface PartitionStatus {
+  topic: string;
+  partition: number;
+  remoteTopic: string;
+  state: LinkState;
+  /** Next edge offset to send. */
+  nextOffset: number;
+  lagRecords: number;
+  /** Age of the oldest durable edge record not yet acknowledged (s); 0 without lag. */
+  lagSeconds: number;
+  lastAckedAt: number | null;
+  remoteEndOffset: number | null;
+  error?: string;
+}
+
+/** A partition's status: its link's state, except stopped (refused/blocked) and throttled only while it waits. */
+export function partitionStatus(
+  p: Part,
+  log: PartitionedLog,
+  linkState: LinkState,
+  lastError: string | undefined,
+  now: number,
+): PartitionStatus {
+  const end = log.offsets(p.topic, p.partition).endOffset;
+  const lag = Math.max(0, end - p.next);
+  const oldest = lag > 0 ? log.read(p.topic, p.partition, p.next, { maxRecords: 1 })[0] : undefined;
+  let state = linkState;
+  if (p.refused || p.blocked) state = 'stopped';
+  else if (state === 'throttled' && !p.throttled) state = 'streaming';
+  const s: PartitionStatus = {
+    topic: p.topic,
+    partition: p.partition,
+    remoteTopic: p.remote,
+    state,
+    nextOffset: p.next,
+    lagRecords: lag,
+    lagSeconds: oldest ? Math.max(0, (now - oldest.timestamp) / 1000) : 0,
+    lastAckedAt: p.lastAckedAt,
+    remoteEndOffset: p.remoteEnd,
+  };
+  const error = p.refused ?? p.blocked ?? lastError;
+  if (error !== undefined) s.error = error;
+  return s;
 }
 
 export const cursorName = (alias: string): string => `mirror.${alias}`;
