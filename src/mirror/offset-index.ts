@@ -203,17 +203,21 @@ export class OffsetIndex {
     return undefined;
   }
 
-  /** Drops ranges wholly below `edgeStartOffset` (retention moved the partition start past them). */
+  /**
+   * Drops ranges wholly below `edgeStartOffset` (retention moved the partition start past them). The
+   * latest range always stays: a resume needs to know where the remote side ended.
+   */
   prune(cluster: string, topic: string, partition: number, edgeStartOffset: number): Promise<number> {
     return this.#db.transaction(() => {
       let dropped = 0;
+      const keep = this.last(cluster, topic, partition)?.edgeStart;
       for (const { key, value } of this.#db.getRange({
         start: ['e', cluster, topic, partition],
         end: ['e', cluster, topic, partition, edgeStartOffset],
       })) {
         const edgeStart = (key as Key[])[4] as number;
         const v = value as EdgeEntry;
-        if (edgeStart + v.n > edgeStartOffset) break;
+        if (edgeStart + v.n > edgeStartOffset || edgeStart === keep) break;
         this.#db.removeSync(key);
         this.#db.removeSync(['r', cluster, topic, partition, v.r]);
         dropped++;

@@ -15,6 +15,9 @@ import { HEADER_EDGE_ID, HEADER_EDGE_OFFSET } from './naming.ts';
 import type { IndexRange, OffsetIndex } from './offset-index.ts';
 import type { RemoteRecord, RemoteSession } from './remote.ts';
 
+/** Remote records scanned at the end of a partition the index knows nothing about. */
+export const NO_INDEX_SCAN = 10_000;
+
 export interface ResumePoint {
   /** Next edge offset to send. */
   edgeNext: number | undefined;
@@ -62,7 +65,9 @@ export async function discoverResume(opts: {
   const offs = (await session.offsets(remoteTopic, [partition])).get(partition) ?? { start: 0, end: 0 };
   const last = index.last(cluster, topic, partition);
   const lastRemoteEnd = last ? last.remoteStart + last.count : 0;
-  let from = Math.max(offs.start, lastRemoteEnd);
+  // With an index, scan only what it lacks (at most the batches that were in flight). Without one
+  // (a new data dir against an old remote topic), a bounded window at the end is enough to resume.
+  let from = last ? Math.max(offs.start, lastRemoteEnd) : Math.max(offs.start, offs.end - NO_INDEX_SCAN);
   let recovered = 0;
   let foreign = 0;
   let lastEdge: number | undefined =
@@ -70,7 +75,7 @@ export async function discoverResume(opts: {
   if (lastRemoteEnd > offs.end) {
     // The remote partition is shorter than what it acknowledged (topic recreated, unclean election):
     // trust the remote, rescan what is there.
-    from = offs.start;
+    from = Math.max(offs.start, offs.end - NO_INDEX_SCAN);
     lastEdge = undefined;
   }
   for await (const records of session.read(remoteTopic, partition, from, offs.end)) {

@@ -84,6 +84,9 @@ describe('mirror offset index (LMDB)', () => {
     expect(index.ranges('east', 't', 0).map((r) => r.edgeStart)).toEqual([6, 12]);
     expect(index.remoteToEdge('east', 't', 0, 2)).toBeUndefined();
     expect(index.remoteToEdge('east', 't', 0, 6)).toBe(7);
+    // The latest range stays even when retention passed it: resume needs the remote end.
+    expect(await index.prune('east', 't', 0, 100)).toBe(1);
+    expect(index.last('east', 't', 0)).toEqual({ edgeStart: 12, remoteStart: 10, count: 5 });
   });
 });
 
