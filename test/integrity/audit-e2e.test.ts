@@ -2,6 +2,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { mqttTcp, startOutpost, waitForMirror } from '../../src/sim/index.ts';
+import { startCluster } from '../kafka/harness.ts';
 import { sharedClusters } from '../kafka/shared.ts';
 import { cli, fleetConfig, tempDir } from '../sim/helpers.ts';
 
@@ -127,5 +128,63 @@ describe('integrity: delivery audit end to end', () => {
       expect(report).toMatchObject({ verdict: 'pass', lost: 0, reordered: 0, ackedChecked: summary.acked });
       expect(report.duplicates.unexpected).toBe(0);
     }
+  }, 300_000);
+
+  it('a datacenter broker stopped mid-run and restarted: the audit of that datacenter still passes (in order, nothing lost)', async () => {
+    // a private cluster: the shared ones must never be stopped
+    const dc = await startCluster({ name: `outage-${process.pid}-${Date.now() % 100_000}` });
+    onTestFinished(async () => {
+      await dc.destroy();
+    });
+    const { dir, cleanup } = tempDir('outpost-audit-e2e-outage-');
+    onTestFinished(cleanup);
+    const edgeId = `audit-outage-${process.pid}-${Date.now() % 1_000_000}`;
+    const config = fleetConfig(dir, edgeId, { 'dc-west': dc.bootstrap });
+    const outpost = await startOutpost({ configPath: config, logFile: join(dir, 'outpost.log') });
+    onTestFinished(async () => {
+      await outpost.stop();
+    });
+    const acked = join(dir, 'acked.json');
+    const simRun = cli([
+      'sim',
+      ...[
+        '--config',
+        config,
+        '--register',
+        '--port',
+        String(mqttTcp(outpost).port),
+        '--stb',
+        '20',
+        '--vehicles',
+        '5',
+      ],
+      ...[
+        '--rate-stb',
+        '0.5',
+        '--rate-vehicle',
+        '1',
+        '--duration',
+        '25',
+        '--seed',
+        '2026',
+        '--acked-out',
+        acked,
+      ],
+      ...['--qos-mix', '1:1'],
+    ]);
+    await new Promise((r) => setTimeout(r, 8_000));
+    await dc.stop();
+    await new Promise((r) => setTimeout(r, 8_000));
+    await dc.start();
+    const sim = await simRun;
+    expect(sim.code, sim.stderr).toBe(0);
+    await waitForMirror(outpost.http as string, { timeoutMs: 120_000 });
+    const edge = await cli(['audit', '--config', config, '--edge', '--acked', acked]);
+    expect(edge.code, edge.stdout).toBe(0);
+    const west = await cli(['audit', '--config', config, '--cluster', 'dc-west', '--acked', acked], {
+      timeoutMs: 180_000,
+    });
+    expect(west.stdout).toMatch(/: PASS/);
+    expect(west.code, west.stdout).toBe(0);
   }, 300_000);
 });
