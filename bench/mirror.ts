@@ -53,7 +53,10 @@ async function caughtUp(mirror: Mirror): Promise<void> {
 const pct = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 
-async function throughput(bootstrap: string): Promise<{ rps: number; mbps: number; seconds: number }> {
+async function throughput(
+  bootstrap: string,
+  records = RECORDS,
+): Promise<{ rps: number; mbps: number; seconds: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'outpost-bench-mirror-'));
   try {
     const cfg = config(bootstrap, dir, `b${randomUUID().slice(0, 8)}`);
@@ -73,11 +76,11 @@ async function throughput(bootstrap: string): Promise<{ rps: number; mbps: numbe
     const seconds = (performance.now() - t0) / 1000;
     const streaming = (performance.now() - t1) / 1000;
     console.log(
-      `  (session setup ${((t1 - t0) / 1000).toFixed(2)} s: topics, remote tails; then ${Math.round(RECORDS / streaming).toLocaleString()} records/s while streaming)`,
+      `  (session setup ${((t1 - t0) / 1000).toFixed(2)} s: topics, remote tails; then ${Math.round(records / streaming).toLocaleString()} records/s while streaming)`,
     );
     await mirror.stop({ timeoutMs: 10_000 });
     await log.close();
-    return { rps: RECORDS / seconds, mbps: (RECORDS * VALUE_BYTES) / seconds / 1e6, seconds };
+    return { rps: records / seconds, mbps: (records * VALUE_BYTES) / seconds / 1e6, seconds };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -141,6 +144,16 @@ try {
   console.log(
     `bench:mirror — ${RECORDS.toLocaleString()} records x ${VALUE_BYTES} B, ${PARTITIONS} partitions, broker ${bootstrap}`,
   );
+  // Warm-up, not reported: both sides' first runs on a cold broker JVM (and our JIT) are slower, and
+  // whichever ran first would pay for it.
+  const warm = Math.max(10_000, Math.round(RECORDS / 10));
+  await throughput(bootstrap, warm);
+  const warmTopic = `warm-${randomUUID().slice(0, 8)}`;
+  const warmAdmin = new Admin({ clientId: 'bench', bootstrapBrokers: [bootstrap] });
+  await warmAdmin.createTopics({ topics: [warmTopic], partitions: PARTITIONS, replicas: 1 });
+  await warmAdmin.close();
+  await runProducerPerfTest({ bootstrap, topic: warmTopic, records: warm, recordSize: VALUE_BYTES });
+  console.log('(warmed up both sides)');
   const ours = await throughput(bootstrap);
   console.log(
     `outpost mirror          ${Math.round(ours.rps).toLocaleString()} records/s  ${ours.mbps.toFixed(1)} MB/s  (${ours.seconds.toFixed(2)} s)`,
