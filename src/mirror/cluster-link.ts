@@ -37,9 +37,14 @@ export type { PartitionStatus } from './session-setup.ts';
 
 import { timed } from './timed.ts';
 
-/** Produce requests in flight per partition (Kafka allows up to 5 for an idempotent producer; 2 overlaps
- * encoding the next batch with the broker's append; more showed no gain on the shared test VM). */
-const MAX_IN_FLIGHT = 2;
+/**
+ * Produce requests in flight per partition: ONE. With two, a failed request followed by a successful
+ * one could land records out of order: @platformatic/kafka drops the producer id and sequence numbers
+ * after a failed send, so the next send of the same partition would start a fresh idempotent
+ * producer that the broker accepts without the failed batch before it (then resume-from-tail would
+ * skip that batch). One request at a time keeps "the remote tail is a prefix of the edge" true.
+ */
+const MAX_IN_FLIGHT = 1;
 
 export interface ClusterLinkDeps {
   alias: string;
@@ -227,9 +232,8 @@ export class ClusterLink {
       maxBytes: this.#cfg.batch.maxBytes,
       signal,
     });
-    // Up to MAX_IN_FLIGHT produce requests per partition, acknowledged strictly in order. The broker
-    // keeps their order and dedupes by sequence number (KIP-98: up to 5 in flight per idempotent
-    // producer); any failure tears the session down and the next one resumes from the remote tail.
+    // MAX_IN_FLIGHT (1) produce request per partition, acknowledged in order; any failure tears the
+    // session down and the next one resumes from the remote tail.
     const window: Array<Promise<void>> = [];
     try {
       for await (const batch of tail) {
