@@ -8,7 +8,8 @@
  * way), waits a random moment more and SIGKILLs it. Between runs it appends more records directly
  * (the service is dead, so the test may own the log). A paced link (maxBytesPerSecond) and small
  * batches keep mirroring spread over all the kills. Midway the private "east" cluster is stopped for a
- * few runs and restarted. Finally the service runs until both clusters hold everything, and each
+ * few runs and restarted, and twice it is stopped and restarted while the service streams to it.
+ * Finally the service runs until both clusters hold everything, and each
  * remote partition is compared with the edge partition record by record.
  */
 import { spawn } from 'node:child_process';
@@ -38,7 +39,7 @@ async function remoteTotal(bootstrap: string, edgeId: string): Promise<number> {
   return total;
 }
 
-test('mirror › each edge record lands exactly once, in order, across 12 kill -9 of outpost run and a broker outage', async () => {
+test('mirror › each edge record lands exactly once, in order, across 12 kill -9 of outpost run and broker outages (also mid-stream)', async () => {
   const east = await startCluster({ name: `dup-east-${process.pid}-${Date.now()}`, heap: '384m' });
   onTestFinished(() => east.destroy());
   const { 'dc-west': west } = await sharedClusters();
@@ -95,14 +96,25 @@ test('mirror › each edge record lands exactly once, in order, across 12 kill -
 
   let kills = 0;
   for (let i = 0; i < KILLS; i++) {
-    if (i === 4) await east.stop(); // east is down for runs 4..6
-    if (i === 7) await east.start();
+    if (i === 5) await east.stop(); // east is down for runs 5..7
+    if (i === 8) await east.start();
     const before = await remoteTotal(west.bootstrap, config.edgeId);
     const { child, exited } = runService();
     // Wait until mirroring is under way (west grew), bounded; then a random moment more.
     const deadline = Date.now() + 30_000;
     while ((await remoteTotal(west.bootstrap, config.edgeId)) === before && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
+    }
+    if (i === 2 || i === 10) {
+      // Broker outage while the service is streaming to it: stop east mid-run, restart it, then kill.
+      await east.stop();
+      await new Promise((r) => setTimeout(r, 2000));
+      await east.start();
+      const grew = await remoteTotal(east.bootstrap, config.edgeId);
+      const until = Date.now() + 30_000;
+      while ((await remoteTotal(east.bootstrap, config.edgeId)) === grew && Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
     }
     await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 1500)));
     child.kill('SIGKILL');
@@ -146,7 +158,7 @@ test('mirror › each edge record lands exactly once, in order, across 12 kill -
         );
         const offsets = got.map((r) => Number(Object.fromEntries(r.headers)[HEADER_EDGE_OFFSET]?.toString()));
         expect(offsets).toEqual(want.map((r) => r.offset));
-        got.forEach((r, i) => expect(r.value).toEqual(want[i]?.value));
+        for (const [i, r] of got.entries()) expect(r.value).toEqual(want[i]?.value);
       }
     }
   }
