@@ -4,8 +4,10 @@ import { host, port } from './common.ts';
 /** Owner: src/service. Admin HTTP: /metrics, /healthz, /readyz, /v1/status, status page. */
 export const httpSchema = z
   .object({
-    host: host.default('127.0.0.1'),
-    port: port.default(9464),
+    host: host
+      .default('127.0.0.1')
+      .describe('Address of the admin HTTP server (metrics, health, status page).'),
+    port: port.default(9464).describe('Port of the admin HTTP server; 0 picks a free one.'),
     token: z
       .string()
       .min(16, 'must be at least 16 characters')

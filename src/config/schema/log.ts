@@ -42,7 +42,9 @@ export const logSchema = z
       .describe('Log topics by name.'),
     maxBytes: positiveInt
       .default(DEFAULT_LOG_MAX_BYTES)
-      .describe('Disk budget for the whole log (bytes of the LMDB data file).'),
+      .describe(
+        'Disk budget for the whole log: bytes of pages in use in the LMDB data file (freed pages are reused, so retention makes room).',
+      ),
     onFull: z
       .enum(['reject', 'drop-oldest'])
       .default('reject')

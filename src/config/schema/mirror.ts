@@ -8,30 +8,34 @@ const bootstrap = z
 
 export const clusterSchema = z
   .object({
-    bootstrap: z.union([
-      z
-        .string()
-        .regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')
-        .transform((s) => [s]),
-      bootstrap,
-    ]),
+    bootstrap: z
+      .union([
+        z
+          .string()
+          .regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')
+          .transform((s) => [s]),
+        bootstrap,
+      ])
+      .describe('Bootstrap broker(s): "host:port" or a list of them.'),
     tls: z
       .object({
         ca: z.string().optional().describe('PEM CA bundle path.'),
-        cert: z.string().optional(),
-        key: z.string().optional(),
-        rejectUnauthorized: z.boolean().default(true),
+        cert: z.string().optional().describe('PEM client certificate path (mutual TLS).'),
+        key: z.string().optional().describe('PEM client key path (mutual TLS).'),
+        rejectUnauthorized: z.boolean().default(true).describe("Verify the brokers' certificates."),
       })
       .strict()
-      .optional(),
+      .optional()
+      .describe('Connect with TLS (SSL or SASL_SSL).'),
     sasl: z
       .object({
         mechanism: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']),
-        username: z.string().min(1),
-        password: z.string().min(1),
+        username: z.string().min(1).describe('SASL user name.'),
+        password: z.string().min(1).describe('SASL password (masked by `outpost config show`).'),
       })
       .strict()
-      .optional(),
+      .optional()
+      .describe('SASL authentication.'),
     required: z
       .boolean()
       .default(true)
@@ -39,22 +43,33 @@ export const clusterSchema = z
     maxBytesPerSecond: positiveInt.optional().describe('Token-bucket cap on mirrored bytes per second.'),
     batch: z
       .object({
-        maxRecords: positiveInt.default(5000),
-        maxBytes: positiveInt.default(1024 ** 2),
+        maxRecords: positiveInt.default(5000).describe('Most records per produce batch and partition.'),
+        maxBytes: positiveInt
+          .default(1024 ** 2)
+          .describe("Most bytes per produce batch; keep at or below the broker's message.max.bytes."),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('Produce batch limits.'),
     topics: z
       .object({
         include: z.array(z.string()).default(['*']).describe('Glob patterns of edge topics to mirror.'),
-        exclude: z.array(z.string()).default([]),
+        exclude: z
+          .array(z.string())
+          .default([])
+          .describe('Glob patterns of edge topics not to mirror (wins over include).'),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('Which edge topics this cluster receives.'),
     replicationFactor: positiveInt.default(1).describe('Replication factor for topics Outpost creates.'),
-    produceTimeoutMs: positiveInt.default(30_000),
-    heartbeatIntervalMs: positiveInt.default(5_000),
-    checkpointIntervalMs: positiveInt.default(60_000),
+    produceTimeoutMs: positiveInt
+      .default(30_000)
+      .describe('A batch not acknowledged within this time ends the session: reconnect with backoff (ms).'),
+    heartbeatIntervalMs: positiveInt.default(5_000).describe('MM2 heartbeat interval (ms).'),
+    checkpointIntervalMs: positiveInt
+      .default(60_000)
+      .describe('How often exact MM2 checkpoints are written to the other clusters (ms).'),
     offsetLagMax: nonNegativeInt.default(100).describe('MM2 offset.lag.max for sparse offset syncs.'),
   })
   .strict();
@@ -66,7 +81,8 @@ export const mirrorSchema = z
         z.string().regex(/^[A-Za-z0-9_-]+$/, 'cluster aliases use only A-Z a-z 0-9 _ - (no ".")'),
         clusterSchema,
       )
-      .default({}),
+      .default({})
+      .describe('Central Kafka clusters by alias. Empty: no mirroring.'),
   })
   .strict();
 

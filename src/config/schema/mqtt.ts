@@ -3,13 +3,17 @@ import { host, nonNegativeInt, port, positiveInt } from './common.ts';
 
 /** Owner: src/ingest. One entry per listener; each type lives in src/ingest/listeners/<type>.ts. */
 const tcpListener = z
-  .object({ type: z.literal('tcp'), host: host.default('127.0.0.1'), port: port.default(1883) })
+  .object({
+    type: z.literal('tcp').describe('Plain MQTT over TCP.'),
+    host: host.default('127.0.0.1').describe('Address to bind. 0.0.0.0 / :: for every interface.'),
+    port: port.default(1883).describe('TCP port; 0 picks a free one (logged at startup).'),
+  })
   .strict();
 const tlsListener = z
   .object({
-    type: z.literal('tls'),
-    host: host.default('0.0.0.0'),
-    port: port.default(8883),
+    type: z.literal('tls').describe('MQTT over TLS.'),
+    host: host.default('0.0.0.0').describe('Address to bind.'),
+    port: port.default(8883).describe('TCP port; 0 picks a free one.'),
     cert: z.string().min(1).describe('Path to the PEM server certificate (chain).'),
     key: z.string().min(1).describe('Path to the PEM private key.'),
     ca: z.string().min(1).optional().describe('Path to PEM CA bundle used to verify client certificates.'),
@@ -25,10 +29,10 @@ const tlsListener = z
   });
 const wsListener = z
   .object({
-    type: z.literal('ws'),
-    host: host.default('127.0.0.1'),
-    port: port.default(8080),
-    path: z.string().default('/mqtt'),
+    type: z.literal('ws').describe('MQTT over WebSocket (subprotocol mqtt).'),
+    host: host.default('127.0.0.1').describe('Address to bind.'),
+    port: port.default(8080).describe('TCP port; 0 picks a free one.'),
+    path: z.string().default('/mqtt').describe('HTTP path of the WebSocket endpoint.'),
   })
   .strict();
 
@@ -75,20 +79,25 @@ export const authThrottleSchema = z
     maxFailures: positiveInt
       .default(5)
       .describe('Failed logins allowed per window, per address and per device id.'),
-    windowMs: positiveInt.default(60_000),
-    blockMs: positiveInt.default(300_000),
+    windowMs: positiveInt.default(60_000).describe('Window in which failures are counted (ms).'),
+    blockMs: positiveInt.default(300_000).describe('How long an address or device id stays blocked (ms).'),
   })
   .strict();
 
 export const mqttSchema = z
   .object({
-    listeners: z.array(listenerSchema).min(1, 'declare at least one listener'),
+    listeners: z
+      .array(listenerSchema)
+      .min(1, 'declare at least one listener')
+      .describe('MQTT listeners (tcp, tls, ws). Changes need a restart.'),
     allowAnonymous: z
       .union([z.boolean(), z.literal('loopback')])
       .default(false)
       .describe('Anonymous CONNECT: false, true, or "loopback" (only from 127.0.0.0/8 and ::1).'),
-    limits: limitsSchema.prefault({}),
-    authThrottle: authThrottleSchema.prefault({}),
+    limits: limitsSchema.prefault({}).describe('Per-connection and per-device limits.'),
+    authThrottle: authThrottleSchema
+      .prefault({})
+      .describe('Failed-login throttle per client address and per device id.'),
     drainTimeoutMs: nonNegativeInt
       .default(10_000)
       .describe(
