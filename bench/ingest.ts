@@ -11,12 +11,16 @@
  * Environment (quick run: BENCH_MESSAGES=20000 BENCH_IDLE=500 npm run bench:ingest):
  *   BENCH_MESSAGES (200000) BENCH_WORKERS (4) BENCH_CONNECTIONS (25) BENCH_WINDOW (16)
  *   BENCH_PAYLOAD (200) BENCH_IDLE (5000) BENCH_ROUNDS (1: alternate brokers this many times)
- *   BENCH_PROFILE=<dir>: CPU profile of the Outpost process
+ *   BENCH_PROFILE=<dir>: V8 CPU profile of the Outpost process (--cpu-prof; written on its clean exit)
+ *
+ * Besides throughput it reports CPU: the broker's (from /proc, per acknowledged message) and the
+ * load generators' (process.cpuUsage). With few cores the generators compete with the broker; when
+ * throughput is bounded by them, broker CPU per message is the figure that compares the brokers.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -46,6 +50,8 @@ interface WorkerResult {
   latenciesUs: number[];
   startedAt: number;
   endedAt: number;
+  /** CPU time of this load-generator process during the load (user + system), µs. */
+  cpuUs: number;
 }
 
 async function connectAll(port: number, n: number, prefix: string): Promise<MqttClient[]> {
@@ -87,6 +93,7 @@ async function runWorker(job: WorkerJob): Promise<void> {
   let acked = 0;
   let sent = 0;
   const startedAt = Date.now();
+  const cpu0 = process.cpuUsage();
   const perConn = Math.ceil(job.messages / job.connections);
   await Promise.all(
     clients.map(
@@ -118,8 +125,16 @@ async function runWorker(job: WorkerJob): Promise<void> {
     ),
   );
   const endedAt = Date.now();
+  const cpu = process.cpuUsage(cpu0);
   for (const c of clients) c.end(true);
-  const result: WorkerResult = { sent, acked, latenciesUs: latencies, startedAt, endedAt };
+  const result: WorkerResult = {
+    sent,
+    acked,
+    latenciesUs: latencies,
+    startedAt,
+    endedAt,
+    cpuUs: cpu.user + cpu.system,
+  };
   send({ type: 'result', result });
 }
 
@@ -138,6 +153,15 @@ function rssBytes(pid: number, field: 'VmRSS' | 'RssAnon' = 'VmRSS'): number {
   const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : 0;
 }
+
+/** CPU time (user + system) a process has used so far, ms (/proc/<pid>/stat fields 14 and 15). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+/** USER_HZ: 100 on every Linux architecture Node supports. */
+const CLOCK_TICKS = 100;
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -178,7 +202,11 @@ async function startOutpost(dir: string): Promise<Broker> {
     }),
   );
   const main = join(import.meta.dirname, '../src/cli/main.ts');
-  const child = spawn(process.execPath, [main, 'run', '--config', cfg], {
+  // BENCH_PROFILE=<dir>: V8 CPU profile of the broker process. Node writes it when the process
+  // exits normally, which `outpost run` does on SIGTERM after its clean shutdown.
+  const profileDir = process.env['BENCH_PROFILE'];
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const child = spawn(process.execPath, [...profile, main, 'run', '--config', cfg], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -256,6 +284,12 @@ interface LoadFigures {
   peakRss: number;
   peakAnon: number;
   acked: number;
+  /** Broker CPU per acknowledged message (user + system over the load), µs. */
+  brokerCpuUsPerMsg: number;
+  /** Broker CPU over the load, as a share of one core. */
+  brokerCores: number;
+  /** Load-generator CPU over the load (all processes), as a share of one core. */
+  generatorCores: number;
 }
 
 async function measureLoad(broker: Broker): Promise<LoadFigures> {
@@ -279,8 +313,10 @@ async function measureLoad(broker: Broker): Promise<LoadFigures> {
     peakAnon = Math.max(peakAnon, rssBytes(broker.pid, 'RssAnon'));
   }, 100);
   const results = ws.map((w) => waitFor<{ result: WorkerResult }>(w.child, 'result'));
+  const brokerCpu0 = cpuMs(broker.pid);
   for (const w of ws) w.child.send('go');
   const rs = (await Promise.all(results)).map((r) => r.result);
+  const brokerCpu = cpuMs(broker.pid) - brokerCpu0;
   clearInterval(sampler);
   peakRss = Math.max(peakRss, rssBytes(broker.pid));
   await Promise.all(
@@ -291,13 +327,17 @@ async function measureLoad(broker: Broker): Promise<LoadFigures> {
   const end = Math.max(...rs.map((r) => r.endedAt));
   const lat = rs.flatMap((r) => r.latenciesUs).sort((a, b) => a - b);
   const q = (p: number): number => (lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0) / 1000;
+  const wallMs = end - start;
   return {
-    msgsPerSec: acked / ((end - start) / 1000),
+    msgsPerSec: acked / (wallMs / 1000),
     p50Ms: q(0.5),
     p99Ms: q(0.99),
     peakRss,
     peakAnon,
     acked,
+    brokerCpuUsPerMsg: (brokerCpu * 1000) / acked,
+    brokerCores: brokerCpu / wallMs,
+    generatorCores: rs.reduce((n, r) => n + r.cpuUs, 0) / 1000 / wallMs,
   };
 }
 
@@ -343,7 +383,7 @@ async function main(): Promise<void> {
           const f = await measureLoad(broker);
           figures[broker.name]?.push(f);
           console.log(
-            `${broker.name.padEnd(10)} round ${round + 1}: ${Math.round(f.msgsPerSec)} msg/s, PUBACK p50 ${f.p50Ms.toFixed(2)} ms p99 ${f.p99Ms.toFixed(2)} ms, peak RSS ${mib(f.peakRss)} (anon ${mib(f.peakAnon)}) (${f.acked} acked)`,
+            `${broker.name.padEnd(10)} round ${round + 1}: ${Math.round(f.msgsPerSec)} msg/s, PUBACK p50 ${f.p50Ms.toFixed(2)} ms p99 ${f.p99Ms.toFixed(2)} ms, peak RSS ${mib(f.peakRss)} (anon ${mib(f.peakAnon)}) (${f.acked} acked), broker CPU ${f.brokerCpuUsPerMsg.toFixed(1)} µs/msg (${f.brokerCores.toFixed(2)} cores), load generators ${f.generatorCores.toFixed(2)} cores`,
           );
           if (round === 0) idle[broker.name] = await measureIdle(broker);
         } finally {
@@ -369,6 +409,17 @@ async function main(): Promise<void> {
     `  mosquitto 2 (persistence false): ${Math.round(m.msgsPerSec)} msg/s  p50 ${m.p50Ms.toFixed(2)} ms  p99 ${m.p99Ms.toFixed(2)} ms  peak RSS ${mib(m.peakRss)} (anon ${mib(m.peakAnon)})`,
   );
   console.log(`  throughput ratio outpost/mosquitto: ${(o.msgsPerSec / m.msgsPerSec).toFixed(2)}×`);
+  // On a small machine the load generators share the cores with the broker: when they use about
+  // as much CPU as is left, throughput measures the generators, not the broker. Broker CPU per
+  // message does not depend on that.
+  const oc = Math.min(...(figures['outpost'] ?? []).map((f) => f.brokerCpuUsPerMsg));
+  const mc = Math.min(...(figures['mosquitto'] ?? []).map((f) => f.brokerCpuUsPerMsg));
+  console.log(
+    `  broker CPU per message (best round): outpost ${oc.toFixed(1)} µs, mosquitto ${mc.toFixed(1)} µs, ratio ${(oc / mc).toFixed(2)}×`,
+  );
+  console.log(
+    `  load generators (best rounds): ${o.generatorCores.toFixed(2)} cores beside outpost, ${m.generatorCores.toFixed(2)} beside mosquitto, ${availableParallelism()} cores in all; load average ${loadavg()[0]?.toFixed(1)}`,
+  );
   const io = idle['outpost'] ?? 0;
   const im = idle['mosquitto'] ?? 0;
   console.log(
