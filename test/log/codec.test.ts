@@ -83,6 +83,35 @@ describe('log › record-v1 codec', () => {
     expect(codeOf(() => decodeRecord(Buffer.concat([good, Buffer.from([0])])))).toBe('RECORD_CORRUPT');
   });
 
+  test('encodes header names the same way however often they repeat or change', () => {
+    // The encoder caches the UTF-8 bytes of header names (bounded, cleared when full): a record must
+    // encode to the same bytes whether its names were seen before, are new, or were evicted.
+    const rec = (i: number) => ({
+      timestamp: 1_700_000_000_000 + i,
+      key: Buffer.from(`dev-${i % 7}`),
+      headers: {
+        'mqtt.qos': Buffer.from('1'),
+        [`x-€-${i}`]: Buffer.from([i & 0xff]),
+        'client.id': Buffer.from('c'),
+      },
+      value: Buffer.alloc(40 + (i % 50), i & 0xff),
+    });
+    const first = Array.from({ length: 3000 }, (_, i) => encodeRecord(rec(i)));
+    for (let i = 2999; i >= 0; i -= 7) {
+      const again = encodeRecord(rec(i));
+      expect(again.equals(first[i] as Buffer), `record ${i}`).toBe(true);
+      const back = decodeRecord(again);
+      expect(Object.keys(back.headers)).toEqual(['mqtt.qos', `x-€-${i}`, 'client.id']);
+      expect(back.headers[`x-€-${i}`]?.[0]).toBe(i & 0xff);
+    }
+  });
+
+  test('refuses a header name longer than 65535 bytes as RECORD_TOO_LARGE', () => {
+    const name = 'n'.repeat(0x10000);
+    const r = { timestamp: 0, key: null, headers: { [name]: Buffer.from('v') }, value: Buffer.alloc(0) };
+    expect(codeOf(() => encodeRecord(r))).toBe('RECORD_TOO_LARGE');
+  });
+
   test('refuses an unknown version byte as FORMAT_UNSUPPORTED', () => {
     const bad = Buffer.from(FIXED_HEX, 'hex');
     bad[0] = 2;
