@@ -58,3 +58,29 @@ export function toOutBatches(batch: readonly LogRecord[], edgeId: string, maxByt
   if (cur.records.length > 0) out.push(cur);
   return out;
 }
+
+/** Key + value + header bytes of one out record (what pacing and metrics count). */
+function recordBytes(r: OutRecord): number {
+  let n = r.value.length + (r.key?.length ?? 0);
+  for (const [k, v] of r.headers) n += k.length + v.length;
+  return n;
+}
+
+/**
+ * Drops the records whose edge offsets already landed on the remote (<= maxEdge: found by an ack's
+ * rescan, see ack-accounting.ts), so they are not sent again. Undefined when nothing is left.
+ */
+export function trimLanded(out: OutBatch, maxEdge: number): OutBatch | undefined {
+  if ((out.offsets[0] as number) > maxEdge) return out;
+  const keep = out.offsets.findIndex((o) => o > maxEdge);
+  if (keep < 0) return undefined;
+  const records = out.records.slice(keep);
+  const bytes = records.reduce((n, r) => n + recordBytes(r), 0);
+  const dropped = out.records.slice(0, keep).reduce((n, r) => n + recordBytes(r), 0);
+  return {
+    records,
+    offsets: out.offsets.slice(keep),
+    bytes,
+    encoded: out.encoded - dropped - keep * (RECORD_OVERHEAD + 2 * HEADER_OVERHEAD),
+  };
+}

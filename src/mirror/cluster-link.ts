@@ -15,7 +15,8 @@ import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/index.ts';
 import { isOutpostError, OutpostError } from '../errors.ts';
 import type { PartitionedLog } from '../log/index.ts';
-import { type OutBatch, toOutBatches } from './batches.ts';
+import { accountAck } from './ack-accounting.ts';
+import { type OutBatch, toOutBatches, trimLanded } from './batches.ts';
 import { encodeOffsetSync } from './formats/offset-sync.ts';
 import { heartbeatLoop } from './heartbeats.ts';
 import type { MirrorMetrics } from './metrics.ts';
@@ -55,6 +56,13 @@ export interface ClusterLinkDeps {
   logger: Logger;
   metrics: MirrorMetrics;
   priority: (topic: string) => number;
+  hooks?: MirrorHooks | undefined;
+}
+
+/** Test-only seams (never set in production): lets a test act at precise points of a session. */
+export interface MirrorHooks {
+  /** After the resume (remote tails read) and the producer init, before the first produce. */
+  afterResume?: (cluster: string) => Promise<void>;
 }
 
 export class ClusterLink {
@@ -114,6 +122,8 @@ export class ClusterLink {
           acking: Promise.resolve(),
           lastAckedAt: null,
           remoteEnd: null,
+          remoteNext: 0,
+          maxEdge: -1,
         });
       }
     }
@@ -193,6 +203,7 @@ export class ClusterLink {
       timeoutMs: t,
     });
     await this.#t(session.producer(), t, 'init producer');
+    await this.#d.hooks?.afterResume?.(this.alias);
     this.#syncs.reset(this.#cfg.offsetLagMax);
     this.#sm.to('streaming');
     this.#attempt = 0;
@@ -237,8 +248,14 @@ export class ClusterLink {
     const window: Array<Promise<void>> = [];
     try {
       for await (const batch of tail) {
-        for (const out of toOutBatches(batch, this.#d.edgeId, this.#cfg.batch.maxBytes)) {
+        for (let out of toOutBatches(batch, this.#d.edgeId, this.#cfg.batch.maxBytes)) {
           if (signal.aborted) return;
+          const fresh = trimLanded(out, p.maxEdge);
+          if (!fresh) {
+            this.#skipLanded(p, out);
+            continue;
+          }
+          out = fresh;
           await this.#pace(p, out, signal);
           const produced = this.#produce(p, session, out);
           produced.catch(() => {}); // handled through `done` below
@@ -253,6 +270,21 @@ export class ClusterLink {
     } finally {
       await Promise.allSettled(window);
     }
+  }
+
+  /**
+   * A whole batch already landed (an ack's rescan found these edge offsets on the remote, indexed):
+   * not sent again; the cursor moves past it after the previous commits.
+   */
+  #skipLanded(p: Part, out: OutBatch): void {
+    const last = out.offsets[out.offsets.length - 1] as number;
+    p.next = last + 1;
+    p.acking = p.acking.then(() => this.#advanceCursor(p, last + 1));
+    p.acking.catch((err: unknown) => this.#failSession?.(err));
+    this.#d.logger.info(
+      { cluster: this.alias, topic: p.topic, partition: p.partition, from: out.offsets[0], to: last },
+      'mirror: edge records already on the cluster are not sent again',
+    );
   }
 
   /** Waits for pacing tokens (state throttled while waiting). */
@@ -323,8 +355,21 @@ export class ClusterLink {
     out: OutBatch,
     remoteBase: number,
   ): Promise<void> {
-    const { index, metrics } = this.#d;
+    const { index, metrics, logger, edgeId } = this.#d;
     const last = out.offsets[out.offsets.length - 1] as number;
+    // A late ack of a torn-down session is indexed only when it is exactly where expected; anything
+    // else is left to the next resume's scan of the remote tail (which classifies it the same way).
+    const exact = remoteBase === p.remoteNext && (out.offsets[0] as number) > p.maxEdge;
+    if (signal.aborted && !exact) return;
+    const ctx = {
+      session,
+      alias: this.alias,
+      edgeId,
+      logger,
+      metrics,
+      timeoutMs: this.#cfg.produceTimeoutMs,
+    };
+    const plan = await accountAck(ctx, p, out.offsets, remoteBase);
     // Ack. In Kafka's order: p.next moves now; the index (exact translation) and then the cursor
     // (what retention may delete) commit to LMDB while the next batch is in flight. At most one commit
     // is outstanding per partition. A crash before they commit loses nothing: the next session finds
@@ -332,11 +377,19 @@ export class ClusterLink {
     const count = out.offsets.length;
     const prev = p.acking;
     p.acking = prev.then(async () => {
-      await index.recordBatch(this.alias, p.topic, p.partition, out.offsets, remoteBase);
+      if (!plan) await index.recordBatch(this.alias, p.topic, p.partition, out.offsets, remoteBase);
+      else {
+        for (const run of plan.first) await index.record(this.alias, p.topic, p.partition, run);
+        for (const run of plan.duplicates)
+          await index.recordDuplicates(this.alias, p.topic, p.partition, run);
+      }
       await this.#advanceCursor(p, last + 1);
     });
     p.acking.catch((err: unknown) => this.#failSession?.(err));
-    this.#syncs.ackedOffsets(p.topic, p.partition, out.offsets, remoteBase);
+    if (!plan) this.#syncs.ackedOffsets(p.topic, p.partition, out.offsets, remoteBase);
+    else
+      for (const r of plan.first)
+        this.#syncs.acked(p.topic, p.partition, r.edgeStart, r.remoteStart, r.count);
     // A late ack from a torn-down session is indexed (it is true) but moves nothing else.
     if (signal.aborted) return;
     p.next = last + 1;

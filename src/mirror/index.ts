@@ -7,13 +7,13 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../config/index.ts';
 import type { PartitionedLog } from '../log/index.ts';
 import { scheduleCheckpoints } from './checkpoints.ts';
-import { ClusterLink, type PartitionStatus } from './cluster-link.ts';
+import { ClusterLink, type MirrorHooks, type PartitionStatus } from './cluster-link.ts';
 import { mirrorMetrics } from './metrics.ts';
 import { type IndexDb, OffsetIndex } from './offset-index.ts';
 import { OffsetTranslator } from './translate.ts';
 
 export { emitCheckpoints } from './checkpoints.ts';
-export type { PartitionStatus } from './cluster-link.ts';
+export type { MirrorHooks, PartitionStatus } from './cluster-link.ts';
 export { type FailoverResult, failover } from './failover.ts';
 export { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from './formats/checkpoint.ts';
 export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './formats/heartbeat.ts';
@@ -69,6 +69,8 @@ export async function startMirror(deps: {
   log: PartitionedLog;
   logger: Logger;
   metrics: Registry;
+  /** Test-only seams; never set in production. */
+  hooks?: MirrorHooks;
 }): Promise<Mirror> {
   const { log } = deps;
   let config = deps.config;
@@ -96,6 +98,7 @@ export async function startMirror(deps: {
       logger,
       metrics,
       priority: (topic) => config.log.topics[topic]?.priority ?? 0,
+      hooks: deps.hooks,
     });
     await link.start();
     links.push(link);

@@ -6,6 +6,7 @@ export interface MirrorMetrics {
   bytes: Counter<'cluster'>;
   errors: Counter<'cluster' | 'code'>;
   recovered: Counter<'cluster'>;
+  duplicates: Counter<'cluster' | 'topic'>;
   refused: Counter<'cluster' | 'topic'>;
   lag: Gauge<'cluster' | 'topic' | 'partition'>;
   up: Gauge<'cluster'>;
@@ -49,6 +50,12 @@ export function mirrorMetrics(
       name: 'outpost_mirror_recovered_records_total',
       help: 'Records found on the remote tail at resume that had landed without an ack reaching us (indexed, not resent).',
       labelNames: ['cluster'] as const,
+      registers,
+    }),
+    duplicates: new Counter({
+      name: 'outpost_mirror_duplicates_total',
+      help: "Duplicate copies of edge records found on a central cluster (an edge offset that had already landed landed again, e.g. a torn-down session's late produce). Each is logged as an error; the offset index keeps the first copy.",
+      labelNames: ['cluster', 'topic'] as const,
       registers,
     }),
     refused: new Counter({

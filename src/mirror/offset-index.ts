@@ -9,7 +9,15 @@
  *   ['e', cluster, topic, partition, edgeStart]   -> { r: remoteStart, n: count }
  *   ['r', cluster, topic, partition, remoteStart] -> { e: edgeStart, n: count }
  * Within one partition both orders agree (edge order is preserved remotely), so the two spaces hold
- * the same ranges; the second one makes cluster -> edge a single seek.
+ * the same ranges; the second one makes cluster -> edge a single seek. These map each edge record to
+ * its FIRST copy on the cluster (the one a consumer reading in order meets first).
+ *
+ * A third key space (added in the same store; older data simply has none) records DUPLICATE copies
+ * (landed.ts: an edge record that landed a second time, e.g. a torn-down session's late produce):
+ *   ['d', cluster, topic, partition, remoteStart] -> { e: edgeStart, n: count }
+ * They are not translated (remoteToEdge of a duplicate copy is undefined; positions inside a
+ * duplicate run map to the next first copy, which is exact for a consumer that read past it), but
+ * they count for `remoteEnd`, so a resume never scans or counts them twice.
  *
  * Offsets come in two flavours:
  * - record offsets (translate a record: exact or undefined when that record is not indexed);
@@ -55,6 +63,48 @@ export class OffsetIndex {
       return { edgeStart: (key as Key[])[4] as number, remoteStart: v.r, count: v.n };
     }
     return undefined;
+  }
+
+  /** Last duplicate run (by remote offset), or undefined. */
+  #lastDuplicate(cluster: string, topic: string, partition: number): IndexRange | undefined {
+    for (const { key, value } of this.#db.getRange({
+      start: ['d', cluster, topic, partition, Number.MAX_SAFE_INTEGER],
+      end: ['d', cluster, topic, partition],
+      reverse: true,
+      limit: 1,
+    })) {
+      const v = value as RemoteEntry;
+      return { edgeStart: v.e, remoteStart: (key as Key[])[4] as number, count: v.n };
+    }
+    return undefined;
+  }
+
+  /** The remote offset right after the last record this index knows (first or duplicate copy); 0 when none. */
+  remoteEnd(cluster: string, topic: string, partition: number): number {
+    const last = this.last(cluster, topic, partition);
+    const dup = this.#lastDuplicate(cluster, topic, partition);
+    return Math.max(last ? last.remoteStart + last.count : 0, dup ? dup.remoteStart + dup.count : 0);
+  }
+
+  /** Records a run of duplicate copies: remote [remoteStart, +count) hold edge [edgeStart, +count) again. */
+  recordDuplicates(cluster: string, topic: string, partition: number, run: IndexRange): Promise<boolean> {
+    return this.#db.put(['d', cluster, topic, partition, run.remoteStart], {
+      e: run.edgeStart,
+      n: run.count,
+    });
+  }
+
+  /** Duplicate runs in remote order (audit, tests). */
+  duplicates(cluster: string, topic: string, partition: number): IndexRange[] {
+    const out: IndexRange[] = [];
+    for (const { key, value } of this.#db.getRange({
+      start: ['d', cluster, topic, partition],
+      end: ['d', cluster, topic, partition, Number.MAX_SAFE_INTEGER],
+    })) {
+      const v = value as RemoteEntry;
+      out.push({ edgeStart: v.e, remoteStart: (key as Key[])[4] as number, count: v.n });
+    }
+    return out;
   }
 
   /** All ranges in order (tests, diagnostics). */
@@ -220,6 +270,17 @@ export class OffsetIndex {
         if (edgeStart + v.n > edgeStartOffset || edgeStart === keep) break;
         this.#db.removeSync(key);
         this.#db.removeSync(['r', cluster, topic, partition, v.r]);
+        dropped++;
+      }
+      // Duplicate runs below the latest first-copy range and of deleted edge records go too.
+      const keepRemote = this.last(cluster, topic, partition)?.remoteStart ?? 0;
+      for (const { key, value } of this.#db.getRange({
+        start: ['d', cluster, topic, partition],
+        end: ['d', cluster, topic, partition, keepRemote],
+      })) {
+        const v = value as RemoteEntry;
+        if (v.e + v.n > edgeStartOffset) continue;
+        this.#db.removeSync(key);
         dropped++;
       }
       return dropped;

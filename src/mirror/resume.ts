@@ -9,8 +9,11 @@
  *    holds nothing of ours, resume from the local cursor (the records below it were acknowledged
  *    earlier and may since have been deleted remotely by retention).
  *
- * Records without our provenance headers (another writer) are skipped and counted.
+ * Records without our provenance headers (another writer) are skipped and counted. Records of ours
+ * whose edge offset already landed earlier on the remote are DUPLICATE copies (landed.ts): they are
+ * returned (the caller counts and logs them), recorded apart in the index, and never resent.
  */
+import { classifyLanded, type LandedRecord } from './landed.ts';
 import { HEADER_EDGE_ID, HEADER_EDGE_OFFSET } from './naming.ts';
 import type { IndexRange, OffsetIndex } from './offset-index.ts';
 import type { RemoteRecord, RemoteSession } from './remote.ts';
@@ -27,6 +30,10 @@ export interface ResumePoint {
   recovered: number;
   /** Remote records without our headers. */
   foreign: number;
+  /** Duplicate copies found on the tail (edge offsets that had already landed), recorded in the index. */
+  duplicates: IndexRange[];
+  /** Highest edge offset landed on the remote partition as far as we know (-1 when none). */
+  maxEdge: number;
 }
 
 export function edgeOffsetOf(r: RemoteRecord, edgeId: string): number | undefined {
@@ -38,18 +45,6 @@ export function edgeOffsetOf(r: RemoteRecord, edgeId: string): number | undefine
   }
   if (id !== edgeId || off === undefined || !/^\d+$/.test(off)) return undefined;
   return Number(off);
-}
-
-/** Groups records into contiguous (edge, remote) runs, as the index stores them. */
-export function runsOf(pairs: ReadonlyArray<{ edge: number; remote: number }>): IndexRange[] {
-  const out: IndexRange[] = [];
-  for (const { edge, remote } of pairs) {
-    const last = out[out.length - 1];
-    if (last && last.edgeStart + last.count === edge && last.remoteStart + last.count === remote)
-      last.count++;
-    else out.push({ edgeStart: edge, remoteStart: remote, count: 1 });
-  }
-  return out;
 }
 
 export async function discoverResume(opts: {
@@ -64,40 +59,39 @@ export async function discoverResume(opts: {
   const { session, index, cluster, edgeId, topic, remoteTopic, partition } = opts;
   const offs = (await session.offsets(remoteTopic, [partition])).get(partition) ?? { start: 0, end: 0 };
   const last = index.last(cluster, topic, partition);
-  const lastRemoteEnd = last ? last.remoteStart + last.count : 0;
+  const lastRemoteEnd = index.remoteEnd(cluster, topic, partition);
   // With an index, scan only what it lacks (at most the batches that were in flight). Without one
   // (a new data dir against an old remote topic), a bounded window at the end is enough to resume.
   let from = last ? Math.max(offs.start, lastRemoteEnd) : Math.max(offs.start, offs.end - NO_INDEX_SCAN);
   let recovered = 0;
   let foreign = 0;
-  let lastEdge: number | undefined =
-    last && lastRemoteEnd <= offs.end ? last.edgeStart + last.count - 1 : undefined;
+  const duplicates: IndexRange[] = [];
+  let maxEdge = last && lastRemoteEnd <= offs.end ? last.edgeStart + last.count - 1 : -1;
   if (lastRemoteEnd > offs.end) {
     // The remote partition is shorter than what it acknowledged (topic recreated, unclean election):
     // trust the remote, rescan what is there.
     from = Math.max(offs.start, offs.end - NO_INDEX_SCAN);
-    lastEdge = undefined;
   }
   for await (const records of session.read(remoteTopic, partition, from, offs.end)) {
-    const pairs: Array<{ edge: number; remote: number }> = [];
-    for (const r of records) {
-      const e = edgeOffsetOf(r, edgeId);
-      if (e === undefined) {
-        foreign++;
-        continue;
-      }
-      pairs.push({ edge: e, remote: r.offset });
-      lastEdge = e;
-    }
-    for (const run of runsOf(pairs)) {
+    const landed: LandedRecord[] = records.map((r) => ({ remote: r.offset, edge: edgeOffsetOf(r, edgeId) }));
+    const c = classifyLanded(landed, maxEdge);
+    maxEdge = c.maxEdge;
+    foreign += c.foreign;
+    for (const run of c.first) {
       if (await index.record(cluster, topic, partition, run)) recovered += run.count;
+    }
+    for (const run of c.duplicates) {
+      await index.recordDuplicates(cluster, topic, partition, run);
+      duplicates.push(run);
     }
   }
   return {
-    edgeNext: lastEdge === undefined ? undefined : lastEdge + 1,
+    edgeNext: maxEdge < 0 ? undefined : maxEdge + 1,
     remoteStart: offs.start,
     remoteEnd: offs.end,
     recovered,
     foreign,
+    duplicates,
+    maxEdge,
   };
 }

@@ -15,9 +15,10 @@
 import type { Logger } from 'pino';
 import { OutpostError } from '../errors.ts';
 import type { PartitionedLog } from '../log/index.ts';
+import { countOf, describeRuns } from './landed.ts';
 import type { MirrorMetrics } from './metrics.ts';
 import { HEARTBEATS_TOPIC, offsetSyncsTopic, remoteHeartbeatsTopic } from './naming.ts';
-import type { OffsetIndex } from './offset-index.ts';
+import type { IndexRange, OffsetIndex } from './offset-index.ts';
 import { COMPACTED, type RemoteSession } from './remote.ts';
 import { discoverResume } from './resume.ts';
 import type { LinkState } from './state.ts';
@@ -38,6 +39,12 @@ export interface Part {
   acking: Promise<void>;
   lastAckedAt: number | null;
   remoteEnd: number | null;
+  /**
+   * This session's accounting of the remote partition (set by the resume, moved by every ack): the
+   * remote offset the next acknowledged batch must start at, and the highest edge offset landed.
+   */
+  remoteNext: number;
+  maxEdge: number;
 }
 
 export interface PartitionStatus {
@@ -83,6 +90,32 @@ export function partitionStatus(
   const error = p.refused ?? p.blocked ?? lastError;
   if (error !== undefined) s.error = error;
   return s;
+}
+
+/** Counts and logs (error) duplicate copies of edge records on a remote partition: never silent. */
+export function reportDuplicates(
+  ctx: { alias: string; logger: Logger; metrics: MirrorMetrics },
+  p: Part,
+  runs: readonly IndexRange[],
+  where: string,
+): void {
+  const n = countOf(runs);
+  ctx.metrics.duplicates.inc({ cluster: ctx.alias, topic: p.topic }, n);
+  const first = runs[0];
+  const err = new OutpostError(
+    'MIRROR_DUPLICATE',
+    `${n} duplicate record(s) on ${ctx.alias} ${p.remote}/${p.partition} ${where}: ${describeRuns(runs)}; the offset index keeps the first copies`,
+    {
+      cluster: ctx.alias,
+      topic: p.topic,
+      partition: p.partition,
+      ...(first ? { offset: first.edgeStart } : {}),
+    },
+  );
+  ctx.logger.error(
+    { ...err.toLog(), remoteTopic: p.remote, duplicates: n, runs: runs.slice(0, 20) },
+    'mirror duplicates on the cluster',
+  );
 }
 
 export const cursorName = (alias: string): string => `mirror.${alias}`;
@@ -145,6 +178,11 @@ export async function setupSession(ctx: {
         const start = log.offsets(topic, partition).startOffset;
         p.next = Math.max(r.edgeNext ?? cursor, start);
         p.remoteEnd = r.remoteEnd;
+        p.remoteNext = r.remoteEnd;
+        // Records below the cursor were acknowledged earlier (they may since be deleted remotely).
+        p.maxEdge = Math.max(r.maxEdge, p.next - 1);
+        if (r.duplicates.length > 0)
+          reportDuplicates(ctx, p, r.duplicates, 'found on the remote tail at resume');
         if (r.recovered > 0) metrics.recovered.inc({ cluster: alias }, r.recovered);
         if (r.edgeNext !== undefined && r.edgeNext > cursor) {
           await log.setCursor(cursorName(alias), topic, partition, r.edgeNext, { protected: ctx.required });

@@ -119,3 +119,25 @@ describe('mirror offset syncs (MM2 emission rules)', () => {
     ]);
   });
 });
+
+describe('mirror offset index duplicate runs', () => {
+  it('keeps duplicate runs apart from translation, counts them in the remote end, and prunes them with retention', async () => {
+    const { index, reopen } = tempIndex();
+    await index.record('east', 't', 0, { edgeStart: 0, remoteStart: 0, count: 150 });
+    await index.recordDuplicates('east', 't', 0, { edgeStart: 0, remoteStart: 150, count: 100 });
+    expect(index.remoteEnd('east', 't', 0)).toBe(250);
+    await index.record('east', 't', 0, { edgeStart: 150, remoteStart: 250, count: 50 });
+    const again = reopen();
+    expect(again.remoteEnd('east', 't', 0)).toBe(300);
+    expect(again.duplicates('east', 't', 0)).toEqual([{ edgeStart: 0, remoteStart: 150, count: 100 }]);
+    expect(again.edgeToRemote('east', 't', 0, 10)).toBe(10); // the first copy
+    expect(again.remoteToEdge('east', 't', 0, 160)).toBeUndefined(); // a duplicate copy
+    expect(again.remotePositionToEdge('east', 't', 0, 160)).toBe(150); // past it: the next first copy
+    expect(again.edgeToRemote('east', 't', 0, 160)).toBe(260);
+    expect(again.remoteEnd('west', 't', 0)).toBe(0);
+    // Retention moved the edge start past edge 100: the duplicate run (edge 0..99) goes.
+    await again.prune('east', 't', 0, 100);
+    expect(again.duplicates('east', 't', 0)).toEqual([]);
+    expect(again.remoteEnd('east', 't', 0)).toBe(300);
+  });
+});

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { toOutBatches, trimLanded } from '../../src/mirror/batches.ts';
+import { classifyLanded, describeRuns } from '../../src/mirror/landed.ts';
+
+describe('mirror landed-record classification', () => {
+  it('classifies remote records into first copies, duplicate copies and foreign records', () => {
+    // remote 10..: edge 5,6,7 (first), foreign, edge 5,6 (dups), edge 8 (first), edge 7 (dup)
+    const c = classifyLanded(
+      [
+        { remote: 10, edge: 5 },
+        { remote: 11, edge: 6 },
+        { remote: 12, edge: 7 },
+        { remote: 13, edge: undefined },
+        { remote: 14, edge: 5 },
+        { remote: 15, edge: 6 },
+        { remote: 16, edge: 8 },
+        { remote: 17, edge: 7 },
+      ],
+      4,
+    );
+    expect(c.first).toEqual([
+      { edgeStart: 5, remoteStart: 10, count: 3 },
+      { edgeStart: 8, remoteStart: 16, count: 1 },
+    ]);
+    expect(c.duplicates).toEqual([
+      { edgeStart: 5, remoteStart: 14, count: 2 },
+      { edgeStart: 7, remoteStart: 17, count: 1 },
+    ]);
+    expect(c.foreign).toBe(1);
+    expect(c.maxEdge).toBe(8);
+    expect(describeRuns(c.duplicates)).toBe('edge 5-6 @ remote 14, edge 7-7 @ remote 17');
+  });
+
+  it('treats every record at or below the landed maximum as a duplicate', () => {
+    const c = classifyLanded(
+      [
+        { remote: 0, edge: 3 },
+        { remote: 1, edge: 4 },
+      ],
+      3,
+    );
+    expect(c.duplicates).toEqual([{ edgeStart: 3, remoteStart: 0, count: 1 }]);
+    expect(c.first).toEqual([{ edgeStart: 4, remoteStart: 1, count: 1 }]);
+  });
+
+  it('trims the records that already landed from an out batch and keeps its byte counts consistent', () => {
+    const recs = Array.from({ length: 10 }, (_, i) => ({
+      topic: 't',
+      partition: 0,
+      offset: 100 + i,
+      timestamp: 1,
+      key: null,
+      headers: {},
+      value: Buffer.alloc(10),
+    }));
+    const [out] = toOutBatches(recs, 'edge', 1024 ** 2);
+    if (!out) throw new Error('no batch');
+    expect(trimLanded(out, 99)).toBe(out);
+    expect(trimLanded(out, 109)).toBeUndefined();
+    const t = trimLanded(out, 104);
+    expect(t?.offsets).toEqual([105, 106, 107, 108, 109]);
+    expect(t?.records.length).toBe(5);
+    const [fresh] = toOutBatches(recs.slice(5), 'edge', 1024 ** 2);
+    expect(t?.bytes).toBe(fresh?.bytes);
+    expect(t?.encoded).toBeGreaterThanOrEqual(fresh?.encoded ?? Number.POSITIVE_INFINITY);
+  });
+});
