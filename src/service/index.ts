@@ -1,3 +1,4 @@
 // Public face of the service: the lifecycle the CLI's `outpost run` calls, and the installer.
 export { type InstallOptions, type InstallReport, installService } from './install.ts';
 export { EXIT_FORCED, EXIT_OK, type RunServiceOptions, runService } from './run.ts';
+export { VERSION } from './version.ts';
