@@ -23,7 +23,7 @@
 import type { Logger } from 'pino';
 import type { DeviceIdentity } from '../devices/index.ts';
 import { isOutpostError, OutpostError } from '../errors.ts';
-import type { AppendRecord, Headers, PartitionedLog } from '../log/index.ts';
+import type { PartitionedLog } from '../log/index.ts';
 import { TokenBucket } from './limits.ts';
 import type { IngestMetrics, RateWindow, RefusalReason } from './metrics.ts';
 import { compileFilters } from './routing.ts';
@@ -31,6 +31,7 @@ import {
   type AedesClientLike,
   type Callback,
   type ClientState,
+  headersFor,
   type Pending,
   type PipelineSettings,
   type PublishPacketLike,
@@ -50,10 +51,6 @@ export interface PipelineDeps {
   refuse: (reason: RefusalReason, fields: Record<string, unknown>) => void;
   byTopic: Map<string, { messages: number; bytes: number }>;
 }
-
-const QOS_BUF = [Buffer.from('0'), Buffer.from('1'), Buffer.from('2')];
-const TRUE_BUF = Buffer.from('true');
-const FALSE_BUF = Buffer.from('false');
 
 export class PublishPipeline {
   #deps: PipelineDeps;
@@ -139,40 +136,29 @@ export class PublishPipeline {
     cb: Callback,
   ): void {
     const received = performance.now();
-    const { limits } = this.#settings;
     const topic = packet.topic;
-    const clientId = client?.id;
-    const deviceId = state?.identity.deviceId ?? undefined;
-    const refuse = (reason: RefusalReason, message: string): void => {
-      this.#deps.refuse(reason, { clientId, deviceId, topic, qos: packet.qos });
-      cb(new OutpostError('INGEST_REFUSED', message, { reason, topic, ...(clientId ? { clientId } : {}) }));
-    };
     // Steps 1-3 depend only on (topic, settings, identity): resolved once per topic and connection.
     const resolved = resolveTopic(state, topic, this.#settings, this.#generation);
     if (typeof resolved === 'string') {
-      refuse(resolved, REFUSAL_TEXT[resolved] ?? resolved);
+      this.#refuse(state, client, packet, cb, resolved, REFUSAL_TEXT[resolved] ?? resolved);
       return;
     }
+    // The payload is aedes' own Buffer (a slice of the read): kept as is, copied once, by the encoder.
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    if (payload.length > limits.maxPayloadBytes) {
-      refuse('too-large', 'payload too large');
+    if (payload.length > this.#settings.limits.maxPayloadBytes) {
+      this.#refuse(state, client, packet, cb, 'too-large', 'payload too large');
       return;
     }
-    // Step 4: the record.
-    const headers: Headers = {
-      'mqtt.topic': resolved.topicBuf,
-      'mqtt.qos': QOS_BUF[packet.qos] as Buffer,
-      'mqtt.retain': packet.retain ? TRUE_BUF : FALSE_BUF,
-    };
-    if (state) headers['client.id'] = state.clientIdBuf;
-    else if (clientId) headers['client.id'] = Buffer.from(clientId);
-    if (state?.deviceIdBuf) headers['device.id'] = state.deviceIdBuf;
-    const record: AppendRecord = { topic: resolved.logTopic, key: resolved.key, value: payload, headers };
+    // Step 4: the record (it is the Pending itself; headers come precomputed per connection and topic).
+    const headers = headersFor(resolved, state, client?.id, packet.qos, packet.retain);
     // Retained messages are recorded (mqtt.retain header) but not kept by the broker: there is no
     // subscriber to hand them to. Clearing the flag stops aedes' retained store from growing.
     packet.retain = false;
     const pending: Pending = {
-      record,
+      topic: resolved.logTopic,
+      key: resolved.key,
+      value: payload,
+      headers,
       qos: packet.qos,
       bytes: payload.length,
       received,
@@ -197,6 +183,25 @@ export class PublishPipeline {
     state.queue.push(pending);
     this.#busy.add(state);
     this.#pump(state);
+  }
+
+  #refuse(
+    state: ClientState | null,
+    client: AedesClientLike | null,
+    packet: PublishPacketLike,
+    cb: Callback,
+    reason: RefusalReason,
+    message: string,
+  ): void {
+    const clientId = client?.id;
+    const topic = packet.topic;
+    this.#deps.refuse(reason, {
+      clientId,
+      deviceId: state?.identity.deviceId ?? undefined,
+      topic,
+      qos: packet.qos,
+    });
+    cb(new OutpostError('INGEST_REFUSED', message, { reason, topic, ...(clientId ? { clientId } : {}) }));
   }
 
   /** The client's connection is gone: drop held (never appended, never acknowledged) packets. */
@@ -295,7 +300,7 @@ export class PublishPipeline {
     if (batch.length === 0) return;
     let promise: Promise<unknown>;
     try {
-      promise = this.#deps.log.append(batch.map((p) => p.record));
+      promise = this.#deps.log.append(batch); // a Pending is its own AppendRecord
     } catch (err) {
       promise = Promise.reject(err);
     }
@@ -311,29 +316,32 @@ export class PublishPipeline {
     if (err === null) {
       rate.add(batch.length);
       // Aggregate per (topic, qos) first: one prom-client label lookup per batch, not per message.
-      const sums = new Map<string, { topic: string; qos: string; messages: number; bytes: number }>();
+      const sums = new Map<string, Array<{ messages: number; bytes: number } | undefined>>();
       for (const p of batch) {
-        const id = `${p.qos}${p.record.topic}`;
-        const sum = sums.get(id);
+        let byQos = sums.get(p.topic);
+        if (byQos === undefined) {
+          byQos = [];
+          sums.set(p.topic, byQos);
+        }
+        const sum = byQos[p.qos];
         if (sum) {
           sum.messages++;
           sum.bytes += p.bytes;
-        } else
-          sums.set(id, {
-            topic: p.record.topic,
-            qos: QOS_LABEL[p.qos] as string,
-            messages: 1,
-            bytes: p.bytes,
-          });
+        } else byQos[p.qos] = { messages: 1, bytes: p.bytes };
       }
-      for (const { topic, qos, messages, bytes } of sums.values()) {
-        metrics.messages.inc({ topic, qos }, messages);
-        metrics.bytes.inc({ topic, qos }, bytes);
-        const t = byTopic.get(topic);
-        if (t) {
-          t.messages += messages;
-          t.bytes += bytes;
-        } else byTopic.set(topic, { messages, bytes });
+      for (const [topic, byQos] of sums) {
+        for (let qos = 0; qos < byQos.length; qos++) {
+          const sum = byQos[qos];
+          if (sum === undefined) continue;
+          const { messages, bytes } = sum;
+          metrics.messages.inc({ topic, qos: QOS_LABEL[qos] as string }, messages);
+          metrics.bytes.inc({ topic, qos: QOS_LABEL[qos] as string }, bytes);
+          const t = byTopic.get(topic);
+          if (t) {
+            t.messages += messages;
+            t.bytes += bytes;
+          } else byTopic.set(topic, { messages, bytes });
+        }
       }
     } else {
       const reason: RefusalReason = isOutpostError(err, 'LOG_FULL') ? 'log-full' : 'append-failed';

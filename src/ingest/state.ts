@@ -1,7 +1,7 @@
 /** Per-connection state of the publish pipeline, the aedes shapes it relies on, and steps 1-3 (resolve). */
 import type { Config } from '../config/index.ts';
 import type { DeviceIdentity } from '../devices/index.ts';
-import type { AppendRecord } from '../log/index.ts';
+import type { AppendRecord, Headers } from '../log/index.ts';
 import type { TokenBucket } from './limits.ts';
 import type { RefusalReason } from './metrics.ts';
 import { aclAllows, type CompiledPattern, type CompiledRoute, matchRoute, renderKey } from './routing.ts';
@@ -28,8 +28,15 @@ export interface PublishPacketLike {
 
 export type Callback = (err?: Error | null) => void;
 
-export interface Pending {
-  record: AppendRecord;
+/**
+ * One admitted PUBLISH. It is also the record handed to `log.append` (it has the AppendRecord
+ * fields), so the hot path allocates one object per message instead of two plus an array.
+ */
+export interface Pending extends AppendRecord {
+  topic: string;
+  key: Buffer | null;
+  value: Buffer;
+  headers: Headers;
   qos: 0 | 1 | 2;
   bytes: number;
   received: number;
@@ -64,6 +71,11 @@ export interface Resolved {
   logTopic: string;
   key: Buffer | null;
   topicBuf: Buffer;
+  /**
+   * The record headers for this (connection, topic), one set per qos × retain (index qos * 2 +
+   * retain), built on first use and shared by every record that uses them: the log only reads them.
+   */
+  headerSets: Array<Headers | undefined>;
 }
 
 const ROUTE_CACHE_SIZE = 64;
@@ -123,7 +135,45 @@ function resolveUncached(
   const identity = state?.identity ?? { deviceId: null, anonymous: true };
   if (!aclAllows(match, topic, identity, state?.overrides ?? [])) return 'unauthorized';
   const key = match ? renderKey(match.route, match.captures) : null;
-  return { logTopic, key: key === null ? null : Buffer.from(key), topicBuf: Buffer.from(topic) };
+  return {
+    logTopic,
+    key: key === null ? null : Buffer.from(key),
+    topicBuf: Buffer.from(topic),
+    headerSets: [],
+  };
+}
+
+const QOS_BUF = [Buffer.from('0'), Buffer.from('1'), Buffer.from('2')];
+const TRUE_BUF = Buffer.from('true');
+const FALSE_BUF = Buffer.from('false');
+
+/**
+ * Headers of a record: `mqtt.topic`, `mqtt.qos`, `mqtt.retain`, `client.id` and `device.id` (absent
+ * for anonymous clients). For a live connection the set is cached on its resolved topic, so a
+ * steady publisher allocates no headers at all. `clientId` is used when there is no state (a will).
+ */
+export function headersFor(
+  resolved: Resolved,
+  state: ClientState | null,
+  clientId: string | undefined,
+  qos: 0 | 1 | 2,
+  retain: boolean,
+): Headers {
+  const slot = qos * 2 + (retain ? 1 : 0);
+  if (state !== null) {
+    const cached = resolved.headerSets[slot];
+    if (cached !== undefined) return cached;
+  }
+  const headers: Headers = {
+    'mqtt.topic': resolved.topicBuf,
+    'mqtt.qos': QOS_BUF[qos] as Buffer,
+    'mqtt.retain': retain ? TRUE_BUF : FALSE_BUF,
+  };
+  if (state) headers['client.id'] = state.clientIdBuf;
+  else if (clientId) headers['client.id'] = Buffer.from(clientId);
+  if (state?.deviceIdBuf) headers['device.id'] = state.deviceIdBuf;
+  if (state !== null) resolved.headerSets[slot] = headers;
+  return headers;
 }
 
 function countLevels(topic: string): number {

@@ -52,6 +52,37 @@ describe('ingest › publish', () => {
     });
   }
 
+  test('ingest › every record carries its own qos and retain headers when one connection mixes them on one topic', async () => {
+    // Header sets are precomputed per connection and topic; each (qos, retain) must get its own.
+    const h = await startHarness(
+      baseConfig({
+        mqtt: { listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }], allowAnonymous: false },
+      }),
+    );
+    const id = uniq('veh-');
+    await h.devices.add(id, { password: 'correct horse battery' });
+    const client = await connect(h.url('tcp'), {
+      clientId: `c-${id}`,
+      username: id,
+      password: 'correct horse battery',
+    });
+    onTestFinished(() => client.end(true));
+    const sent: Array<{ qos: 1 | 2; retain: boolean }> = [];
+    for (let i = 0; i < 12; i++) {
+      const shape = { qos: (i % 3 === 2 ? 2 : 1) as 1 | 2, retain: i % 2 === 1 };
+      sent.push(shape);
+      await client.publishAsync(`vehicles/${id}/telemetry/mixed`, `m-${i}`, shape);
+    }
+    const recs = h.records('telemetry').sort((a, b) => a.offset - b.offset);
+    expect(recs.map((r) => r.value.toString())).toEqual(sent.map((_, i) => `m-${i}`));
+    expect(recs.map((r) => [headerText(r, 'mqtt.qos'), headerText(r, 'mqtt.retain')])).toEqual(
+      sent.map((s) => [String(s.qos), String(s.retain)]),
+    );
+    expect(
+      recs.every((r) => headerText(r, 'device.id') === id && headerText(r, 'client.id') === `c-${id}`),
+    ).toBe(true);
+  });
+
   test('ingest › a TLS client certificate whose CN is the device id logs the device in', async () => {
     const pki = makePki(pkiDir());
     const h = await startHarness(
