@@ -52,6 +52,44 @@ describe('ingest › ordering, backpressure and lifecycle', () => {
     }
   });
 
+  test('ingest › publishes read in one socket chunk share one append call and are acknowledged in order', async () => {
+    const appends: number[] = [];
+    const h = await startHarness(baseConfig(), {
+      wrapLog: (log) =>
+        new Proxy(log, {
+          get(target, prop, receiver) {
+            if (prop === 'append') {
+              return (records: Parameters<typeof log.append>[0]) => {
+                appends.push(records.length);
+                return target.append(records);
+              };
+            }
+            const v = Reflect.get(target, prop, receiver);
+            return typeof v === 'function' ? v.bind(target) : v;
+          },
+        }),
+    });
+    const raw = await rawClient(h.port());
+    const id = uniq('chunk-');
+    raw.send(connectPacket(id));
+    expect((await raw.next('connack'))?.cmd).toBe('connack');
+    // One TCP write with 10 QoS 1 PUBLISHes: aedes dispatches them in one turn, the pipeline
+    // appends them with a single log.append (one group commit).
+    raw.send(
+      Buffer.concat(
+        Array.from({ length: 10 }, (_, i) =>
+          publishPacket(`vehicles/${id}/telemetry/x`, String(i), 1, i + 1),
+        ),
+      ),
+    );
+    await expect.poll(() => raw.packets.filter((p) => p.cmd === 'puback').length).toBe(10);
+    expect(appends).toEqual([10]);
+    expect(
+      raw.packets.filter((p) => p.cmd === 'puback').map((p) => (p as { messageId?: number }).messageId),
+    ).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    expect(seqsByKey(h.records('telemetry')).get(id)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+  });
+
   test('ingest › over the device rate, reads pause and every message still lands in order', async () => {
     const h = await startHarness(
       baseConfig({
