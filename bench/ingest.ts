@@ -375,7 +375,9 @@ async function main(): Promise<void> {
   const idle: Record<string, number> = {};
   try {
     for (let round = 0; round < rounds; round++) {
-      for (const start of [startMosquitto, startOutpost]) {
+      // Alternate which broker goes first, so neither always gets the warmer (or quieter) slot.
+      const order = round % 2 === 0 ? [startMosquitto, startOutpost] : [startOutpost, startMosquitto];
+      for (const start of order) {
         const roundDir = join(dir, `r${round}`);
         mkdirSync(roundDir, { recursive: true });
         const broker = await start(roundDir);
