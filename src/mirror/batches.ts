@@ -6,12 +6,15 @@
  * (≤ 5), attributes (1), timestampDelta (≤ 10), offsetDelta (≤ 5), key and value with varint
  * lengths (≤ 5 each), header count (≤ 5) and each header key/value with varint lengths.
  */
+import type { MessageToProduce } from '@platformatic/kafka';
 import type { LogRecord } from '../log/index.ts';
 import { HEADER_EDGE_ID, HEADER_EDGE_OFFSET } from './naming.ts';
-import type { OutRecord } from './remote.ts';
+
+/** A record ready for the producer (@platformatic/kafka's own message shape: no copy on send). */
+export type OutMessage = MessageToProduce<Buffer, Buffer, Buffer, Buffer>;
 
 export interface OutBatch {
-  records: OutRecord[];
+  records: OutMessage[];
   /** Edge offsets, in order (contiguous unless retention punched a hole). */
   offsets: number[];
   /** Key + value + header bytes: what pacing and metrics count. */
@@ -23,34 +26,63 @@ export interface OutBatch {
 const BATCH_OVERHEAD = 61;
 const RECORD_OVERHEAD = 5 + 1 + 10 + 5 + 5 + 5 + 5;
 const HEADER_OVERHEAD = 10;
+const ID_KEY = Buffer.from(HEADER_EDGE_ID);
+const OFFSET_KEY = Buffer.from(HEADER_EDGE_OFFSET);
 
-export function toOutBatches(batch: readonly LogRecord[], edgeId: string, maxBytes: number): OutBatch[] {
-  const idKey = Buffer.from(HEADER_EDGE_ID);
-  const offKey = Buffer.from(HEADER_EDGE_OFFSET);
+/**
+ * Header key buffers by name: edge header names repeat (device.id, mqtt, …), so each is encoded once
+ * instead of once per record. Bounded: past HEADER_KEYS_MAX names it stops caching.
+ */
+const headerKeys = new Map<string, Buffer>();
+const HEADER_KEYS_MAX = 1024;
+function headerKey(name: string): Buffer {
+  let b = headerKeys.get(name);
+  if (b === undefined) {
+    b = Buffer.from(name);
+    if (headerKeys.size < HEADER_KEYS_MAX) headerKeys.set(name, b);
+  }
+  return b;
+}
+
+/**
+ * Builds the produce batches of one log read for remote `topic`/`partition`. Hot path (every
+ * mirrored record): one message object and one header Map per record, handed to the producer as is.
+ */
+export function toOutBatches(
+  batch: readonly LogRecord[],
+  edgeId: string,
+  maxBytes: number,
+  topic = '',
+  partition = 0,
+): OutBatch[] {
   const idValue = Buffer.from(edgeId);
+  const fixedHeaderBytes = ID_KEY.length + idValue.length + OFFSET_KEY.length;
   const out: OutBatch[] = [];
   let cur: OutBatch = { records: [], offsets: [], bytes: 0, encoded: BATCH_OVERHEAD };
   for (const r of batch) {
     const headers = new Map<Buffer, Buffer>();
-    let hbytes = 0;
-    let hcount = 0;
-    for (const [k, v] of Object.entries(r.headers)) {
-      headers.set(Buffer.from(k), v);
-      hbytes += Buffer.byteLength(k) + v.length;
+    let hbytes = fixedHeaderBytes;
+    let hcount = 2;
+    for (const k in r.headers) {
+      const v = r.headers[k] as Buffer;
+      const kb = headerKey(k);
+      headers.set(kb, v);
+      hbytes += kb.length + v.length;
       hcount++;
     }
-    const off = Buffer.from(String(r.offset));
-    headers.set(idKey, idValue);
-    headers.set(offKey, off);
-    hbytes += idKey.length + idValue.length + offKey.length + off.length;
-    hcount += 2;
+    const off = Buffer.from(String(r.offset), 'latin1');
+    headers.set(ID_KEY, idValue);
+    headers.set(OFFSET_KEY, off);
+    hbytes += off.length;
     const bytes = r.value.length + (r.key?.length ?? 0) + hbytes;
     const encoded = RECORD_OVERHEAD + bytes + hcount * HEADER_OVERHEAD;
     if (cur.records.length > 0 && cur.encoded + encoded > maxBytes) {
       out.push(cur);
       cur = { records: [], offsets: [], bytes: 0, encoded: BATCH_OVERHEAD };
     }
-    cur.records.push({ key: r.key, value: r.value, timestamp: r.timestamp, headers });
+    const m: OutMessage = { topic, partition, value: r.value, timestamp: BigInt(r.timestamp), headers };
+    if (r.key) m.key = r.key;
+    cur.records.push(m);
     cur.offsets.push(r.offset);
     cur.bytes += bytes;
     cur.encoded += encoded;
@@ -60,9 +92,9 @@ export function toOutBatches(batch: readonly LogRecord[], edgeId: string, maxByt
 }
 
 /** Key + value + header bytes of one out record (what pacing and metrics count). */
-function recordBytes(r: OutRecord): number {
-  let n = r.value.length + (r.key?.length ?? 0);
-  for (const [k, v] of r.headers) n += k.length + v.length;
+function recordBytes(r: OutMessage): number {
+  let n = (r.value?.length ?? 0) + (r.key?.length ?? 0);
+  for (const [k, v] of r.headers as Map<Buffer, Buffer>) n += k.length + v.length;
   return n;
 }
 

@@ -248,7 +248,13 @@ export class ClusterLink {
     const window: Array<Promise<void>> = [];
     try {
       for await (const batch of tail) {
-        for (let out of toOutBatches(batch, this.#d.edgeId, this.#cfg.batch.maxBytes)) {
+        for (let out of toOutBatches(
+          batch,
+          this.#d.edgeId,
+          this.#cfg.batch.maxBytes,
+          p.remote,
+          p.partition,
+        )) {
           if (signal.aborted) return;
           const fresh = trimLanded(out, p.maxEdge);
           if (!fresh) {
@@ -315,7 +321,7 @@ export class ClusterLink {
   #produce(p: Part, session: RemoteSession, out: OutBatch): Promise<number> {
     const what = `produce ${p.remote}/${p.partition}`;
     return this.#t(
-      session.produce(p.remote, p.partition, out.records),
+      session.produceMessages(p.remote, p.partition, out.records),
       this.#cfg.produceTimeoutMs,
       what,
     ).catch((err: unknown) => {

@@ -64,20 +64,28 @@ export class OffsetSyncQueue {
       st = new PartitionSyncState(this.#maxOffsetLag);
       this.#states.set(k, st);
     }
+    // Per record without allocating: only synced records and the final delayed one become objects.
+    let lastSync = -1;
+    let lastDelayed = -1;
     for (let i = 0; i < count; i++) {
-      const sync = {
+      if (st.update(upstreamStart + i, downstreamStart + i)) {
+        lastSync = i;
+        this.#pending.push({
+          topic,
+          partition,
+          upstreamOffset: upstreamStart + i,
+          downstreamOffset: downstreamStart + i,
+        });
+      } else lastDelayed = i;
+    }
+    if (lastDelayed > lastSync) {
+      this.#delayed.set(k, {
         topic,
         partition,
-        upstreamOffset: upstreamStart + i,
-        downstreamOffset: downstreamStart + i,
-      };
-      if (st.update(sync.upstreamOffset, sync.downstreamOffset)) {
-        this.#delayed.delete(k);
-        this.#pending.push(sync);
-      } else {
-        this.#delayed.set(k, sync);
-      }
-    }
+        upstreamOffset: upstreamStart + lastDelayed,
+        downstreamOffset: downstreamStart + lastDelayed,
+      });
+    } else if (lastSync >= 0) this.#delayed.delete(k);
   }
 
   /** Feeds an acknowledged batch given by its edge offsets (ascending) and remote base offset. */

@@ -17,6 +17,7 @@ import {
   Producer,
 } from '@platformatic/kafka';
 import type { ClusterConfig } from '../config/index.ts';
+import type { OutMessage } from './batches.ts';
 
 export interface RemoteRecord {
   offset: number;
@@ -48,6 +49,11 @@ export function kafkaErrorText(err: unknown, depth = 0): string {
   const head = e.apiId ? `${e.apiId}: ${e.message}` : e.message;
   return inner.length > 0 ? `${head} (${inner.join('; ')})` : head;
 }
+
+/** Waiting for a new topic's leaders: LEADER_WAIT_STEPS polls LEADER_WAIT_STEP_MS apart (5 s). */
+const LEADER_WAIT_STEPS = 200;
+const LEADER_WAIT_STEP_MS = 25;
+const LEADER_MOVING = /NOT_LEADER_OR_FOLLOWER|LEADER_NOT_AVAILABLE|UNKNOWN_TOPIC_OR_PARTITION/;
 
 /** Kafka topic configs for MM2's internal topics: one partition, compacted. */
 export const COMPACTED = [{ name: 'cleanup.policy', value: 'compact' }];
@@ -138,23 +144,36 @@ export class RemoteSession {
     }
     // A new topic's partitions have no leader for a moment: wait (bounded) so the first ListOffsets
     // or Produce does not fail with LEADER_NOT_AVAILABLE and cost a session restart.
-    for (let i = 0; i < 50; i++) {
+    for (let i = 0; i < LEADER_WAIT_STEPS; i++) {
       const md = await this.admin.metadata({ topics: [topic], forceUpdate: true });
       const t = md.topics.get(topic);
       if (t && t.partitions.length >= partitions && t.partitions.every((p) => p.leader >= 0))
         return t.partitionsCount;
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, LEADER_WAIT_STEP_MS));
     }
     return (await this.partitionCount(topic)) ?? partitions;
   }
 
-  /** Log start and end offsets (ListOffsets EARLIEST / LATEST) of partitions of one topic. */
+  /**
+   * Log start and end offsets (ListOffsets EARLIEST / LATEST) of partitions of one topic. A topic
+   * created a moment ago can answer NOT_LEADER_OR_FOLLOWER / LEADER_NOT_AVAILABLE although metadata
+   * already names a leader (the leader has not loaded the partition yet): retried, bounded, instead of
+   * failing the whole session (a teardown and a backoff).
+   */
   async offsets(topic: string, partitions: number[]): Promise<Map<number, { start: number; end: number }>> {
-    const ask = async (timestamp: bigint) =>
-      this.admin.listOffsets({
-        topics: [{ name: topic, partitions: partitions.map((p) => ({ partitionIndex: p, timestamp })) }],
-        isolationLevel: FetchIsolationLevels.READ_COMMITTED,
-      });
+    const ask = async (timestamp: bigint) => {
+      for (let i = 0; ; i++) {
+        try {
+          return await this.admin.listOffsets({
+            topics: [{ name: topic, partitions: partitions.map((p) => ({ partitionIndex: p, timestamp })) }],
+            isolationLevel: FetchIsolationLevels.READ_COMMITTED,
+          });
+        } catch (err) {
+          if (i >= LEADER_WAIT_STEPS || !LEADER_MOVING.test(kafkaErrorText(err))) throw err;
+          await new Promise((r) => setTimeout(r, LEADER_WAIT_STEP_MS));
+        }
+      }
+    };
     const [earliest, latest] = await Promise.all([
       ask(ListOffsetTimestamps.EARLIEST),
       ask(ListOffsetTimestamps.LATEST),
@@ -251,6 +270,18 @@ export class RemoteSession {
       next = last + 1;
       if (out.length > 0) yield out;
     }
+  }
+
+  /**
+   * Produces prebuilt messages (batches.ts: all for `topic`/`partition`) as one batch; resolves with
+   * the base offset the broker assigned. The mirror's hot path: no per-record copy here.
+   */
+  async produceMessages(topic: string, partition: number, messages: OutMessage[]): Promise<number> {
+    const p = await this.producer();
+    const res = await p.send({ messages });
+    const o = res.offsets?.find((x) => x.topic === topic && x.partition === partition);
+    if (!o) throw new Error(`no offset in produce response for ${topic}/${partition}`);
+    return Number(o.offset);
   }
 
   /** Produces one batch to one partition; resolves with the base offset the broker assigned. */

@@ -50,7 +50,9 @@ describe('mirror produce batches', () => {
     expect(out.length).toBeGreaterThan(4);
     expect(out.flatMap((b) => b.offsets)).toEqual(recs.map((r) => r.offset));
     for (const b of out) expect(b.encoded).toBeLessThanOrEqual(5000);
-    const h = [...(out[0]?.records[0]?.headers ?? new Map())].map(([k, v]) => [k.toString(), v.toString()]);
+    const h = [...((out[0]?.records[0]?.headers as Map<Buffer, Buffer> | undefined) ?? new Map())].map(
+      ([k, v]) => [k.toString(), v.toString()],
+    );
     expect(h).toEqual([
       ['a', 'b'],
       ['outpost.edge.id', 'gw'],
