@@ -11,6 +11,7 @@
  * Environment (quick run: BENCH_MESSAGES=20000 BENCH_IDLE=500 npm run bench:ingest):
  *   BENCH_MESSAGES (200000) BENCH_WORKERS (4) BENCH_CONNECTIONS (25) BENCH_WINDOW (16)
  *   BENCH_PAYLOAD (200) BENCH_IDLE (5000) BENCH_ROUNDS (1: alternate brokers this many times)
+ *   BENCH_AEDES (1; 0 = skip the bare-aedes framework floor, see startAedes)
  *   BENCH_PROFILE=<dir>: V8 CPU profile of the Outpost process (--cpu-prof; written on its clean exit)
  *
  * Besides throughput it reports CPU: the broker's (from /proc, per acknowledged message) and the
@@ -222,6 +223,51 @@ async function startOutpost(dir: string): Promise<Broker> {
   return { name: 'outpost', pid: child.pid!, port, stop: () => killAndWait(child, 'SIGTERM') };
 }
 
+/**
+ * The framework floor: aedes 1.x alone, with the options and publish short-cut `outpost run` uses,
+ * acknowledging from memory (no routing, no log). Outpost minus this is the cost of our pipeline
+ * and the durable append; this minus Mosquitto is the cost of Node + aedes + mqtt-packet.
+ */
+async function startAedes(_dir: string): Promise<Broker> {
+  const child = fork(import.meta.filename, ['--aedes-broker'], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const port = await waitFor<{ port: number }>(child, 'listening').then((m) => m.port);
+  return { name: 'aedes', pid: child.pid!, port, stop: () => killAndWait(child, 'SIGTERM') };
+}
+
+async function runAedesBroker(): Promise<void> {
+  const { Aedes } = await import('aedes');
+  const broker = new Aedes({
+    id: 'bench',
+    concurrency: 1000,
+    heartbeatInterval: 60_000,
+    authorizePublish: (_client, packet, cb) => {
+      packet.retain = false;
+      cb(null);
+    },
+  });
+  await broker.listen();
+  const brokerPublish = broker.publish.bind(broker) as unknown as (
+    p: unknown,
+    c: unknown,
+    d: unknown,
+  ) => void;
+  broker.publish = ((packet: unknown, client: unknown, done?: (err?: Error | null) => void) => {
+    if (client === null || client === undefined || typeof client === 'function')
+      brokerPublish(packet, client, done);
+    else done?.(null);
+  }) as unknown as typeof broker.publish;
+  const server = createServer((socket) => broker.handle(socket as never));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const a = server.address();
+  process.send?.({ type: 'listening', port: typeof a === 'object' && a ? a.port : 0 });
+  process.once('SIGTERM', () => {
+    server.close();
+    broker.close(() => process.exit(0));
+  });
+}
+
 async function startMosquitto(dir: string): Promise<Broker> {
   const port = await freePort();
   const cfg = join(dir, 'mosquitto.conf');
@@ -371,12 +417,14 @@ const mib = (b: number): string => `${(b / 1024 ** 2).toFixed(1)} MiB`;
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'outpost-bench-ingest-'));
   const rounds = env('BENCH_ROUNDS', 1);
-  const figures: Record<string, LoadFigures[]> = { outpost: [], mosquitto: [] };
+  const figures: Record<string, LoadFigures[]> = { outpost: [], mosquitto: [], aedes: [] };
+  const withAedes = process.env['BENCH_AEDES'] !== '0';
   const idle: Record<string, number> = {};
   try {
     for (let round = 0; round < rounds; round++) {
       // Alternate which broker goes first, so neither always gets the warmer (or quieter) slot.
       const order = round % 2 === 0 ? [startMosquitto, startOutpost] : [startOutpost, startMosquitto];
+      if (withAedes) order.push(startAedes);
       for (const start of order) {
         const roundDir = join(dir, `r${round}`);
         mkdirSync(roundDir, { recursive: true });
@@ -387,7 +435,7 @@ async function main(): Promise<void> {
           console.log(
             `${broker.name.padEnd(10)} round ${round + 1}: ${Math.round(f.msgsPerSec)} msg/s, PUBACK p50 ${f.p50Ms.toFixed(2)} ms p99 ${f.p99Ms.toFixed(2)} ms, peak RSS ${mib(f.peakRss)} (anon ${mib(f.peakAnon)}) (${f.acked} acked), broker CPU ${f.brokerCpuUsPerMsg.toFixed(1)} µs/msg (${f.brokerCores.toFixed(2)} cores), load generators ${f.generatorCores.toFixed(2)} cores`,
           );
-          if (round === 0) idle[broker.name] = await measureIdle(broker);
+          if (round === 0 && broker.name !== 'aedes') idle[broker.name] = await measureIdle(broker);
         } finally {
           await broker.stop();
         }
@@ -422,6 +470,13 @@ async function main(): Promise<void> {
   console.log(
     `  load generators (best rounds): ${o.generatorCores.toFixed(2)} cores beside outpost, ${m.generatorCores.toFixed(2)} beside mosquitto, ${availableParallelism()} cores in all; load average ${loadavg()[0]?.toFixed(1)}`,
   );
+  if (withAedes) {
+    const a = best('aedes');
+    const ac = Math.min(...(figures['aedes'] ?? []).map((f) => f.brokerCpuUsPerMsg));
+    console.log(
+      `  framework floor, bare aedes acking from memory: ${Math.round(a.msgsPerSec)} msg/s, CPU ${ac.toFixed(1)} µs/msg (outpost ${(oc / ac).toFixed(2)}× of it, mosquitto ${(mc / ac).toFixed(2)}× of it)`,
+    );
+  }
   const io = idle['outpost'] ?? 0;
   const im = idle['mosquitto'] ?? 0;
   console.log(
@@ -430,7 +485,12 @@ async function main(): Promise<void> {
 }
 
 const workerIdx = process.argv.indexOf('--worker');
-if (workerIdx >= 0) {
+if (process.argv.includes('--aedes-broker')) {
+  runAedesBroker().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+} else if (workerIdx >= 0) {
   runWorker(JSON.parse(process.argv[workerIdx + 1] as string) as WorkerJob).then(
     () => process.exit(0),
     (err) => {
