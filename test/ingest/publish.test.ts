@@ -66,7 +66,6 @@ describe('ingest › publish', () => {
       username: id,
       password: 'correct horse battery',
     });
-    onTestFinished(() => client.end(true));
     const sent: Array<{ qos: 1 | 2; retain: boolean }> = [];
     for (let i = 0; i < 12; i++) {
       const shape = { qos: (i % 3 === 2 ? 2 : 1) as 1 | 2, retain: i % 2 === 1 };
