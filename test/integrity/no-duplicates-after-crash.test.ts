@@ -13,7 +13,7 @@
  * remote partition is compared with the edge partition record by record.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -162,4 +162,8 @@ test('mirror › each edge record lands exactly once, in order, across 12 kill -
       }
     }
   }
+  // The service's own duplicate detection (ack-time and resume-time) never fired either.
+  const serviceLog = readFileSync(join(dir, 'service.log'), 'utf8');
+  expect(serviceLog).toContain('mirror partition resumes');
+  expect(serviceLog).not.toContain('MIRROR_DUPLICATE');
 }, 600_000);
