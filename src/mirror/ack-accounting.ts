@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import { OutpostError } from '../errors.ts';
 import { classifyLanded, type LandedRecord } from './landed.ts';
 import type { MirrorMetrics } from './metrics.ts';
-import type { IndexRange } from './offset-index.ts';
+import type { IndexRange, OffsetIndex } from './offset-index.ts';
 import type { RemoteSession } from './remote.ts';
 import { edgeOffsetOf } from './resume.ts';
 import { type Part, reportDuplicates } from './session-setup.ts';
@@ -98,4 +98,18 @@ export async function accountAck(
     );
   }
   return { first: c.first, duplicates: c.duplicates };
+}
+
+/** Commits an ack to the index: the batch as one exact run (fast path), or the plan's runs. */
+export async function recordAck(
+  index: OffsetIndex,
+  alias: string,
+  p: Part,
+  offsets: readonly number[],
+  remoteBase: number,
+  plan: AckPlan | undefined,
+): Promise<void> {
+  if (!plan) return index.recordBatch(alias, p.topic, p.partition, offsets, remoteBase);
+  for (const run of plan.first) await index.record(alias, p.topic, p.partition, run);
+  for (const run of plan.duplicates) await index.recordDuplicates(alias, p.topic, p.partition, run);
 }

@@ -13,9 +13,9 @@
  */
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/index.ts';
-import { isOutpostError, OutpostError } from '../errors.ts';
+import { isOutpostError } from '../errors.ts';
 import type { PartitionedLog } from '../log/index.ts';
-import { accountAck } from './ack-accounting.ts';
+import { accountAck, recordAck } from './ack-accounting.ts';
 import { type OutBatch, toOutBatches, trimLanded } from './batches.ts';
 import { encodeOffsetSync } from './formats/offset-sync.ts';
 import { heartbeatLoop } from './heartbeats.ts';
@@ -24,9 +24,11 @@ import { offsetSyncsTopic, remoteTopic, topicSelected } from './naming.ts';
 import type { OffsetIndex } from './offset-index.ts';
 import { OffsetSyncQueue } from './offset-syncs.ts';
 import { Pacer } from './pacer.ts';
+import { produceBatch } from './produce.ts';
 import { kafkaErrorText, RemoteSession } from './remote.ts';
 import {
   cursorName,
+  newPart,
   type Part,
   type PartitionStatus,
   partitionStatus,
@@ -112,19 +114,8 @@ export class ClusterLink {
             protected: this.#cfg.required,
           });
         }
-        this.#parts.set(`${topic}/${p}`, {
-          topic,
-          partition: p,
-          remote: remoteTopic(this.#d.edgeId, topic),
-          next: Math.max(c?.offset ?? start, start),
-          refused: undefined,
-          throttled: false,
-          acking: Promise.resolve(),
-          lastAckedAt: null,
-          remoteEnd: null,
-          remoteNext: 0,
-          maxEdge: -1,
-        });
+        const next = Math.max(c?.offset ?? start, start);
+        this.#parts.set(`${topic}/${p}`, newPart(topic, p, remoteTopic(this.#d.edgeId, topic), next));
       }
     }
     this.#loop = this.#run();
@@ -311,46 +302,11 @@ export class ClusterLink {
     if (this.#sm.state === 'throttled' && this.#throttledParts === 0) this.#sm.to('streaming');
   }
 
-  /**
-   * One produce request (single writer of the remote partition), bounded by produceTimeoutMs. A
-   * batch the broker refuses as too large (MESSAGE_TOO_LARGE / RECORD_LIST_TOO_LARGE) would fail the
-   * same way forever: the partition is blocked (state stopped, error logged and counted) so the rest
-   * of the link keeps flowing; the operator raises the broker's message.max.bytes (or lowers
-   * batch.maxBytes) and restarts.
-   */
+  /** One produce request, bounded; errors mapped in produce.ts (a too-large batch blocks its partition). */
   #produce(p: Part, session: RemoteSession, out: OutBatch): Promise<number> {
-    const what = `produce ${p.remote}/${p.partition}`;
-    return this.#t(
-      session.produceMessages(p.remote, p.partition, out.records),
-      this.#cfg.produceTimeoutMs,
-      what,
-    ).catch((err: unknown) => {
-      if (isOutpostError(err)) throw err;
-      const text = kafkaErrorText(err);
-      const fields = {
-        cluster: this.alias,
-        topic: p.topic,
-        partition: p.partition,
-        offset: out.offsets[0] as number,
-        cause: err,
-      };
-      if (/MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/.test(text)) {
-        p.blocked =
-          out.records.length === 1
-            ? `edge record ${p.topic}/${p.partition}@${out.offsets[0]} (${out.encoded} B encoded) is larger than ${this.alias} accepts: raise the broker's message.max.bytes (and the topic's max.message.bytes)`
-            : `a ${out.encoded} B batch is larger than ${this.alias} accepts: lower mirror.clusters.${this.alias}.batch.maxBytes below the broker's message.max.bytes`;
-        this.#d.metrics.refused.inc({ cluster: this.alias, topic: p.topic });
-        this.#d.logger.error(
-          { ...fields, cause: undefined, err: text },
-          `mirror partition blocked: ${p.blocked}`,
-        );
-        throw new OutpostError('RECORD_TOO_LARGE', `${what}: ${p.blocked}`, fields);
-      }
-      throw new OutpostError('MIRROR_PRODUCE_FAILED', `${what} failed: ${text}`, {
-        ...fields,
-        retriable: true,
-      });
-    });
+    const { logger, metrics } = this.#d;
+    const ctx = { alias: this.alias, logger, metrics, timeoutMs: this.#cfg.produceTimeoutMs };
+    return produceBatch(ctx, p, session, out);
   }
 
   /** After Kafka's ack (in order): index → cursor (LMDB, overlapped) → status → offset syncs. */
@@ -383,12 +339,7 @@ export class ClusterLink {
     const count = out.offsets.length;
     const prev = p.acking;
     p.acking = prev.then(async () => {
-      if (!plan) await index.recordBatch(this.alias, p.topic, p.partition, out.offsets, remoteBase);
-      else {
-        for (const run of plan.first) await index.record(this.alias, p.topic, p.partition, run);
-        for (const run of plan.duplicates)
-          await index.recordDuplicates(this.alias, p.topic, p.partition, run);
-      }
+      await recordAck(index, this.alias, p, out.offsets, remoteBase, plan);
       await this.#advanceCursor(p, last + 1);
     });
     p.acking.catch((err: unknown) => this.#failSession?.(err));

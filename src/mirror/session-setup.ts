@@ -47,6 +47,23 @@ export interface Part {
   maxEdge: number;
 }
 
+/** A partition's state before its first session (resume sets remoteNext/maxEdge). */
+export function newPart(topic: string, partition: number, remote: string, next: number): Part {
+  return {
+    topic,
+    partition,
+    remote,
+    next,
+    refused: undefined,
+    throttled: false,
+    acking: Promise.resolve(),
+    lastAckedAt: null,
+    remoteEnd: null,
+    remoteNext: 0,
+    maxEdge: -1,
+  };
+}
+
 export interface PartitionStatus {
   topic: string;
   partition: number;
