@@ -181,19 +181,22 @@ export class ClusterLink {
     const { edgeId, index, logger } = this.#d;
     // connect → ensureInternalTopics → ensureRemoteTopics → resumePartitions (session-setup.ts)
     const t = this.#cfg.produceTimeoutMs;
-    await setupSession({
-      session,
-      alias: this.alias,
-      edgeId,
-      index,
-      log: this.#d.log,
-      logger,
-      metrics: this.#d.metrics,
-      parts: [...this.#parts.values()],
-      required: this.#cfg.required,
-      timeoutMs: t,
-    });
-    await this.#t(session.producer(), t, 'init producer');
+    // The idempotent producer's InitProducerId runs alongside (nothing is produced before both end).
+    await Promise.all([
+      setupSession({
+        session,
+        alias: this.alias,
+        edgeId,
+        index,
+        log: this.#d.log,
+        logger,
+        metrics: this.#d.metrics,
+        parts: [...this.#parts.values()],
+        required: this.#cfg.required,
+        timeoutMs: t,
+      }),
+      this.#t(session.producer(), t, 'init producer'),
+    ]);
     await this.#d.hooks?.afterResume?.(this.alias);
     this.#syncs.reset(this.#cfg.offsetLagMax);
     this.#sm.to('streaming');

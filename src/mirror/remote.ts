@@ -90,6 +90,7 @@ export class RemoteSession {
   readonly #cfg: ClusterConfig;
   readonly #timeoutMs: number;
   #producer: Producer | undefined;
+  #producerReady: Promise<Producer> | undefined;
   readonly #fetchConns = new Map<number, Connection>();
 
   constructor(alias: string, cfg: ClusterConfig, timeoutMs: number = cfg.produceTimeoutMs) {
@@ -99,9 +100,9 @@ export class RemoteSession {
     this.admin = new Admin(clientOptions(alias, cfg, 'admin', timeoutMs));
   }
 
-  /** The session's idempotent producer (KIP-98: acks=all, enable.idempotence). */
-  async producer(): Promise<Producer> {
-    if (!this.#producer) {
+  /** The session's idempotent producer (KIP-98: acks=all, enable.idempotence), initialized once. */
+  producer(): Promise<Producer> {
+    this.#producerReady ??= (async () => {
       const p = new Producer({
         ...clientOptions(this.alias, this.#cfg, 'mirror', this.#timeoutMs),
         idempotent: true,
@@ -110,8 +111,9 @@ export class RemoteSession {
       });
       this.#producer = p;
       await p.initIdempotentProducer({});
-    }
-    return this.#producer;
+      return p;
+    })();
+    return this.#producerReady;
   }
 
   /** Partition count of a topic, or undefined when it does not exist. */

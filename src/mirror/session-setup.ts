@@ -1,7 +1,7 @@
 /**
  * The start of every link session, before anything is sent (run again after every failure):
  *
- *   ensureInternalTopics → ensureRemoteTopics → resumePartitions
+ *   ensureInternalTopics ‖ (ensureRemoteTopics → resumePartitions)      (‖: concurrently)
  *
  * - internal topics: `heartbeats`, `<edgeId>.heartbeats`, `mm2-offset-syncs.<edgeId>.internal`
  *   (one partition, compacted);
@@ -149,16 +149,25 @@ export async function setupSession(ctx: {
   required: boolean;
   timeoutMs: number;
 }): Promise<void> {
-  const { session, alias, edgeId, index, log, logger, metrics, timeoutMs: t } = ctx;
+  const { session, alias, edgeId, timeoutMs: t } = ctx;
   const bound = <T>(p: Promise<T>, what: string, ms = t) => timed(p, ms, what, alias);
 
-  // ensureInternalTopics
-  await Promise.all(
+  // ensureInternalTopics, concurrently with the data topics below (nothing depends on them before
+  // streaming); setupSession resolves once both are done.
+  const internal = Promise.all(
     [HEARTBEATS_TOPIC, remoteHeartbeatsTopic(edgeId), offsetSyncsTopic(edgeId)].map((name) =>
       bound(session.ensureTopic(name, 1, COMPACTED), `create ${name}`),
     ),
   );
+  await Promise.all([internal, dataPartitions(ctx, bound)]);
+}
 
+/** ensureRemoteTopics → resumePartitions. */
+async function dataPartitions(
+  ctx: Parameters<typeof setupSession>[0],
+  bound: <T>(p: Promise<T>, what: string, ms?: number) => Promise<T>,
+): Promise<void> {
+  const { session, alias, edgeId, index, log, logger, metrics, timeoutMs: t } = ctx;
   // ensureRemoteTopics
   const byTopic = new Map<string, Part[]>();
   for (const p of ctx.parts) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p]);
