@@ -79,6 +79,8 @@ export class ClusterLink {
   #sessionAbort: AbortController | undefined;
   #loop: Promise<void> | undefined;
   #attempt = 0;
+  /** The error last reported as a session failure (so a commit chain carrying it is not logged twice). */
+  #reported: unknown;
   #lastError: string | undefined;
   #wake: (() => void) | undefined;
 
@@ -140,11 +142,8 @@ export class ClusterLink {
         abort.abort(new Error('session over'));
         this.#failSession = undefined;
         await session.close();
-        await Promise.allSettled([
-          ...this.#loops,
-          this.#syncChain,
-          ...[...this.#parts.values()].map((p) => p.acking),
-        ]);
+        await Promise.allSettled([...this.#loops, this.#syncChain]);
+        await this.#settleCommits();
         this.#loops = [];
         this.#throttledParts = 0;
         for (const p of this.#parts.values()) p.throttled = false;
@@ -167,7 +166,30 @@ export class ClusterLink {
     if (this.#sm.state !== 'stopped') this.#sm.to('stopped');
   }
 
+  /**
+   * Waits for every partition's index+cursor commit, then gives the next session a clean chain: a
+   * failed LMDB commit must not fail every later ack of the partition (the next resume re-indexes
+   * what landed from the remote tail and moves the cursor). A failure that was not already reported
+   * as the session's own is logged and counted here, never dropped.
+   */
+  async #settleCommits(): Promise<void> {
+    const parts = [...this.#parts.values()];
+    const settled = await Promise.allSettled(parts.map((p) => p.acking));
+    settled.forEach((r, i) => {
+      const p = parts[i] as Part;
+      p.acking = Promise.resolve();
+      if (r.status === 'fulfilled' || r.reason === this.#reported) return;
+      const code = isOutpostError(r.reason) ? r.reason.code : 'MIRROR_STATE';
+      this.#d.metrics.errors.inc({ cluster: this.alias, code });
+      this.#d.logger.error(
+        { cluster: this.alias, topic: p.topic, partition: p.partition, code, err: kafkaErrorText(r.reason) },
+        'mirror index/cursor commit failed; the next session re-indexes from the remote tail',
+      );
+    });
+  }
+
   #failed(err: unknown): void {
+    this.#reported = err;
     const code = isOutpostError(err) ? err.code : 'MIRROR_PRODUCE_FAILED';
     this.#lastError = isOutpostError(err) ? err.message : kafkaErrorText(err);
     this.#d.metrics.errors.inc({ cluster: this.alias, code });
