@@ -287,10 +287,11 @@ export class RemoteSession {
   }
 
   /** Produces one batch to one partition; resolves with the base offset the broker assigned. */
-  async produce(topic: string, partition: number, records: OutRecord[]): Promise<number> {
-    const p = await this.producer();
-    const res = await p.send({
-      messages: records.map((r) => ({
+  produce(topic: string, partition: number, records: OutRecord[]): Promise<number> {
+    return this.produceMessages(
+      topic,
+      partition,
+      records.map((r) => ({
         topic,
         partition,
         ...(r.key ? { key: r.key } : {}),
@@ -298,10 +299,7 @@ export class RemoteSession {
         timestamp: BigInt(r.timestamp),
         headers: r.headers,
       })),
-    });
-    const o = res.offsets?.find((x) => x.topic === topic && x.partition === partition);
-    if (!o) throw new Error(`no offset in produce response for ${topic}/${partition}`);
-    return Number(o.offset);
+    );
   }
 
   async close(): Promise<void> {
