@@ -123,8 +123,13 @@ export class ClusterLink {
     this.#loop = this.#run();
   }
 
+  /**
+   * New settings in force from the next batch, tick or session; `required` and `topics` (cursor
+   * protection and the partition set, fixed at start) keep their running values, as service/reload.ts
+   * keeps the cluster's reach (bootstrap, tls, sasl).
+   */
   reload(cfg: ClusterConfig): void {
-    this.#cfg = { ...this.#cfg, maxBytesPerSecond: cfg.maxBytesPerSecond, batch: cfg.batch };
+    this.#cfg = { ...cfg, required: this.#cfg.required, topics: this.#cfg.topics };
     this.#pacer.setRate(cfg.maxBytesPerSecond, cfg.batch.maxBytes);
   }
 

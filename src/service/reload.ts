@@ -37,15 +37,22 @@ export function restartOnly(old: Config, next: Config): { paths: string[]; effec
       return !o || !n || !same(clusterReach(o), clusterReach(n));
     });
   if (clustersChanged) paths.push('mirror.clusters (added, removed, bootstrap, tls or sasl)');
-  const clusters = clustersChanged
-    ? Object.fromEntries(
-        oldClusters.map((k) => {
-          const o = old.mirror.clusters[k] as Config['mirror']['clusters'][string];
-          const n = next.mirror.clusters[k];
-          return [k, n ? { ...n, ...clusterReach(o) } : o];
-        }),
-      )
-    : next.mirror.clusters;
+  // A running link protects its cursors and picks its partitions at start: `required` and `topics`
+  // take a restart (kept at their running values, so /v1/status never claims a protection not in force).
+  for (const k of oldClusters) {
+    const o = old.mirror.clusters[k];
+    const n = next.mirror.clusters[k];
+    if (!o || !n) continue;
+    if (o.required !== n.required) paths.push(`mirror.clusters.${k}.required`);
+    if (!same(o.topics, n.topics)) paths.push(`mirror.clusters.${k}.topics`);
+  }
+  const clusters = Object.fromEntries(
+    oldClusters.map((k) => {
+      const o = old.mirror.clusters[k] as Config['mirror']['clusters'][string];
+      const n = next.mirror.clusters[k];
+      return [k, n ? { ...n, ...clusterReach(o), required: o.required, topics: o.topics } : o];
+    }),
+  );
   const effective: Config = {
     ...next,
     edgeId: old.edgeId,

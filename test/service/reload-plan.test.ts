@@ -48,4 +48,25 @@ describe('reload plan', () => {
     expect(effective.mirror.clusters.east?.bootstrap).toEqual(['k1:9092']);
     expect(effective.mirror.clusters.east?.maxBytesPerSecond).toBe(1000);
   });
+
+  test("reload › a running cluster's required flag and topic selection need a restart and keep their running values", () => {
+    const old = cfg({ mirror: { clusters: { east: { bootstrap: 'k1:9092', required: false } } } });
+    const next = cfg({
+      mirror: {
+        clusters: {
+          east: {
+            bootstrap: 'k1:9092',
+            required: true,
+            topics: { include: ['t*'] },
+            heartbeatIntervalMs: 777,
+          },
+        },
+      },
+    });
+    const { paths, effective } = restartOnly(old, next);
+    expect(paths).toEqual(['mirror.clusters.east.required', 'mirror.clusters.east.topics']);
+    expect(effective.mirror.clusters.east?.required).toBe(false);
+    expect(effective.mirror.clusters.east?.topics).toEqual(old.mirror.clusters.east?.topics);
+    expect(effective.mirror.clusters.east?.heartbeatIntervalMs).toBe(777);
+  });
 });
