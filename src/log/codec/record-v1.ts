@@ -1,6 +1,6 @@
 /**
  * record-v1: the on-disk encoding of one log record (the LMDB value; topic, partition and offset
- * live in the key, see ../keys.ts). Raw binary, big-endian, no msgpack.
+ * live in the key, see ../store.ts). Raw binary, big-endian, no msgpack.
  *
  * Byte layout (offsets in bytes):
  *
@@ -56,13 +56,6 @@ function nameBytes(name: string): Buffer {
     nameCache.set(name, b);
   }
   return b;
-}
-
-/** Size of the encoding of `r`, without encoding it. */
-export function encodedSize(r: RecordFields): number {
-  let n = FIXED_BYTES + (r.key?.length ?? 0) + r.value.length;
-  for (const name in r.headers) n += 2 + nameBytes(name).length + 4 + (r.headers[name]?.length ?? 0);
-  return n;
 }
 
 /** Below this many bytes a plain loop beats Buffer#copy's call overhead (names, header values). */
