@@ -88,7 +88,7 @@ export class ClusterLink {
     this.#d = deps;
     this.alias = deps.alias;
     this.#cfg = deps.config;
-    this.#pacer = new Pacer(this.#cfg.maxBytesPerSecond, this.#cfg.batch.maxBytes);
+    this.#pacer = new Pacer(this.#cfg.maxBytesPerSecond);
     this.#syncs = new OffsetSyncQueue(this.#cfg.offsetLagMax);
     this.#sm = new LinkStateMachine(deps.alias, (from, to) => {
       // Throttling flips often under a cap: debug; every other transition: info.
@@ -130,7 +130,7 @@ export class ClusterLink {
    */
   reload(cfg: ClusterConfig): void {
     this.#cfg = { ...cfg, required: this.#cfg.required, topics: this.#cfg.topics };
-    this.#pacer.setRate(cfg.maxBytesPerSecond, cfg.batch.maxBytes);
+    this.#pacer.setRate(cfg.maxBytesPerSecond);
   }
 
   async #run(): Promise<void> {

@@ -37,20 +37,18 @@ export class Pacer {
   /** Bytes granted so far (for metrics and tests). */
   granted = 0;
 
-  constructor(maxBytesPerSecond: number | undefined, batchMaxBytes: number) {
-    this.setRate(maxBytesPerSecond, batchMaxBytes);
+  constructor(maxBytesPerSecond: number | undefined) {
+    this.setRate(maxBytesPerSecond);
   }
 
-  setRate(maxBytesPerSecond: number | undefined, batchMaxBytes: number): void {
+  setRate(maxBytesPerSecond: number | undefined): void {
     if (maxBytesPerSecond === undefined) {
       this.#bucket = undefined;
     } else {
       // Burst = one second of rate. A batch above it still goes once the bucket is full (then runs
       // into debt), so the long-run rate holds and nothing deadlocks.
-      const burst = maxBytesPerSecond;
-      void batchMaxBytes;
-      if (this.#bucket) this.#bucket.setRate(maxBytesPerSecond, burst);
-      else this.#bucket = new TokenBucket(maxBytesPerSecond, burst);
+      if (this.#bucket) this.#bucket.setRate(maxBytesPerSecond, maxBytesPerSecond);
+      else this.#bucket = new TokenBucket(maxBytesPerSecond, maxBytesPerSecond);
     }
     this.#pump();
   }

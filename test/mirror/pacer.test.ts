@@ -3,14 +3,14 @@ import { Pacer } from '../../src/mirror/pacer.ts';
 
 describe('mirror pacer', () => {
   it('grants at once without a cap', async () => {
-    const p = new Pacer(undefined, 1000);
+    const p = new Pacer(undefined);
     await p.acquire({ bytes: 10_000_000, live: false, priority: 0, signal: new AbortController().signal });
     expect(p.granted).toBe(10_000_000);
     expect(p.wouldWait(1)).toBe(false);
   });
 
   it('drains backlog by priority, alternates live and backlog, and keeps arrival order among equals', async () => {
-    const p = new Pacer(2000, 100);
+    const p = new Pacer(2000);
     const signal = new AbortController().signal;
     await p.acquire({ bytes: 2000, live: false, priority: 0, signal }); // empties the bucket
     const order: string[] = [];
@@ -29,7 +29,7 @@ describe('mirror pacer', () => {
   });
 
   it('rejects a waiting batch when its signal aborts', async () => {
-    const p = new Pacer(100, 10);
+    const p = new Pacer(100);
     const ac = new AbortController();
     await p.acquire({ bytes: 100, live: false, priority: 0, signal: ac.signal });
     const waiting = p.acquire({ bytes: 100, live: false, priority: 0, signal: ac.signal });
