@@ -136,12 +136,11 @@ export class RateWindow {
     this.#buckets[this.#second % 10]! += n;
   }
 
-  /** Mean per second over the last 10 whole seconds (the current partial second excluded). */
+  /** Mean per second over the last 10 s: the 9 previous whole seconds plus the current partial one. */
   perSecond(now = Date.now()): number {
     this.#advance(now);
     let sum = 0;
-    for (let i = 1; i <= 9; i++) sum += this.#buckets[(this.#second - i + 10) % 10]!;
-    sum += this.#buckets[this.#second % 10]!;
+    for (const n of this.#buckets) sum += n;
     return sum / 10;
   }
 
