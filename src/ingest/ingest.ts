@@ -14,7 +14,7 @@ import type { PartitionedLog } from '../log/index.ts';
 import { connectHooks } from './connect.ts';
 import type { Accept, ConnectionMeta, Listener } from './listeners/common.ts';
 import { listenTcp } from './listeners/tcp.ts';
-import { listenTls } from './listeners/tls.ts';
+import { type HandshakeError, listenTls } from './listeners/tls.ts';
 import { listenWs } from './listeners/ws.ts';
 import { createMetrics, RateWindow, type RefusalReason } from './metrics.ts';
 import { type ClientState, type PipelineSettings, PublishPipeline } from './pipeline.ts';
@@ -194,6 +194,10 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
     refuse(sorted, { clientId: client.id, remoteAddress: meta?.remoteAddress, err: err.message });
   }
 
+  const onHandshakeError: HandshakeError = (err, remoteAddress) => {
+    refuse('tls-handshake', { listener: 'tls', remoteAddress, err: err.message });
+  };
+
   const accept: Accept = (stream, meta, req) => {
     openConnections++;
     metas.set(stream, meta);
@@ -211,7 +215,7 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
   // Step 3: listeners.
   const listeners: Listener[] = [];
   try {
-    for (const l of config.mqtt.listeners) listeners.push(await openListener(l, accept));
+    for (const l of config.mqtt.listeners) listeners.push(await openListener(l, accept, onHandshakeError));
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
     pipeline.close();
@@ -320,12 +324,16 @@ async function flushWrites(
   ]);
 }
 
-function openListener(l: ListenerConfig, accept: Accept): Promise<Listener> {
+function openListener(
+  l: ListenerConfig,
+  accept: Accept,
+  onHandshakeError: HandshakeError,
+): Promise<Listener> {
   switch (l.type) {
     case 'tcp':
       return listenTcp(l, accept);
     case 'tls':
-      return listenTls(l, accept);
+      return listenTls(l, accept, onHandshakeError);
     case 'ws':
       return listenWs(l, accept);
   }

@@ -30,6 +30,7 @@ export type RefusalReason =
   // other
   | 'subscribe-denied'
   | 'protocol-error'
+  | 'tls-handshake'
   | 'device-revoked';
 
 export interface IngestMetrics {

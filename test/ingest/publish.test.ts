@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, onTestFinished, test } from 'vitest';
@@ -111,5 +113,31 @@ describe('ingest › publish', () => {
     expect(recs).toHaveLength(1);
     expect(recs[0]?.key?.toString()).toBe(`${id}-boot`);
     expect(headerText(recs[0]!, 'device.id')).toBe(id);
+  });
+
+  test('ingest › a failed TLS handshake is counted as a tls-handshake refusal and the listener keeps serving', async () => {
+    const pki = makePki(pkiDir());
+    const h = await startHarness(
+      baseConfig({
+        mqtt: {
+          listeners: [{ type: 'tls', host: '127.0.0.1', port: 0, cert: pki.serverCert, key: pki.serverKey }],
+          allowAnonymous: 'loopback',
+        },
+      }),
+    );
+    // Plain bytes on the TLS port: no ClientHello, so the handshake fails before aedes sees a connection.
+    const socket = createConnection({ host: '127.0.0.1', port: h.port('tls') });
+    onTestFinished(() => {
+      socket.destroy();
+    });
+    socket.on('error', () => {});
+    await once(socket, 'connect');
+    socket.write('this is not a TLS ClientHello\r\n\r\n');
+    await expect.poll(() => h.ingest.status().refusals['tls-handshake']).toBe(1);
+    const counter = await h.metrics.getSingleMetric('outpost_ingest_refusals_total')?.get();
+    expect(counter?.values.find((v) => v.labels['reason'] === 'tls-handshake')?.value).toBe(1);
+    const client = await connect(h.url('tls'), { clientId: uniq('tls-'), ca: readFileSync(pki.ca) });
+    await client.publishAsync('open/after-handshake-error', 'still-serving', { qos: 1 });
+    expect(h.records('open').map((r) => r.value.toString())).toEqual(['still-serving']);
   });
 });

@@ -41,9 +41,13 @@ export function certIdentities(socket: TLSSocket): string[] {
   return out;
 }
 
+/** A TLS handshake that failed before the connection reached the broker (counted and logged by ingest). */
+export type HandshakeError = (err: Error, remoteAddress: string) => void;
+
 export async function listenTls(
   cfg: Extract<ListenerConfig, { type: 'tls' }>,
   accept: Accept,
+  onHandshakeError: HandshakeError,
 ): Promise<Listener> {
   const server = createServer(
     {
@@ -63,8 +67,8 @@ export async function listenTls(
       });
     },
   );
-  // Failed handshakes never reach the broker; keep them from surfacing as unhandled errors.
-  server.on('tlsClientError', () => {});
+  // Failed handshakes never reach the broker, so aedes cannot report them: hand them to ingest.
+  server.on('tlsClientError', (err, socket) => onHandshakeError(err, socket.remoteAddress ?? ''));
   const port = await listen(server, 'tls', cfg.host, cfg.port);
   return { type: 'tls', host: cfg.host, port, close: () => closeServer(server) };
 }
