@@ -46,6 +46,14 @@ export function restartOnly(old: Config, next: Config): { paths: string[]; effec
     if (o.required !== n.required) paths.push(`mirror.clusters.${k}.required`);
     if (!same(o.topics, n.topics)) paths.push(`mirror.clusters.${k}.topics`);
   }
+  // Mirror links pick their partitions at start: a topic added (or grown) by a reload is stored
+  // at once but mirrored only from the next start (and its records have no mirror cursor until then).
+  if (oldClusters.length > 0) {
+    for (const [t, spec] of Object.entries(next.log.topics)) {
+      const had = old.log.topics[t]?.partitions ?? 0;
+      if (spec.partitions > had) paths.push(`log.topics.${t}.partitions (mirroring of new partitions)`);
+    }
+  }
   const clusters = Object.fromEntries(
     oldClusters.map((k) => {
       const o = old.mirror.clusters[k] as Config['mirror']['clusters'][string];

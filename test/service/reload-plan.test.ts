@@ -69,4 +69,14 @@ describe('reload plan', () => {
     expect(effective.mirror.clusters.east?.topics).toEqual(old.mirror.clusters.east?.topics);
     expect(effective.mirror.clusters.east?.heartbeatIntervalMs).toBe(777);
   });
+
+  test('reload › a log topic added or grown while clusters are configured is flagged: its new partitions are mirrored after a restart', () => {
+    const mirror = { clusters: { east: { bootstrap: 'k1:9092' } } };
+    const old = cfg({ mirror });
+    const topics = { ...old.log.topics, extra: { partitions: 2 } };
+    const next = cfg({ mirror, log: { ...old.log, topics } });
+    const { paths, effective } = restartOnly(old, next);
+    expect(paths).toEqual(['log.topics.extra.partitions (mirroring of new partitions)']);
+    expect(effective.log.topics.extra?.partitions).toBe(2);
+  });
 });
