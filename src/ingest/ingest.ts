@@ -238,8 +238,11 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
         refuse('device-revoked', { deviceId, clientId: state.client.id });
         state.client.conn.destroy();
       } else {
+        // The stored overrides replace the old ones, also when there are none now (a device removed
+        // and re-added by another process between two polls must not keep its old topics or rate).
         pipeline.setIdentity(state, {
-          ...state.identity,
+          deviceId,
+          anonymous: false,
           ...(info.overrides === undefined ? {} : { overrides: info.overrides }),
         });
       }
