@@ -31,16 +31,16 @@ export async function heartbeatLoop(opts: {
       await timed(session.produce(topic, 0, rec), opts.timeoutMs, 'heartbeat', alias);
     }
     await opts.onTick();
+    // The abort listener goes when the wait ends either way (one per tick would pile up on the
+    // session's signal for as long as the session lives).
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, opts.intervalMs());
-      signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, opts.intervalMs());
+      signal.addEventListener('abort', done, { once: true });
     });
   }
 }

@@ -74,19 +74,21 @@ export class Pacer {
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
-      const w: Waiter = { ...req, seq: this.#seq++, resolve, reject };
+      const onAbort = () => {
+        const i = this.#waiters.indexOf(w);
+        if (i >= 0) {
+          this.#waiters.splice(i, 1);
+          reject(req.signal.reason);
+        }
+      };
+      // A granted batch takes its abort listener off the session's signal (else one per batch piles up).
+      const granted = () => {
+        req.signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const w: Waiter = { ...req, seq: this.#seq++, resolve: granted, reject };
       this.#waiters.push(w);
-      req.signal.addEventListener(
-        'abort',
-        () => {
-          const i = this.#waiters.indexOf(w);
-          if (i >= 0) {
-            this.#waiters.splice(i, 1);
-            reject(req.signal.reason);
-          }
-        },
-        { once: true },
-      );
+      req.signal.addEventListener('abort', onAbort, { once: true });
       this.#pump();
     });
   }

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { Pacer } from '../../src/mirror/pacer.ts';
 
@@ -36,6 +37,15 @@ describe('mirror pacer', () => {
     ac.abort(new Error('session over'));
     await expect(waiting).rejects.toThrow('session over');
     expect(p.waiting).toBe(0);
+    p.close();
+  });
+
+  it('leaves no abort listener on the session signal for batches it granted', async () => {
+    const p = new Pacer(1_000_000);
+    const signal = new AbortController().signal;
+    for (let i = 0; i < 20; i++) await p.acquire({ bytes: 100, live: true, priority: 0, signal });
+    expect(p.granted).toBe(2000);
+    expect(getEventListeners(signal, 'abort')).toHaveLength(0);
     p.close();
   });
 });
