@@ -163,6 +163,9 @@ class Log implements PartitionedLog {
       );
       throw this.#failure;
     }
+    // Commits complete in queue order: once an earlier batch failed, a later one that did reach the
+    // disk sits behind a gap. Never acknowledge or publish it (devices resend; nothing acked is lost).
+    if (this.#failure !== null) throw this.#failure;
     return publish(pending);
   }
 
