@@ -11,13 +11,43 @@
  */
 import { Admin, Producer } from '@platformatic/kafka';
 import type { Logger } from 'pino';
-import type { Config } from '../config/index.ts';
-import { encodeCheckpoint } from './formats/checkpoint.ts';
+import type { ClusterConfig, Config } from '../config/index.ts';
+import { type Checkpoint, encodeCheckpoint } from './formats/checkpoint.ts';
 import { checkpointsTopic, SEPARATOR } from './naming.ts';
 import { COMPACTED, clientOptions, RemoteSession } from './remote.ts';
 import type { OffsetTranslator } from './translate.ts';
 
 const RETRY = { retries: 3, retryDelay: 500 };
+
+/**
+ * writeCheckpoints: Checkpoint records into `topic` (`<from>.checkpoints.internal`) on cluster `to`,
+ * partition 0, acks=all; the topic is created (one partition, compacted) when missing.
+ */
+export async function writeCheckpoints(opts: {
+  to: string;
+  toCfg: ClusterConfig;
+  topic: string;
+  checkpoints: readonly Checkpoint[];
+  timeoutMs: number;
+  retry: { retries: number; retryDelay: number };
+}): Promise<void> {
+  const { to, toCfg, topic, timeoutMs } = opts;
+  const session = new RemoteSession(to, toCfg, timeoutMs);
+  const producer = new Producer({
+    ...clientOptions(to, toCfg, 'checkpoints', timeoutMs),
+    ...opts.retry,
+    acks: -1,
+  });
+  try {
+    await session.ensureTopic(topic, 1, COMPACTED);
+    await producer.send({
+      messages: opts.checkpoints.map((c) => ({ topic, partition: 0, ...encodeCheckpoint(c) })),
+    });
+  } finally {
+    await producer.close(true);
+    await session.close();
+  }
+}
 
 /** Writes checkpoints for every group on `from` that committed offsets on this edge's topics; returns how many. */
 export async function emitCheckpoints(opts: {
@@ -33,7 +63,7 @@ export async function emitCheckpoints(opts: {
   if (!fromCfg || !toCfg) return 0;
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const prefix = `${config.edgeId}${SEPARATOR}`;
-  const messages: Array<{ topic: string; partition: number; key: Buffer; value: Buffer }> = [];
+  const checkpoints: Checkpoint[] = [];
   const topic = checkpointsTopic(from);
   const fromAdmin = new Admin({ ...clientOptions(from, fromCfg, 'checkpoints', timeoutMs), ...RETRY });
   try {
@@ -57,7 +87,7 @@ export async function emitCheckpoints(opts: {
           } catch {
             continue; // not translatable yet (B has not received that far): next round
           }
-          const rec = encodeCheckpoint({
+          checkpoints.push({
             group: g.groupId,
             topic: t.name,
             partition: p.partitionIndex,
@@ -65,28 +95,15 @@ export async function emitCheckpoints(opts: {
             downstreamOffset,
             metadata: '',
           });
-          messages.push({ topic, partition: 0, ...rec });
         }
       }
     }
   } finally {
     await fromAdmin.close();
   }
-  if (messages.length === 0) return 0;
-  const session = new RemoteSession(to, toCfg, timeoutMs);
-  const producer = new Producer({
-    ...clientOptions(to, toCfg, 'checkpoints', timeoutMs),
-    ...RETRY,
-    acks: -1,
-  });
-  try {
-    await session.ensureTopic(topic, 1, COMPACTED);
-    await producer.send({ messages });
-  } finally {
-    await producer.close(true);
-    await session.close();
-  }
-  return messages.length;
+  if (checkpoints.length === 0) return 0;
+  await writeCheckpoints({ to, toCfg, topic, checkpoints, timeoutMs, retry: RETRY });
+  return checkpoints.length;
 }
 
 /** Runs emitCheckpoints for every ordered cluster pair on each source's interval; returns a stop function. */

@@ -9,12 +9,12 @@
  * returns them: topic = the remote topic name (the same on both clusters), upstreamOffset = the
  * group's committed offset on `from`, offset = the exact position on `to`.
  */
-import { Admin, Producer } from '@platformatic/kafka';
+import { Admin } from '@platformatic/kafka';
 import type { Config } from '../config/index.ts';
 import { OutpostError } from '../errors.ts';
-import { encodeCheckpoint } from './formats/checkpoint.ts';
+import { writeCheckpoints } from './checkpoints.ts';
 import { checkpointsTopic, SEPARATOR } from './naming.ts';
-import { COMPACTED, clientOptions, RemoteSession } from './remote.ts';
+import { clientOptions } from './remote.ts';
 import type { OffsetTranslator } from './translate.ts';
 
 export interface FailoverPartition {
@@ -105,59 +105,51 @@ export async function failover(opts: {
   if (translated.length === 0) return result;
 
   // writeCheckpoints(to): single-partition compacted topic, partition 0.
-  const session = new RemoteSession(to, toCfg, timeoutMs);
-  const producer = new Producer({
-    ...clientOptions(to, toCfg, 'checkpoints', timeoutMs),
-    ...RETRY,
-    acks: -1,
+  await writeCheckpoints({
+    to,
+    toCfg,
+    topic: result.checkpointsTopic,
+    checkpoints: translated.map((p) => ({
+      group,
+      topic: p.topic,
+      partition: p.partition,
+      upstreamOffset: p.fromOffset,
+      downstreamOffset: p.toOffset as number,
+      metadata: '',
+    })),
+    timeoutMs,
+    retry: RETRY,
   });
+  result.checkpointsWritten = translated.length;
+  if (!opts.commit) return result;
+
+  // commit (only into an empty or unknown group: never move offsets under live consumers).
   const toAdmin = new Admin({ ...clientOptions(to, toCfg, 'failover', timeoutMs), ...RETRY });
   try {
-    await session.ensureTopic(result.checkpointsTopic, 1, COMPACTED);
-    await producer.send({
-      messages: translated.map((p) => {
-        const { key, value } = encodeCheckpoint({
-          group,
-          topic: p.topic,
-          partition: p.partition,
-          upstreamOffset: p.fromOffset,
-          downstreamOffset: p.toOffset as number,
-          metadata: '',
-        });
-        return { topic: result.checkpointsTopic, partition: 0, key, value };
-      }),
-    });
-    result.checkpointsWritten = translated.length;
-
-    if (opts.commit) {
-      // Commit only into an empty (or unknown) group: never move offsets under live consumers.
-      // listGroups first: describing a group that does not exist fails (GROUP_ID_NOT_FOUND).
-      const listed = (await toAdmin.listGroups()).get(group);
-      const state = listed?.state;
-      const members = listed
-        ? ((await toAdmin.describeGroups({ groups: [group] })).get(group)?.members.size ?? 0)
-        : 0;
-      if (members > 0 || (state !== undefined && !['EMPTY', 'DEAD'].includes(String(state).toUpperCase()))) {
-        result.commitRefused = `group "${group}" is not empty on ${to} (state ${state}, ${members} members): not committed`;
-      } else {
-        const byTopic = new Map<string, Array<{ partition: number; offset: bigint }>>();
-        for (const p of translated) {
-          byTopic.set(p.topic, [
-            ...(byTopic.get(p.topic) ?? []),
-            { partition: p.partition, offset: BigInt(p.toOffset as number) },
-          ]);
-        }
-        await toAdmin.alterConsumerGroupOffsets({
-          groupId: group,
-          topics: [...byTopic].map(([name, partitionOffsets]) => ({ name, partitionOffsets })),
-        });
-        result.committed = true;
-      }
+    // listGroups first: describing a group that does not exist fails (GROUP_ID_NOT_FOUND).
+    const listed = (await toAdmin.listGroups()).get(group);
+    const state = listed?.state;
+    const members = listed
+      ? ((await toAdmin.describeGroups({ groups: [group] })).get(group)?.members.size ?? 0)
+      : 0;
+    if (members > 0 || (state !== undefined && !['EMPTY', 'DEAD'].includes(String(state).toUpperCase()))) {
+      result.commitRefused = `group "${group}" is not empty on ${to} (state ${state}, ${members} members): not committed`;
+      return result;
     }
+    const byTopic = new Map<string, Array<{ partition: number; offset: bigint }>>();
+    for (const p of translated) {
+      byTopic.set(p.topic, [
+        ...(byTopic.get(p.topic) ?? []),
+        { partition: p.partition, offset: BigInt(p.toOffset as number) },
+      ]);
+    }
+    await toAdmin.alterConsumerGroupOffsets({
+      groupId: group,
+      topics: [...byTopic].map(([name, partitionOffsets]) => ({ name, partitionOffsets })),
+    });
+    result.committed = true;
   } finally {
-    await producer.close(true);
     await toAdmin.close();
-    await session.close();
   }
   return result;
 }
