@@ -128,6 +128,23 @@ async function main(): Promise<void> {
   const config = parseConfig(input, configPath);
   const outpost = await startOutpost({ configPath, logFile: join(dir, 'outpost.log') });
   let consumer: Consumer | null = null;
+  let cleaned: Promise<void> | null = null;
+  const cleanup = (): Promise<void> =>
+    (cleaned ??= (async () => {
+      await consumer?.close(true).catch(() => {});
+      await outpost.stop();
+      await mosq.stop();
+      await east.stop().catch(() => east.kill());
+      await east.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    })());
+  // Ctrl-C or SIGTERM: stop everything this bench started before exiting.
+  const onSignal = () => {
+    say('interrupted: stopping Outpost, mosquitto and the broker');
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const { host, port } = mqttTcp(outpost);
     await registerFleetInDataDir(config, { stb: STB, vehicles: VEHICLES, password: PASSWORD });
@@ -231,14 +248,10 @@ async function main(): Promise<void> {
         ? `sustained with a passing audit: ${best.outpost.ackedPerSecond} msgs/s (step ${best.rate}); peer mosquitto at that step: ${best.peer.ackedPerSecond} msgs/s`
         : 'no step was sustained (acked < 95% of target, or an audit failed)',
     );
-    say('(figures from a shared machine; take final ones on a quiet machine)');
   } finally {
-    await consumer?.close(true).catch(() => {});
-    await outpost.stop();
-    await mosq.stop();
-    await east.stop().catch(() => east.kill());
-    await east.destroy();
-    rmSync(dir, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await cleanup();
   }
 }
 
