@@ -92,6 +92,24 @@ async function main(): Promise<number> {
   let chaosTimer: NodeJS.Timeout | null = null;
   let busy = false;
   let rssMax = 0;
+  let cleaned: Promise<void> | null = null;
+  const cleanup = (): Promise<void> =>
+    (cleaned ??= (async () => {
+      if (chaosTimer) clearTimeout(chaosTimer);
+      await outpost.stop().catch(() => outpost.kill9());
+      for (const c of clusters) {
+        await c.stop().catch(() => c.kill());
+        await c.destroy();
+      }
+      if (process.env['SOAK_KEEP'] !== '1') rmSync(dir, { recursive: true, force: true });
+    })());
+  // Ctrl-C or SIGTERM: stop everything this soak started before exiting.
+  const onSignal = () => {
+    say('interrupted: stopping Outpost and the brokers');
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     await registerFleetInDataDir(config, { stb: STB, vehicles: VEHICLES, password: PASSWORD });
     say(
@@ -182,13 +200,9 @@ async function main(): Promise<number> {
     );
     return ok ? 0 : 1;
   } finally {
-    if (chaosTimer) clearTimeout(chaosTimer);
-    await outpost.stop().catch(() => outpost.kill9());
-    for (const c of clusters) {
-      await c.stop().catch(() => c.kill());
-      await c.destroy();
-    }
-    if (process.env['SOAK_KEEP'] !== '1') rmSync(dir, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await cleanup();
   }
 }
 
