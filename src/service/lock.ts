@@ -5,6 +5,10 @@
  *
  *   pid=<decimal pid> start=<process start time in clock ticks since boot, /proc/<pid>/stat field 22> host=<hostname>\n
  *
+ * Exclusivity comes first from a kernel flock on `<dataDir>/outpost.flock` (flock.ts): only its holder
+ * goes on to the pid file, so two starters racing over a stale pid file cannot both win. The pid
+ * file names the holder in the refusal and covers systems where flock is unavailable.
+ *
  * Robust to kill -9: a lock whose pid is gone (kill(pid, 0) → ESRCH), or whose pid was reused by a
  * different process (start time differs), is stale and is taken over. The reader role (CLI) never
  * takes this lock; LMDB itself makes concurrent readers safe.
@@ -13,8 +17,10 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, w
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { OutpostError } from '../errors.ts';
+import { tryFlock } from './flock.ts';
 
 export const LOCK_FILE = 'outpost.lock';
+export const FLOCK_FILE = 'outpost.flock';
 
 export interface DataDirLock {
   readonly path: string;
@@ -61,12 +67,40 @@ function isAlive(holder: Holder): boolean {
 export function acquireDataDirLock(dataDir: string): DataDirLock {
   const path = join(dataDir, LOCK_FILE);
   const line = `pid=${process.pid} start=${processStartTime(process.pid)} host=${hostname()}\n`;
+  let kernel: ReturnType<typeof tryFlock>;
+  try {
+    kernel = tryFlock(join(dataDir, FLOCK_FILE));
+  } catch (err) {
+    throw new OutpostError('DATA_DIR_NOT_WRITABLE', `cannot lock ${dataDir}: ${(err as Error).message}`, {
+      path,
+      cause: err,
+    });
+  }
+  if (kernel === 'busy') {
+    let holder: Holder | null = null;
+    try {
+      holder = parseHolder(readFileSync(path, 'utf8'));
+    } catch {
+      // pid file not written yet by the holder
+    }
+    const who = holder ? `pid ${holder.pid} on ${holder.host}` : 'another process';
+    throw new OutpostError(
+      'DATA_DIR_LOCKED',
+      `data dir ${dataDir} is in use by another Outpost (${who}); stop it first`,
+      {
+        path,
+        reason: `held by ${who}`,
+      },
+    );
+  }
+  const flockHeld = kernel === 'unsupported' ? null : kernel;
   for (let attempt = 0; attempt < 3; attempt++) {
     let fd: number;
     try {
       fd = openSync(path, 'wx', 0o644);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        flockHeld?.release();
         throw new OutpostError('DATA_DIR_NOT_WRITABLE', `cannot create ${path}: ${(err as Error).message}`, {
           path,
           cause: err,
@@ -80,6 +114,7 @@ export function acquireDataDirLock(dataDir: string): DataDirLock {
       }
       const holder = parseHolder(text);
       if (holder && isAlive(holder)) {
+        flockHeld?.release();
         throw new OutpostError(
           'DATA_DIR_LOCKED',
           `data dir ${dataDir} is in use by another Outpost (pid ${holder.pid} on ${holder.host}); stop it first`,
@@ -115,8 +150,10 @@ export function acquireDataDirLock(dataDir: string): DataDirLock {
         } catch {
           // already gone
         }
+        flockHeld?.release();
       },
     };
   }
+  flockHeld?.release();
   throw new OutpostError('DATA_DIR_LOCKED', `could not take the lock ${path} (contended)`, { path });
 }

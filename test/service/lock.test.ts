@@ -1,0 +1,62 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, onTestFinished, test } from 'vitest';
+import { tryFlock } from '../../src/service/flock.ts';
+import { acquireDataDirLock, FLOCK_FILE, LOCK_FILE } from '../../src/service/lock.ts';
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'outpost-lock-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Another process (util-linux flock(1)) holding the kernel lock until killed. */
+async function holdKernelLock(dir: string): Promise<() => void> {
+  // Its own process group: the `sleep` it runs inherits the locked descriptor and must die too.
+  const child = spawn('flock', ['-n', join(dir, FLOCK_FILE), '-c', 'sleep 60'], {
+    stdio: 'ignore',
+    detached: true,
+  });
+  const stop = (): void => {
+    try {
+      process.kill(-(child.pid as number), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  onTestFinished(stop);
+  for (let i = 0; i < 200; i++) {
+    const probe = tryFlock(join(dir, FLOCK_FILE));
+    if (probe === 'busy') return stop;
+    if (probe !== 'unsupported') probe.release();
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('flock(1) never took the lock');
+}
+
+test('service lock › a live holder of the kernel lock refuses a second starter even when the pid file looks stale', async () => {
+  const dir = tempDir();
+  // A pid file naming a process that has exited: on its own it would be taken over.
+  const gone = spawnSync('true').pid;
+  writeFileSync(join(dir, LOCK_FILE), `pid=${gone} start=1 host=${hostname()}\n`);
+  const stop = await holdKernelLock(dir);
+
+  expect(() => acquireDataDirLock(dir)).toThrow(/in use by another Outpost/);
+
+  stop();
+  await new Promise((r) => setTimeout(r, 200));
+  const lock = acquireDataDirLock(dir);
+  lock.release();
+});
+
+test('service lock › the kernel lock is held until release, then free again', () => {
+  const dir = tempDir();
+  const lock = acquireDataDirLock(dir);
+  expect(tryFlock(join(dir, FLOCK_FILE))).toBe('busy');
+  lock.release();
+  const again = tryFlock(join(dir, FLOCK_FILE));
+  expect(again).not.toBe('busy');
+  if (typeof again === 'object') again.release();
+});
