@@ -131,6 +131,35 @@ export class ClusterLink {
   reload(cfg: ClusterConfig): void {
     this.#cfg = { ...cfg, required: this.#cfg.required, topics: this.#cfg.topics };
     this.#pacer.setRate(cfg.maxBytesPerSecond);
+    if (this.#cfg.required) {
+      this.#protectNewPartitions().catch((err: unknown) =>
+        this.#d.logger.error(
+          { cluster: this.alias, err: String(err) },
+          'mirror could not protect new partitions',
+        ),
+      );
+    }
+  }
+
+  /**
+   * Partitions a reload added are mirrored only after a restart; until then a protected cursor at
+   * their start keeps retention from deleting what this required cluster has not received.
+   */
+  async #protectNewPartitions(): Promise<void> {
+    const { log } = this.#d;
+    for (const topic of log.topicNames()) {
+      if (!topicSelected(topic, this.#cfg.topics)) continue;
+      for (let p = 0; p < log.partitionCount(topic); p++) {
+        if (this.#parts.has(`${topic}/${p}`) || log.getCursor(cursorName(this.alias), topic, p)) continue;
+        await log.setCursor(cursorName(this.alias), topic, p, log.offsets(topic, p).startOffset, {
+          protected: true,
+        });
+        this.#d.logger.warn(
+          { cluster: this.alias, topic, partition: p },
+          'new partition protected from retention; it is mirrored after a restart',
+        );
+      }
+    }
   }
 
   async #run(): Promise<void> {
