@@ -19,8 +19,9 @@ import { accountAck, recordAck } from './ack-accounting.ts';
 import { type OutBatch, toOutBatches, trimLanded } from './batches.ts';
 import { encodeOffsetSync } from './formats/offset-sync.ts';
 import { heartbeatLoop } from './heartbeats.ts';
+import { ensureLinkCursors } from './link-cursors.ts';
 import type { MirrorMetrics } from './metrics.ts';
-import { offsetSyncsTopic, remoteTopic, topicSelected } from './naming.ts';
+import { offsetSyncsTopic, remoteTopic } from './naming.ts';
 import type { OffsetIndex } from './offset-index.ts';
 import { OffsetSyncQueue } from './offset-syncs.ts';
 import { Pacer } from './pacer.ts';
@@ -105,20 +106,12 @@ export class ClusterLink {
 
   /** Creates missing cursors (protected when the cluster is `required`) and starts the session loop. */
   async start(): Promise<void> {
-    const { log } = this.#d;
-    for (const topic of log.topicNames()) {
-      if (!topicSelected(topic, this.#cfg.topics)) continue;
-      for (let p = 0; p < log.partitionCount(topic); p++) {
-        const c = log.getCursor(cursorName(this.alias), topic, p);
-        const start = log.offsets(topic, p).startOffset;
-        if (!c || c.protected !== this.#cfg.required) {
-          await log.setCursor(cursorName(this.alias), topic, p, c?.offset ?? start, {
-            protected: this.#cfg.required,
-          });
-        }
-        const next = Math.max(c?.offset ?? start, start);
-        this.#parts.set(`${topic}/${p}`, newPart(topic, p, remoteTopic(this.#d.edgeId, topic), next));
-      }
+    const parts = await ensureLinkCursors(this.#d.log, this.alias, this.#cfg.topics, this.#cfg.required);
+    for (const { topic, partition, next } of parts) {
+      this.#parts.set(
+        `${topic}/${partition}`,
+        newPart(topic, partition, remoteTopic(this.#d.edgeId, topic), next),
+      );
     }
     this.#loop = this.#run();
   }
@@ -146,19 +139,14 @@ export class ClusterLink {
    * their start keeps retention from deleting what this required cluster has not received.
    */
   async #protectNewPartitions(): Promise<void> {
-    const { log } = this.#d;
-    for (const topic of log.topicNames()) {
-      if (!topicSelected(topic, this.#cfg.topics)) continue;
-      for (let p = 0; p < log.partitionCount(topic); p++) {
-        if (this.#parts.has(`${topic}/${p}`) || log.getCursor(cursorName(this.alias), topic, p)) continue;
-        await log.setCursor(cursorName(this.alias), topic, p, log.offsets(topic, p).startOffset, {
-          protected: true,
-        });
-        this.#d.logger.warn(
-          { cluster: this.alias, topic, partition: p },
-          'new partition protected from retention; it is mirrored after a restart',
-        );
-      }
+    const added = await ensureLinkCursors(this.#d.log, this.alias, this.#cfg.topics, true, (key) =>
+      this.#parts.has(key),
+    );
+    for (const { topic, partition } of added) {
+      this.#d.logger.warn(
+        { cluster: this.alias, topic, partition },
+        'new partition protected from retention; it is mirrored after a restart',
+      );
     }
   }
 
