@@ -9,9 +9,17 @@
  * goes on to the pid file, so two starters racing over a stale pid file cannot both win. The pid
  * file names the holder in the refusal and covers systems where flock is unavailable.
  *
- * Robust to kill -9: a lock whose pid is gone (kill(pid, 0) → ESRCH), or whose pid was reused by a
- * different process (start time differs), is stale and is taken over. The reader role (CLI) never
- * takes this lock; LMDB itself makes concurrent readers safe.
+ * The kernel lock is authoritative: the kernel drops a flock when its holder dies, so once we hold it,
+ * a pid file left by a process on this host is stale whatever kill(pid, 0) says. A process killed
+ * with -9 stays a zombie until its parent reaps it (late-reaping container inits, supervisors that
+ * restart before they reap), and kill(pid, 0) succeeds on a zombie: without this rule a restart
+ * would be refused with DATA_DIR_LOCKED until the reaping. A pid file naming another host (shared
+ * storage, where flock may not reach across machines) is still honoured.
+ *
+ * Only where flock is unavailable does the pid file decide alone: a lock whose pid is gone
+ * (kill(pid, 0) → ESRCH), or whose pid was reused by a different process (start time differs), is
+ * stale and is taken over. The reader role (CLI) never takes this lock; LMDB itself makes concurrent
+ * readers safe.
  */
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -51,8 +59,9 @@ function parseHolder(text: string): Holder | null {
   return { pid: Number(m[1]), start: m[2] ?? '', host: m[3] ?? '' };
 }
 
-function isAlive(holder: Holder): boolean {
+function isAlive(holder: Holder, flockHeld: boolean): boolean {
   if (holder.host !== hostname()) return true; // shared storage from another machine: never steal
+  if (flockHeld) return false; // the kernel released the holder's flock: it is gone (or a zombie)
   try {
     process.kill(holder.pid, 0);
   } catch (err) {
@@ -113,7 +122,7 @@ export function acquireDataDirLock(dataDir: string): DataDirLock {
         continue; // removed meanwhile: retry
       }
       const holder = parseHolder(text);
-      if (holder && isAlive(holder)) {
+      if (holder && isAlive(holder, flockHeld !== null)) {
         flockHeld?.release();
         throw new OutpostError(
           'DATA_DIR_LOCKED',

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, onTestFinished, test } from 'vitest';
@@ -59,4 +59,57 @@ test('service lock › the kernel lock is held until release, then free again', 
   const again = tryFlock(join(dir, FLOCK_FILE));
   expect(again).not.toBe('busy');
   if (typeof again === 'object') again.release();
+});
+
+/** /proc/<pid>/stat field 3: the process state ("Z" for a zombie), or '' when gone. */
+function procState(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? '';
+  } catch {
+    return '';
+  }
+}
+
+test('service lock › a holder killed with -9 but not yet reaped (a zombie) does not keep a restart out', async () => {
+  const dir = tempDir();
+  const lockTs = join(import.meta.dirname, '../../src/service/lock.ts');
+  const holderJs = `import { acquireDataDirLock } from ${JSON.stringify(lockTs)};
+acquireDataDirLock(${JSON.stringify(dir)}); console.log('locked'); setInterval(() => {}, 1000);`;
+  // A parent that never reaps its child, as a late-reaping container init or supervisor does.
+  const parent = spawn(
+    'python3',
+    [
+      '-c',
+      'import subprocess, sys, time\np = subprocess.Popen(sys.argv[1:])\nprint("child", p.pid, flush=True)\ntime.sleep(120)',
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      holderJs,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  onTestFinished(() => {
+    parent.kill('SIGKILL');
+  });
+  let out = '';
+  parent.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  for (let i = 0; i < 400 && !(out.includes('locked') && /child \d+/.test(out)); i++) {
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const pid = Number(/child (\d+)/.exec(out)?.[1]);
+  expect(out).toContain('locked');
+  expect(readFileSync(join(dir, LOCK_FILE), 'utf8')).toContain(`pid=${pid} `);
+  expect(() => acquireDataDirLock(dir)).toThrow(/in use by another Outpost/); // alive: refused
+
+  process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 400 && procState(pid) !== 'Z'; i++) await new Promise((r) => setTimeout(r, 25));
+  expect(procState(pid)).toBe('Z');
+  expect(() => process.kill(pid, 0)).not.toThrow(); // the pid still "exists": the old rule said alive
+
+  const lock = acquireDataDirLock(dir);
+  expect(readFileSync(join(dir, LOCK_FILE), 'utf8')).toContain(`pid=${process.pid} `);
+  lock.release();
 });
