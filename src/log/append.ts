@@ -8,7 +8,7 @@
  *   publish → once committed and fsynced, advance durableEnd and wake the tails
  */
 import { OutpostError } from '../errors.ts';
-import { encodeRecord } from './codec/record-v1.ts';
+import { encodeRecord, recordSize } from './codec/record-v1.ts';
 import { partitionFor } from './partitioner.ts';
 import { type Core, getPart, type Part, type TopicState } from './state.ts';
 import type { LogDbs } from './store.ts';
@@ -65,6 +65,36 @@ export function prepare(core: Core, records: readonly AppendRecord[], maxRecordB
     pending[i] = { part, offset: -1, buf };
   }
   return { pending, bytes, rr };
+}
+
+/** What prepare() checks on one record, without encoding it (see PartitionedLog.validate). */
+export function validateRecord(core: Core, r: AppendRecord, maxRecordBytes: number): OutpostError | null {
+  const t = core.topics.get(r.topic);
+  if (t === undefined) {
+    return new OutpostError('UNKNOWN_TOPIC', `unknown log topic "${r.topic}"`, { topic: r.topic });
+  }
+  if (r.partition !== undefined && (!Number.isInteger(r.partition) || t.parts[r.partition] === undefined)) {
+    return new OutpostError(
+      'UNKNOWN_PARTITION',
+      `topic "${r.topic}" has ${t.parts.length} partitions; ${r.partition} does not exist`,
+      { topic: r.topic, partition: r.partition },
+    );
+  }
+  let size: number;
+  try {
+    size = recordSize({ key: r.key ?? null, headers: r.headers ?? {}, value: r.value });
+  } catch (err) {
+    if (err instanceof OutpostError) return err;
+    throw err;
+  }
+  if (size > maxRecordBytes) {
+    return new OutpostError(
+      'RECORD_TOO_LARGE',
+      `record of ${size} bytes exceeds log.maxRecordBytes (${maxRecordBytes})`,
+      { topic: r.topic },
+    );
+  }
+  return null;
 }
 
 /**

@@ -13,7 +13,7 @@
  */
 import cron from 'node-cron';
 import { isOutpostError, OutpostError } from '../errors.ts';
-import { assign, type Pending, prepare, publish } from './append.ts';
+import { assign, type Pending, prepare, publish, validateRecord } from './append.ts';
 import { Budget } from './budget.ts';
 import { peekTimestamp } from './codec/record-v1.ts';
 import { deleteCursor, getCursor, listCursors, setCursor } from './cursors.ts';
@@ -126,6 +126,10 @@ class Log implements PartitionedLog {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  validate(record: AppendRecord): OutpostError | null {
+    return validateRecord(this.#owner('validate'), record, this.#maxRecordBytes);
   }
 
   #admit(core: Core, bytes: number): void {

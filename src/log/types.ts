@@ -8,6 +8,7 @@
  * [startOffset, endOffset). In role "reader" both come from disk (committed records, see reader.ts).
  */
 import type { Database } from 'lmdb';
+import type { OutpostError } from '../errors.ts';
 
 export type Headers = Record<string, Buffer>;
 
@@ -115,8 +116,17 @@ export interface LogOptions {
 }
 
 export interface PartitionedLog {
-  /** Durable append: resolves only once every record is committed and fsynced. Offsets follow call order. */
+  /**
+   * Durable append: resolves only once every record is committed and fsynced. Offsets follow call order.
+   * All or nothing: one record that cannot be stored rejects the call before any offset is handed out.
+   */
   append(records: readonly AppendRecord[]): Promise<AppendResult[]>;
+  /**
+   * The checks `append` makes on one record (topic, partition, field types, encoded size), without
+   * appending it: null when `append` would take it, else the error it would reject with. Callers that
+   * share one append among many producers refuse a bad record alone with this (owner role).
+   */
+  validate(record: AppendRecord): OutpostError | null;
   /** Durable records from `offset` (clamped up to startOffset). Empty array at the end. */
   read(topic: string, partition: number, offset: number, options?: ReadOptions): LogRecord[];
   /**
