@@ -32,6 +32,31 @@ describe('cli › check-config and config schema', () => {
     expect(r.stderr).not.toMatch(STACK_FRAME);
   });
 
+  test('cli › contradictory settings are refused with the path of each and the fix', async () => {
+    const dir = await tempDir();
+    const cfg = smallConfig(dir, { t: { partitions: 1 } }) as Record<string, unknown> & {
+      mqtt: Record<string, unknown>;
+    };
+    // A 4 MiB payload can never fit the default 1 MiB log.maxRecordBytes; a mirror selection typo.
+    cfg.mqtt['limits'] = { maxPayloadBytes: 4 * 1024 ** 2 };
+    cfg['mirror'] = { clusters: { east: { bootstrap: ['127.0.0.1:9092'], topics: { include: ['tt'] } } } };
+    const file = await writeConfig(dir, cfg as never);
+    const r = await outpost(['check-config', '--config', file]);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines[0]).toBe(`outpost: ${file} is invalid:`);
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^ {2}mqtt\.limits\.maxPayloadBytes: 4194304 bytes plus up to \d+ bytes of headers and key exceed log\.maxRecordBytes \(1048576\).*Lower mqtt\.limits\.maxPayloadBytes to at most \d+, or raise log\.maxRecordBytes to at least \d+$/,
+      ),
+    );
+    expect(lines).toContain(
+      '  mirror.clusters.east.topics.include[0]: unknown log topic "tt" (declare it in log.topics, or use a glob pattern)',
+    );
+    // `outpost run` loads the config the same way and refuses to start.
+    await expect(loadConfig(file)).rejects.toThrow(/maxPayloadBytes/);
+  });
+
   test('cli › OUTPOST_DEBUG=1 adds the stack trace to a failure', async () => {
     const dir = await tempDir();
     const file = await writeConfig(dir, smallConfig(dir, { t: { partitions: 0 } }));

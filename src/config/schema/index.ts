@@ -53,6 +53,65 @@ function checkPortClashes(
   });
 }
 
+/**
+ * The largest record a PUBLISH can make, beyond its payload: the five MQTT headers (mqtt.topic,
+ * mqtt.qos, mqtt.retain, client.id, device.id), the key rendered from the topic, and the record
+ * framing. Lengths in the limits are characters; UTF-8 takes up to 3 bytes per UTF-16 unit.
+ */
+const FRAMING_BYTES = 256;
+const DEVICE_ID_BYTES = 128;
+function maxRecordOverhead(cfg: {
+  mqtt: { limits: { maxTopicLength: number; maxClientIdLength: number } };
+  routes: Array<{ key?: string | undefined }>;
+}): number {
+  const { maxTopicLength, maxClientIdLength } = cfg.mqtt.limits;
+  const keyTemplate = Math.max(0, ...cfg.routes.map((r) => Buffer.byteLength(r.key ?? '')));
+  const topicBytes = 3 * maxTopicLength;
+  return topicBytes * 2 + keyTemplate + 3 * maxClientIdLength + DEVICE_ID_BYTES + FRAMING_BYTES;
+}
+
+/** A payload the MQTT limits admit must fit in a record the log accepts; otherwise the device is cut off. */
+function checkRecordFits(
+  cfg: Parameters<typeof maxRecordOverhead>[0] & {
+    mqtt: { limits: { maxPayloadBytes: number } };
+    log: { maxRecordBytes: number };
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const overhead = maxRecordOverhead(cfg);
+  const largest = cfg.mqtt.limits.maxPayloadBytes + overhead;
+  if (largest <= cfg.log.maxRecordBytes) return;
+  ctx.addIssue({
+    code: 'custom',
+    path: ['mqtt', 'limits', 'maxPayloadBytes'],
+    message:
+      `${cfg.mqtt.limits.maxPayloadBytes} bytes plus up to ${overhead} bytes of headers and key exceed ` +
+      `log.maxRecordBytes (${cfg.log.maxRecordBytes}): such publishes would be refused by the log. ` +
+      `Lower mqtt.limits.maxPayloadBytes to at most ${cfg.log.maxRecordBytes - overhead}, or raise ` +
+      `log.maxRecordBytes to at least ${largest}`,
+  });
+}
+
+/** A mirror topic selection naming a topic literally must name a log topic (a typo mirrors nothing). */
+function checkMirrorTopicNames(
+  cfg: { mirror: { clusters: Record<string, { topics: { include: string[]; exclude: string[] } }> } },
+  topics: Set<string>,
+  ctx: z.RefinementCtx,
+): void {
+  for (const [alias, c] of Object.entries(cfg.mirror.clusters)) {
+    for (const list of ['include', 'exclude'] as const) {
+      c.topics[list].forEach((name, i) => {
+        if (/[*?]/.test(name) || topics.has(name)) return;
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mirror', 'clusters', alias, 'topics', list, i],
+          message: `unknown log topic "${name}" (declare it in log.topics, or use a glob pattern)`,
+        });
+      });
+    }
+  }
+}
+
 export const configSchema = z
   .object({
     $schema: z.string().optional(),
@@ -102,6 +161,8 @@ export const configSchema = z
       ctx.addIssue({ code: 'custom', path: ['unrouted'], message: `unknown log topic "${cfg.unrouted}"` });
     }
     checkPortClashes(cfg, ctx);
+    checkRecordFits(cfg, ctx);
+    checkMirrorTopicNames(cfg, topics, ctx);
     // The retention schedule fails at startup otherwise; say why now (node-cron's own parser).
     const schedule = cron.validateDetailed(cfg.log.retentionSchedule);
     if (!schedule.valid) {

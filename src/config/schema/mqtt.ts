@@ -50,7 +50,13 @@ export const limitsSchema = z
       .max(65535)
       .default(1200)
       .describe(
-        'Largest keepalive a client may ask for (s). Larger or 0 (none): CONNACK 2 "identifier rejected", as Mosquitto does for MQTT 3.1.1.',
+        'Largest keepalive a client may ask for (s). Larger: CONNACK 2 "identifier rejected", as Mosquitto does for MQTT 3.1.1.',
+      ),
+    requireKeepalive: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Refuse keepalive 0 ("no keepalive", legal in MQTT 3.1.1 and the default of several clients) by closing the connection, counted as keepalive-required. Off: such clients are kept until TCP notices they are gone.',
       ),
     maxClientIdLength: positiveInt.max(65535).default(128).describe('Longer client ids: CONNACK 2.'),
     maxTopicLength: positiveInt
