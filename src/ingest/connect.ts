@@ -1,18 +1,26 @@
 /**
  * CONNECT-side aedes hooks, as named steps:
- *   preConnect:   admission (stopping, maxConnections, log full, client id length, keepalive)
+ *   preConnect:   admission (protocol level, stopping, maxConnections, log full, client id, keepalive)
  *   authenticate: the admission verdict as a CONNACK code, then src/devices (password / certificate /
- *                 anonymous policy) → per-client pipeline state
+ *                 anonymous policy) → per-client pipeline state → the will, checked like a PUBLISH
  *   authorizeSubscribe: denied (SUBACK 0x80, [MQTT-3.9.3-2]); Outpost devices publish only.
  *
- * CONNACK codes (MQTT 3.1.1 §3.2.2.3): 2 identifier rejected (client id too long, keepalive above the
- * limit, as Mosquitto does for 3.1.1), 3 server unavailable (stopping, connection limit, log full),
- * 4 bad user name or password, 5 not authorized (disabled, throttled, anonymous refused).
+ * CONNACK codes (MQTT 3.1.1 §3.2.2.3): 1 unacceptable protocol level [MQTT-3.1.2-2] (sent by aedes;
+ * MQTT 5 clients get it too), 2 identifier rejected (client id too long, an empty client id with
+ * CleanSession 0 [MQTT-3.1.3-8], keepalive above the limit, as Mosquitto does for 3.1.1), 3 server
+ * unavailable (stopping, connection limit, log full), 4 bad user name or password, 5 not authorized
+ * (disabled, throttled, anonymous refused, a will the device may not publish, as Mosquitto 2 does).
  * aedes sends the CONNACK and closes the connection on a refusal [MQTT-3.2.2-5].
+ *
+ * Keepalive 0 means "no keepalive" in MQTT 3.1.1 [MQTT-3.1.2-10] and is accepted unless
+ * mqtt.limits.requireKeepalive is set; then it is refused by closing the connection without a CONNACK
+ * (3.1.1 has no return code for it), counted as keepalive-required.
+ * Every refusal is counted and logged once, here.
  */
 import type { Client as AedesClient, AuthenticateError } from 'aedes';
 import type { Config } from '../config/index.ts';
-import type { AuthRefusal, Devices } from '../devices/index.ts';
+import type { AuthRefusal, DeviceIdentity, Devices } from '../devices/index.ts';
+import { OutpostError } from '../errors.ts';
 import type { ConnectionMeta } from './listeners/common.ts';
 import type { RefusalReason } from './metrics.ts';
 
@@ -29,13 +37,19 @@ export interface ConnectHookDeps {
   admission: () => Admission;
   metaOf: (client: AedesClient) => ConnectionMeta | undefined;
   refuse: (reason: RefusalReason, fields: Record<string, unknown>) => void;
-  onAuthenticated: (client: AedesClient, identity: import('../devices/index.ts').DeviceIdentity) => void;
+  onAuthenticated: (client: AedesClient, identity: DeviceIdentity) => void;
+  /** Why the client's will could not be published (route, ACL, size), or null. Runs after onAuthenticated. */
+  willRefusal: (client: AedesClient) => RefusalReason | null;
 }
 
 interface ConnectPacketLike {
   clientId: string;
   keepalive: number;
+  clean?: boolean;
+  protocolVersion?: number;
 }
+
+type Verdict = { code: 2 | 3; reason: RefusalReason } | { code: 'close'; reason: RefusalReason };
 
 const AUTH_CODE: Record<AuthRefusal, 4 | 5> = {
   'unknown-device': 4,
@@ -55,16 +69,20 @@ function connackError(code: 2 | 3 | 4 | 5, reason: string): AuthenticateError {
 export function connectHooks(deps: ConnectHookDeps) {
   const verdicts = new WeakMap<AedesClient, { code: 2 | 3; reason: RefusalReason }>();
 
-  /** Step 1: admission. The verdict is delivered as a CONNACK code by `authenticate`. */
-  function admit(packet: ConnectPacketLike): { code: 2 | 3; reason: RefusalReason } | null {
+  /** Step 1: admission. A CONNACK verdict is delivered by `authenticate`; 'close' closes at once. */
+  function admit(packet: ConnectPacketLike): Verdict | null {
     const a = deps.admission();
     if (a.stopping) return { code: 3, reason: 'stopping' };
     if (a.openConnections > a.limits.maxConnections) return { code: 3, reason: 'max-connections' };
     if (a.logFull()) return { code: 3, reason: 'log-full-connect' };
     if (packet.clientId.length > a.limits.maxClientIdLength) return { code: 2, reason: 'client-id-too-long' };
-    if (packet.keepalive === 0 || packet.keepalive > a.limits.maxKeepaliveSeconds) {
-      return { code: 2, reason: 'keepalive-too-large' };
+    // [MQTT-3.1.3-8]: a server-assigned id cannot carry a persistent session.
+    if (packet.clientId.length === 0 && packet.clean === false)
+      return { code: 2, reason: 'client-id-rejected' };
+    if (packet.keepalive === 0) {
+      return a.limits.requireKeepalive ? { code: 'close', reason: 'keepalive-required' } : null;
     }
+    if (packet.keepalive > a.limits.maxKeepaliveSeconds) return { code: 2, reason: 'keepalive-too-large' };
     return null;
   }
 
@@ -73,7 +91,20 @@ export function connectHooks(deps: ConnectHookDeps) {
     packet: ConnectPacketLike,
     callback: (e: Error | null, ok: boolean) => void,
   ) => {
+    const meta = deps.metaOf(client);
+    const where = { clientId: packet.clientId, remoteAddress: meta?.remoteAddress, listener: meta?.listener };
+    // [MQTT-3.1.2-2]: aedes answers levels other than 3 (3.1) and 4 (3.1.1) with CONNACK 1 itself.
+    if (packet.protocolVersion !== 3 && packet.protocolVersion !== 4) {
+      deps.refuse('protocol-version', { ...where, protocolVersion: packet.protocolVersion });
+      callback(null, true);
+      return;
+    }
     const verdict = admit(packet);
+    if (verdict?.code === 'close') {
+      deps.refuse(verdict.reason, where);
+      callback(new OutpostError('INGEST_REFUSED', verdict.reason, { reason: verdict.reason }), false);
+      return;
+    }
     if (verdict) verdicts.set(client, verdict);
     callback(null, true);
   };
@@ -108,6 +139,17 @@ export function connectHooks(deps: ConnectHookDeps) {
         (result) => {
           if (result.ok) {
             deps.onAuthenticated(client, result.identity);
+            const will = deps.willRefusal(client);
+            if (will !== null) {
+              deps.refuse('will-refused', {
+                clientId: client.id,
+                deviceId: result.identity.deviceId ?? undefined,
+                remoteAddress,
+                willRefusal: will,
+              });
+              callback(connackError(5, `will refused: ${will}`), false);
+              return;
+            }
             callback(null, true);
             return;
           }

@@ -19,7 +19,7 @@ import { listenWs } from './listeners/ws.ts';
 import { createMetrics, RateWindow, type RefusalReason } from './metrics.ts';
 import { type ClientState, type PipelineSettings, PublishPipeline } from './pipeline.ts';
 import { compileRoutes } from './routing.ts';
-import { limitPacketSize, sortErrorReason } from './wire.ts';
+import { guardParser, sortErrorReason, violationReason } from './wire.ts';
 
 export interface IngestDeps {
   config: Config;
@@ -133,6 +133,11 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
     metaOf: (client) => metas.get(client.conn),
     refuse,
     onAuthenticated,
+    willRefusal: (client) => {
+      const state = states.get(client);
+      const will = (client as unknown as { _will?: { topic: string; payload: Buffer | string } })._will;
+      return state === undefined || will == null ? null : pipeline.willRefusal(state, will);
+    },
     admission: () => ({
       stopping,
       openConnections,
@@ -202,7 +207,23 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
     openConnections++;
     metas.set(stream, meta);
     const client = broker.handle(stream as never, req as never) as unknown as AedesClient;
-    limitPacketSize(client, () => config.mqtt.limits);
+    guardParser(
+      client,
+      () => config.mqtt.limits,
+      (err, close) => {
+        // Counted and logged once here; aedes reports the error again when `close` hands it over.
+        (err as { outpostCounted?: boolean }).outpostCounted = true;
+        refuse(violationReason(err), {
+          clientId: client.id ?? undefined,
+          remoteAddress: meta.remoteAddress,
+          listener: meta.listener,
+          err: err.message,
+        });
+        const state = states.get(client);
+        if (state === undefined || state.closed) close();
+        else pipeline.closeAfterAcks(state, close);
+      },
+    );
     let closed = false;
     stream.once('close', () => {
       if (closed) return;

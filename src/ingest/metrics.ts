@@ -16,6 +16,11 @@ export type RefusalReason =
   | 'max-connections'
   | 'client-id-too-long'
   | 'keepalive-too-large'
+  | 'keepalive-required'
+  | 'client-id-rejected'
+  | 'protocol-version'
+  | 'will-invalid'
+  | 'will-refused'
   | 'log-full-connect'
   | 'stopping'
   | 'auth-error'
@@ -27,9 +32,17 @@ export type RefusalReason =
   | 'topic-too-many-levels'
   | 'log-full'
   | 'append-failed'
+  | 'record-invalid'
+  | 'invalid-topic'
+  // any packet
+  | 'invalid-utf8'
+  | 'null-character'
+  | 'packet-id-zero'
+  | 'protocol-error'
+  | 'keepalive-timeout'
+  | 'connect-timeout'
   // other
   | 'subscribe-denied'
-  | 'protocol-error'
   | 'tls-handshake'
   | 'device-revoked';
 

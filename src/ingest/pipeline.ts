@@ -24,6 +24,8 @@ import type { Logger } from 'pino';
 import type { DeviceIdentity } from '../devices/index.ts';
 import { isOutpostError, OutpostError } from '../errors.ts';
 import type { PartitionedLog } from '../log/index.ts';
+import { afterWrites, countAppended, refusalEntry } from './append-steps.ts';
+import { GroupAppender } from './group-append.ts';
 import { TokenBucket } from './limits.ts';
 import type { IngestMetrics, RateWindow, RefusalReason } from './metrics.ts';
 import { compileFilters } from './routing.ts';
@@ -56,9 +58,7 @@ export class PublishPipeline {
   #deps: PipelineDeps;
   #settings: PipelineSettings;
   #buckets = new Map<string, TokenBucket>();
-  /** Records admitted this tick; appended together in one log.append call (offsets in array order). */
-  #batch: Pending[] = [];
-  #batchScheduled = false;
+  #appender: GroupAppender;
   /** Clients with packets held or in flight (keepalive refresh, drain). */
   #busy = new Set<ClientState>();
   #keepaliveTimer: NodeJS.Timeout;
@@ -70,6 +70,7 @@ export class PublishPipeline {
   constructor(deps: PipelineDeps, settings: PipelineSettings) {
     this.#deps = deps;
     this.#settings = settings;
+    this.#appender = new GroupAppender(deps.log, (batch, err, reason) => this.#complete(batch, err, reason));
     this.#keepaliveTimer = setInterval(() => {
       for (const s of this.#busy) refreshKeepalive(s.client);
     }, 1000);
@@ -95,6 +96,7 @@ export class PublishPipeline {
       acks: [],
       inflight: 0,
       closed: false,
+      doomed: false,
       timer: null,
       routeCache: new Map(),
       routeGeneration: -1,
@@ -135,6 +137,9 @@ export class PublishPipeline {
     packet: PublishPacketLike,
     cb: Callback,
   ): void {
+    // A refused connection closes once what came before the refusal is acknowledged: packets after
+    // it (same socket read) are never appended and never acknowledged.
+    if (state?.doomed) return;
     const received = performance.now();
     const topic = packet.topic;
     // Steps 1-3 depend only on (topic, settings, identity): resolved once per topic and connection.
@@ -171,11 +176,20 @@ export class PublishPipeline {
         packet.qos === 2 &&
         packet.messageId !== undefined &&
         client?._inboundInflight?.has(packet.messageId) === true,
+      refusal: false,
+      clientId: client?.id,
       state: null,
     };
+    // Isolation: a record the log would refuse is refused here, for this connection alone, before it
+    // can join (and fail) a group commit shared with other devices.
+    const invalid = this.#deps.log.validate(pending);
+    if (invalid !== null) {
+      this.#refuse(state, client, packet, cb, 'record-invalid', invalid.message);
+      return;
+    }
     if (state === null || state.closed || client?.closed) {
       // A will, published by aedes after its connection closed: nothing left to order against.
-      this.#enqueueAppend(pending);
+      this.#appender.add(pending);
       return;
     }
     pending.state = state;
@@ -183,6 +197,17 @@ export class PublishPipeline {
     state.queue.push(pending);
     this.#busy.add(state);
     this.#pump(state);
+  }
+
+  /**
+   * Why a will (checked at CONNECT, published when the connection dies) could not be appended, as a
+   * PUBLISH on its topic would be refused: route, ACL, topic limits, size. Null when it can.
+   */
+  willRefusal(state: ClientState, will: { topic: string; payload: Buffer | string }): RefusalReason | null {
+    const resolved = resolveTopic(state, will.topic, this.#settings, this.#generation);
+    if (typeof resolved === 'string') return resolved;
+    if (Buffer.byteLength(will.payload) > this.#settings.limits.maxPayloadBytes) return 'too-large';
+    return null;
   }
 
   #refuse(
@@ -201,7 +226,29 @@ export class PublishPipeline {
       topic,
       qos: packet.qos,
     });
-    cb(new OutpostError('INGEST_REFUSED', message, { reason, topic, ...(clientId ? { clientId } : {}) }));
+    const err = new OutpostError('INGEST_REFUSED', message, {
+      reason,
+      topic,
+      ...(clientId ? { clientId } : {}),
+    });
+    if (state === null || state.closed || client?.closed) cb(err);
+    else this.closeAfterAcks(state, () => cb(err));
+  }
+
+  /**
+   * Closes a connection (through `close`) once every packet it sent before now is acknowledged, in
+   * FIFO order [MQTT-4.6.0-2]. Nothing it sends from now on is appended. Used for every refusal of a
+   * live connection: a refused packet must not take down the acknowledgements of the packets before it.
+   */
+  closeAfterAcks(state: ClientState, close: () => void): void {
+    if (state.doomed || state.closed) {
+      if (!state.doomed) close();
+      return;
+    }
+    state.doomed = true;
+    state.queue.push(refusalEntry(state, () => afterWrites(state.client.conn, close)));
+    this.#busy.add(state);
+    this.#pump(state);
   }
 
   /** The client's connection is gone: drop held (never appended, never acknowledged) packets. */
@@ -230,7 +277,7 @@ export class PublishPipeline {
   }
 
   #inflightTotal(): number {
-    let n = this.#batch.length;
+    let n = this.#appender.waiting();
     for (const s of this.#busy) n += s.inflight;
     return n;
   }
@@ -242,6 +289,14 @@ export class PublishPipeline {
     if (state.closed || state.client.closed || this.#holding) return;
     const max = this.#settings.limits.maxInflightPerClient;
     while (state.queue.length > 0) {
+      if ((state.queue[0] as Pending).refusal) {
+        const refusal = state.queue[0] as Pending;
+        state.queue.length = 0; // nothing queued behind a refusal is appended
+        refusal.done = true;
+        state.acks.push(refusal);
+        this.#releaseAcks(state, performance.now());
+        return;
+      }
       if (state.inflight >= max) {
         this.#deps.metrics.paused.inc();
         return; // a completion pumps again
@@ -271,7 +326,7 @@ export class PublishPipeline {
       const p = state.queue.shift() as Pending;
       state.inflight++;
       state.acks.push(p);
-      this.#enqueueAppend(p);
+      this.#appender.add(p);
     }
   }
 
@@ -284,69 +339,22 @@ export class PublishPipeline {
     }
   }
 
-  #enqueueAppend(p: Pending): void {
-    this.#batch.push(p);
-    if (!this.#batchScheduled) {
-      this.#batchScheduled = true;
-      setImmediate(() => this.#flush());
-    }
-  }
-
-  /** One log.append for everything admitted since the last flush: offsets follow admission order. */
-  #flush(): void {
-    this.#batchScheduled = false;
-    const batch = this.#batch;
-    this.#batch = [];
-    if (batch.length === 0) return;
-    let promise: Promise<unknown>;
-    try {
-      promise = this.#deps.log.append(batch); // a Pending is its own AppendRecord
-    } catch (err) {
-      promise = Promise.reject(err);
-    }
-    promise.then(
-      () => this.#complete(batch, null),
-      (err: unknown) => this.#complete(batch, err instanceof Error ? err : new Error(String(err))),
-    );
-  }
-
-  #complete(batch: Pending[], err: Error | null): void {
+  /**
+   * An append finished. `reason` is the refusal to count and log for a failed one (null: already
+   * counted, for records behind a connection's failed record).
+   */
+  #complete(batch: Pending[], err: Error | null, reason?: RefusalReason | null): void {
     const now = performance.now();
     const { metrics, rate, byTopic } = this.#deps;
     if (err === null) {
       rate.add(batch.length);
-      // Aggregate per (topic, qos) first: one prom-client label lookup per batch, not per message.
-      const sums = new Map<string, Array<{ messages: number; bytes: number } | undefined>>();
-      for (const p of batch) {
-        let byQos = sums.get(p.topic);
-        if (byQos === undefined) {
-          byQos = [];
-          sums.set(p.topic, byQos);
-        }
-        const sum = byQos[p.qos];
-        if (sum) {
-          sum.messages++;
-          sum.bytes += p.bytes;
-        } else byQos[p.qos] = { messages: 1, bytes: p.bytes };
-      }
-      for (const [topic, byQos] of sums) {
-        for (let qos = 0; qos < byQos.length; qos++) {
-          const sum = byQos[qos];
-          if (sum === undefined) continue;
-          const { messages, bytes } = sum;
-          metrics.messages.inc({ topic, qos: QOS_LABEL[qos] as string }, messages);
-          metrics.bytes.inc({ topic, qos: QOS_LABEL[qos] as string }, bytes);
-          const t = byTopic.get(topic);
-          if (t) {
-            t.messages += messages;
-            t.bytes += bytes;
-          } else byTopic.set(topic, { messages, bytes });
-        }
-      }
-    } else {
-      const reason: RefusalReason = isOutpostError(err, 'LOG_FULL') ? 'log-full' : 'append-failed';
+      countAppended(batch, metrics, byTopic);
+    } else if (reason !== null) {
+      const why: RefusalReason = reason ?? (isOutpostError(err, 'LOG_FULL') ? 'log-full' : 'append-failed');
       const logFields = isOutpostError(err) ? err.toLog() : { err: err.message };
-      this.#deps.refuse(reason, { ...logFields, records: batch.length });
+      // The connections whose records failed, so each victim has a log line that names it.
+      const clients = [...new Set(batch.map((p) => p.state?.client.id ?? p.clientId))].slice(0, 20);
+      this.#deps.refuse(why, { ...logFields, records: batch.length, clientIds: clients });
     }
     const touched = new Set<ClientState>();
     for (const p of batch) {
@@ -393,5 +401,3 @@ export class PublishPipeline {
     }
   }
 }
-
-const QOS_LABEL = ['0', '1', '2'];

@@ -10,7 +10,13 @@ import { aclAllows, type CompiledPattern, type CompiledRoute, matchRoute, render
 export interface AedesClientLike {
   id: string;
   closed: boolean;
-  conn: { destroy(err?: Error): void; cork?(): void; uncork?(): void };
+  conn: {
+    destroy(err?: Error): void;
+    cork?(): void;
+    uncork?(): void;
+    writableLength?: number;
+    once?(event: 'drain' | 'close', listener: () => void): unknown;
+  };
   _keepaliveTimer?: NodeJS.Timeout | null;
   _keepaliveInterval?: number;
   /** QoS 2 message ids stored by aedes awaiting PUBREL (lib/handlers/publish.js, pubrel.js). */
@@ -45,6 +51,10 @@ export interface Pending extends AppendRecord {
   err: Error | null;
   /** A QoS 2 retransmission already appended: acknowledge again (PUBREC) without appending. */
   skip: boolean;
+  /** Not a record: the refusal that closes the connection once everything before it is acknowledged. */
+  refusal: boolean;
+  /** The sending client's id (for log lines about a will, whose connection state may be gone). */
+  clientId: string | undefined;
   state: ClientState | null;
 }
 
@@ -60,6 +70,8 @@ export interface ClientState {
   acks: Pending[];
   inflight: number;
   closed: boolean;
+  /** Refused: closes once earlier packets are acknowledged; nothing more is appended. */
+  doomed: boolean;
   timer: NodeJS.Timeout | null;
   routeCache: Map<string, Resolved | RefusalReason>;
   routeGeneration: number;

@@ -49,6 +49,8 @@ export function baseConfig(overrides: Partial<ConfigInput> = {}): ConfigInput {
 export interface HarnessOptions {
   /** Wraps the real log (e.g. to slow commits down); the wrapper must call the real append synchronously. */
   wrapLog?: (log: PartitionedLog) => PartitionedLog;
+  /** The real log's own record limit, below what the config allows (config cross-checks bypassed). */
+  logMaxRecordBytes?: number;
 }
 
 export async function startHarness(
@@ -63,6 +65,7 @@ export async function startHarness(
     maxBytes: config.log.maxBytes,
     onFull: config.log.onFull,
     minFreeBytes: 0,
+    ...(opts.logMaxRecordBytes === undefined ? {} : { maxRecordBytes: opts.logMaxRecordBytes }),
   });
   const log = opts.wrapLog ? opts.wrapLog(realLog) : realLog;
   const metrics = new Registry();

@@ -7,7 +7,8 @@ export async function listenTcp(
   cfg: Extract<ListenerConfig, { type: 'tcp' }>,
   accept: Accept,
 ): Promise<Listener> {
-  const server = createServer({ noDelay: true }, (socket) => {
+  // TCP keepalive: the only liveness check for clients that connect with MQTT keepalive 0.
+  const server = createServer({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 }, (socket) => {
     accept(socket, { listener: 'tcp', remoteAddress: socket.remoteAddress ?? '' });
   });
   const port = await listen(server, 'tcp', cfg.host, cfg.port);

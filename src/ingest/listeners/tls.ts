@@ -60,6 +60,7 @@ export async function listenTls(
     },
     (socket) => {
       socket.setNoDelay(true);
+      socket.setKeepAlive(true, 60_000); // liveness of clients with MQTT keepalive 0
       accept(socket, {
         listener: 'tls',
         remoteAddress: socket.remoteAddress ?? '',
