@@ -13,6 +13,7 @@
  */
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { loadConfig } from '../config/index.ts';
 import { isOutpostError, OutpostError } from '../errors.ts';
 import { logOptionsFromConfig } from '../log/index.ts';
@@ -36,6 +37,11 @@ export interface RunServiceOptions {
    * returned, in case a module still holds the event loop. Default true; in-process tests pass false.
    */
   hardExit?: boolean;
+  /**
+   * Called once the service runs, with its metrics registry and a stop that acts as SIGTERM does.
+   * The metrics reference (`npm run metrics:docs`) reads the registry of a real service this way.
+   */
+  onRunning?: (running: { registry: Registry; stop: () => void }) => void;
 }
 
 const STATUS_EVERY_MS = 10_000;
@@ -265,6 +271,7 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
       statusTimer = setInterval(() => n.status(statusLine(state)), STATUS_EVERY_MS);
       statusTimer.unref();
     }
+    opts.onRunning?.({ registry, stop: () => onStop('SIGTERM') });
 
     // wait for SIGTERM/SIGINT
     if (!stopSignal)
