@@ -6,6 +6,7 @@ import type { Config } from '../config/index.ts';
 /** How log lines are written: `json` (journald, pipes), `pretty` (people), `auto` (pretty on a TTY). */
 export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
+export const DEFAULT_LOG_FORMAT: LogFormat = 'auto';
 
 /** `auto` → pretty only when stdout is a terminal; journald and pipes get JSON. */
 export function resolveLogFormat(
@@ -23,7 +24,7 @@ export function resolveLogFormat(
  * `pretty` writes one readable line per entry instead (`12:00:01.234 INFO  log open path=…`), via
  * pino-pretty in-process and synchronously, so no line is lost at exit; the fields are the same.
  */
-export function createLogger(config: Pick<Config, 'edgeId' | 'logging'>, format: LogFormat = 'json'): Logger {
+export function createLogger(config: Pick<Config, 'edgeId' | 'logging'>, format: LogFormat): Logger {
   const options = {
     level: config.logging.level,
     base: { service: 'outpost', edgeId: config.edgeId, pid: process.pid },

@@ -21,7 +21,7 @@ import { checkDataDirWritable, checkPortsFree } from './checks.ts';
 import { loadModules } from './components.ts';
 import { type AdminServer, startAdmin } from './http/server.ts';
 import { acquireDataDirLock, type DataDirLock } from './lock.ts';
-import { createLogger, type LogFormat } from './logger.ts';
+import { createLogger, DEFAULT_LOG_FORMAT, type LogFormat } from './logger.ts';
 import { createRegistry, registerMirrorStatusMetrics, registerServiceMetrics } from './metrics.ts';
 import { type Notifier, openNotifier } from './notify.ts';
 import { reloadService } from './reload.ts';
@@ -30,7 +30,7 @@ import { VERSION } from './version.ts';
 
 export interface RunServiceOptions {
   configPath: string;
-  /** `json` lines, `pretty` readable lines, or `auto` (default): pretty when stdout is a terminal. */
+  /** `json` lines, `pretty` readable lines, or `auto` (DEFAULT_LOG_FORMAT): pretty when stdout is a terminal. */
   logFormat?: LogFormat;
   /**
    * After a forced stop (second signal, drain timeout), call process.exit once the exit code is
@@ -82,7 +82,7 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
   const startedAt = Date.now();
   const configPath = resolve(opts.configPath);
   const config = await loadConfig(configPath); // CONFIG_INVALID/UNREADABLE: one line per issue
-  const logger = createLogger(config, opts.logFormat ?? 'auto');
+  const logger = createLogger(config, opts.logFormat ?? DEFAULT_LOG_FORMAT);
   const state: ServiceState = { config, configPath, version: VERSION, startedAt, logger, phase: 'starting' };
 
   // Signals first, so a SIGTERM during startup stops cleanly instead of killing us mid-open.
