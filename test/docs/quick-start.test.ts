@@ -22,7 +22,13 @@ const MACHINE_PATH = (process.env['PATH'] ?? '')
   .split(delimiter)
   .filter((p) => p !== '' && !p.includes('node_modules'))
   .join(delimiter);
-const ENV: NodeJS.ProcessEnv = { HOME: process.env['HOME'], PATH: MACHINE_PATH, LANG: 'C.UTF-8' };
+/** A user's shell environment; npm's once-a-week update check is off, so the test never waits on it. */
+const ENV: NodeJS.ProcessEnv = {
+  HOME: process.env['HOME'],
+  PATH: MACHINE_PATH,
+  LANG: 'C.UTF-8',
+  npm_config_update_notifier: 'false',
+};
 
 /** The ```sh blocks of the README's "Quick start" section, each as its command lines. */
 async function quickStartBlocks(): Promise<string[][]> {
