@@ -71,6 +71,23 @@ describe('docs › links', () => {
     expect(broken).toEqual([]);
   });
 
+  test('docs › every repository path the README and docs/ name (src/…, test/…, bench/…) exists', async () => {
+    const missing: string[] = [];
+    let checked = 0;
+    for (const [file, text] of await projectDocs()) {
+      // Paths relative to the repository root; not inside another path (/usr/lib/systemd/…), no globs.
+      for (const m of text.matchAll(
+        /(?<![\w/.-])((?:src|test|bench|systemd|config)\/[\w./-]*\w)(?![\w*])/g,
+      )) {
+        const path = m[1]!;
+        checked++;
+        if (!existsSync(join(ROOT, path))) missing.push(`${file}: ${path}`);
+      }
+    }
+    expect(checked).toBeGreaterThan(50);
+    expect(missing).toEqual([]);
+  });
+
   test('docs › the README stays a front door (at most about 15 KB)', async () => {
     const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
     expect(Buffer.byteLength(readme)).toBeLessThanOrEqual(15 * 1024);
