@@ -8,7 +8,9 @@ const PRETTY = /^\[\d\d:\d\d:\d\d\.\d{3}\] (INFO|WARN|ERROR|FATAL|DEBUG|TRACE): 
 
 /** Runs `outpost run` until its "outpost ready" line, then SIGTERM; returns stdout's lines. */
 async function runUntilReady(args: string[], isReady: (line: string) => boolean): Promise<string[]> {
-  const child = spawn(NODE, [MAIN, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const env = { ...process.env };
+  delete env['FORCE_COLOR']; // colours only where colorette would choose them: not in this pipe
+  const child = spawn(NODE, [MAIN, 'run', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
