@@ -36,7 +36,16 @@ export const APP_DIR = '/opt/outpost';
 export const CONFIG_PATH = '/etc/outpost/outpost.json';
 export const DATA_DIR = '/var/lib/outpost';
 
-const APP_ENTRIES = ['package.json', 'package-lock.json', 'src', 'config', 'systemd', 'README.md', 'LICENSE'];
+const APP_ENTRIES = [
+  'package.json',
+  'package-lock.json',
+  'src',
+  'config',
+  'systemd',
+  'README.md',
+  'docs',
+  'LICENSE',
+];
 
 export interface InstallOptions {
   /** Filesystem root to install into; "/" is the live system. */

@@ -13,6 +13,7 @@
  */
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { loadConfig } from '../config/index.ts';
 import { isOutpostError, OutpostError } from '../errors.ts';
 import { logOptionsFromConfig } from '../log/index.ts';
@@ -20,7 +21,7 @@ import { checkDataDirWritable, checkPortsFree } from './checks.ts';
 import { loadModules } from './components.ts';
 import { type AdminServer, startAdmin } from './http/server.ts';
 import { acquireDataDirLock, type DataDirLock } from './lock.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, DEFAULT_LOG_FORMAT, type LogFormat } from './logger.ts';
 import { createRegistry, registerMirrorStatusMetrics, registerServiceMetrics } from './metrics.ts';
 import { type Notifier, openNotifier } from './notify.ts';
 import { reloadService } from './reload.ts';
@@ -29,11 +30,18 @@ import { VERSION } from './version.ts';
 
 export interface RunServiceOptions {
   configPath: string;
+  /** `json` lines, `pretty` readable lines, or `auto` (DEFAULT_LOG_FORMAT): pretty when stdout is a terminal. */
+  logFormat?: LogFormat;
   /**
    * After a forced stop (second signal, drain timeout), call process.exit once the exit code is
    * returned, in case a module still holds the event loop. Default true; in-process tests pass false.
    */
   hardExit?: boolean;
+  /**
+   * Called once the service runs, with its metrics registry and a stop that acts as SIGTERM does.
+   * The metrics reference (`npm run metrics:docs`) reads the registry of a real service this way.
+   */
+  onRunning?: (running: { registry: Registry; stop: () => void }) => void;
 }
 
 const STATUS_EVERY_MS = 10_000;
@@ -74,7 +82,7 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
   const startedAt = Date.now();
   const configPath = resolve(opts.configPath);
   const config = await loadConfig(configPath); // CONFIG_INVALID/UNREADABLE: one line per issue
-  const logger = createLogger(config);
+  const logger = createLogger(config, opts.logFormat ?? DEFAULT_LOG_FORMAT);
   const state: ServiceState = { config, configPath, version: VERSION, startedAt, logger, phase: 'starting' };
 
   // Signals first, so a SIGTERM during startup stops cleanly instead of killing us mid-open.
@@ -263,6 +271,7 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
       statusTimer = setInterval(() => n.status(statusLine(state)), STATUS_EVERY_MS);
       statusTimer.unref();
     }
+    opts.onRunning?.({ registry, stop: () => onStop('SIGTERM') });
 
     // wait for SIGTERM/SIGINT
     if (!stopSignal)

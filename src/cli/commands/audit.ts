@@ -5,6 +5,9 @@ import { flag, optionalCount, optionalString, requiredString } from '../args.ts'
 import type { Command } from '../command.ts';
 import { openLogReader } from '../open-log.ts';
 
+/** The defaults of `outpost audit`, written once: the help text and the option parsing both read them. */
+const AUDIT_DEFAULTS = { idleTimeoutSeconds: 10, maxExamples: 5 } as const;
+
 export const auditCommand: Command = {
   name: 'audit',
   summary: 'Check delivery per device: gaps, duplicates, reordering; every acknowledged message present.',
@@ -21,8 +24,8 @@ export const auditCommand: Command = {
     '                          present; re-sent ones may appear twice (expected duplicates).',
     '      --topics T,…        Log topics to audit (default: every topic of the config).',
     "      --run ID            Only this simulator run (default: the acked file's run, else all).",
-    '      --idle-timeout SEC  Cluster reads: give up after SEC without a new record (default 10).',
-    '      --max-examples N    Offenders listed per kind (default 5).',
+    `      --idle-timeout SEC  Cluster reads: give up after SEC without a new record (default ${AUDIT_DEFAULTS.idleTimeoutSeconds}).`,
+    `      --max-examples N    Offenders listed per kind (default ${AUDIT_DEFAULTS.maxExamples}).`,
     '      --json              Print the report as JSON.',
     '',
     'Exit code 0 when the verdict is PASS; 1 on loss, gaps (without --acked), out-of-order delivery or',
@@ -58,7 +61,7 @@ export const auditCommand: Command = {
       ...(ackedPath !== undefined ? { acked: await readAckedFile(ackedPath) } : {}),
       ...(run !== undefined ? { run } : {}),
       ...(topics !== undefined ? { topics } : {}),
-      maxExamples: optionalCount(args, 'max-examples', { min: 1 }) ?? 5,
+      maxExamples: optionalCount(args, 'max-examples', { min: 1 }) ?? AUDIT_DEFAULTS.maxExamples,
     };
     let result: AuditRun;
     if (edge) {
@@ -70,7 +73,7 @@ export const auditCommand: Command = {
       result = await auditCluster(config, cluster as string, {
         ...opts,
         ...(bootstrap !== undefined ? { bootstrap } : {}),
-        idleMs: (optionalCount(args, 'idle-timeout', { min: 1 }) ?? 10) * 1000,
+        idleMs: (optionalCount(args, 'idle-timeout', { min: 1 }) ?? AUDIT_DEFAULTS.idleTimeoutSeconds) * 1000,
       });
     }
     if (flag(args, 'json')) {

@@ -7,6 +7,7 @@ import { configShowCommand } from './config-show.ts';
 import { devicesCommands } from './devices.ts';
 import { logReadCommand } from './log-read.ts';
 import { logTopicsCommand } from './log-topics.ts';
+import { metricsDocsCommand } from './metrics-docs.ts';
 import { offsetsCommands } from './offsets.ts';
 import { runCommand } from './run.ts';
 import { serviceInstallCommand } from './service.ts';
@@ -23,6 +24,7 @@ export const commands: readonly Command[] = [
   configSchemaCommand,
   configDocsCommand,
   configShowCommand,
+  metricsDocsCommand,
   logTopicsCommand,
   logReadCommand,
   ...devicesCommands,

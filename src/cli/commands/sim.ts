@@ -5,7 +5,22 @@ import { flag, optionalString } from '../args.ts';
 import type { Command, CommandArgs } from '../command.ts';
 import { openLogReader } from '../open-log.ts';
 
-const DEFAULT_REGISTER_PASSWORD = 'sim-{deviceId}';
+/** The defaults of `outpost sim`, written once: the help text and the option parsing both read them. */
+const SIM_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 1883,
+  stb: 10,
+  vehicles: 5,
+  rateStb: 1,
+  rateVehicle: 1,
+  qosMix: '0:0.1,1:0.8,2:0.1',
+  seed: 1,
+  durationSeconds: 10,
+  maxInflight: 100,
+  drainTimeoutSeconds: 30,
+  registerPassword: 'sim-{deviceId}',
+} as const;
+const D = SIM_DEFAULTS;
 
 function num(
   args: CommandArgs,
@@ -49,27 +64,27 @@ export const simCommand: Command = {
     '[--host H] [--port P] [--stb N] [--vehicles M] [--rate-stb R] [--rate-vehicle R] [--qos-mix MIX] [--seed S] [--duration SEC | --messages K] [--register --config FILE] [--password P] [--chaos-disconnect P] [--chaos-burst P:N] [--chaos-skew MS] [--acked-out FILE]',
   help: [
     'Options:',
-    '      --host H              MQTT host (default: the first tcp listener of --config, else 127.0.0.1).',
-    "      --port P              MQTT port (default: that listener's port, else 1883).",
-    '      --stb N               Set-top boxes stb-0001… (default 10).',
-    '      --vehicles M          Vehicles veh-0001… (default 5).',
-    '      --rate-stb R          Messages per second per set-top box (default 1).',
-    '      --rate-vehicle R      Messages per second per vehicle (default 1).',
-    '      --qos-mix MIX         QoS weights (default 0:0.1,1:0.8,2:0.1).',
-    '      --seed S              Seed: same seed, same devices and payload sequences (default 1).',
-    '      --duration SEC        Stop generating after SEC seconds (default 10 unless --messages).',
+    `      --host H              MQTT host (default: the first tcp listener of --config, else ${D.host}).`,
+    `      --port P              MQTT port (default: that listener's port, else ${D.port}).`,
+    `      --stb N               Set-top boxes stb-0001… (default ${D.stb}).`,
+    `      --vehicles M          Vehicles veh-0001… (default ${D.vehicles}).`,
+    `      --rate-stb R          Messages per second per set-top box (default ${D.rateStb}).`,
+    `      --rate-vehicle R      Messages per second per vehicle (default ${D.rateVehicle}).`,
+    `      --qos-mix MIX         QoS weights (default ${D.qosMix}).`,
+    `      --seed S              Seed: same seed, same devices and payload sequences (default ${D.seed}).`,
+    `      --duration SEC        Stop generating after SEC seconds (default ${D.durationSeconds} unless --messages).`,
     '      --messages K          Stop after K messages across the fleet.',
     "      --register            Register the devices first (config's data dir, reader role; the service",
     '                            may be running). Needs --config. Existing devices are kept as they are.',
     '  -c, --config FILE         Configuration file (for --register, and the default host/port).',
     '      --password P          Device password; "{deviceId}" is replaced by the id. Username = device id.',
-    `                            Default with --register: "${DEFAULT_REGISTER_PASSWORD}"; otherwise anonymous.`,
+    `                            Default with --register: "${D.registerPassword}"; otherwise anonymous.`,
     '      --id-prefix X         Prefix for device ids (two fleets side by side).',
-    '      --max-inflight N      Outstanding messages per device before it holds back (default 100).',
+    `      --max-inflight N      Outstanding messages per device before it holds back (default ${D.maxInflight}).`,
     '      --chaos-disconnect P  Probability per device per second of an abrupt disconnect.',
     '      --chaos-burst P:N     Probability per device per second of a burst of N messages.',
     '      --chaos-skew MS       Device clocks off by up to ±MS (payload "ts").',
-    '      --drain-timeout SEC   Wait this long for outstanding acknowledgements at the end (default 30).',
+    `      --drain-timeout SEC   Wait this long for outstanding acknowledgements at the end (default ${D.drainTimeoutSeconds}).`,
     '      --acked-out FILE      Write the acknowledged (deviceId, seq) ranges for "outpost audit --acked".',
     '      --run ID              Run id carried in every payload (default random).',
     '',
@@ -112,16 +127,16 @@ export const simCommand: Command = {
     }
     let qosMix: FleetOptions['qosMix'];
     try {
-      qosMix = parseQosMix(optionalString(args, 'qos-mix') ?? '0:0.1,1:0.8,2:0.1');
+      qosMix = parseQosMix(optionalString(args, 'qos-mix') ?? D.qosMix);
     } catch (err) {
       throw new OutpostError('USAGE', `--qos-mix: ${(err as Error).message}`, { reason: 'qos-mix' });
     }
-    const port = num(args, 'port', tcp?.port && tcp.port > 0 ? tcp.port : 1883, { int: true });
+    const port = num(args, 'port', tcp?.port && tcp.port > 0 ? tcp.port : D.port, { int: true });
     const messages = num(args, 'messages', undefined, { int: true, min: 1 });
-    const duration = num(args, 'duration', messages === undefined ? 10 : undefined);
-    const password = optionalString(args, 'password') ?? (register ? DEFAULT_REGISTER_PASSWORD : undefined);
-    const stb = num(args, 'stb', 10, { int: true }) as number;
-    const vehicles = num(args, 'vehicles', 5, { int: true }) as number;
+    const duration = num(args, 'duration', messages === undefined ? D.durationSeconds : undefined);
+    const password = optionalString(args, 'password') ?? (register ? D.registerPassword : undefined);
+    const stb = num(args, 'stb', D.stb, { int: true }) as number;
+    const vehicles = num(args, 'vehicles', D.vehicles, { int: true }) as number;
     const idPrefix = optionalString(args, 'id-prefix') ?? '';
     const skew = num(args, 'chaos-skew', undefined);
     const disconnect = num(args, 'chaos-disconnect', undefined);
@@ -138,7 +153,7 @@ export const simCommand: Command = {
             stb,
             vehicles,
             idPrefix,
-            password: password ?? DEFAULT_REGISTER_PASSWORD,
+            password: password ?? D.registerPassword,
           });
           io.stderr.write(`sim: registered ${r.added} device(s), ${r.existing} already registered\n`);
         } finally {
@@ -161,17 +176,17 @@ export const simCommand: Command = {
     let lastLine = 0;
     let refusals = 0;
     const opts: FleetOptions = {
-      host: optionalString(args, 'host') ?? (tcp && tcp.host !== '0.0.0.0' ? tcp.host : '127.0.0.1'),
+      host: optionalString(args, 'host') ?? (tcp && tcp.host !== '0.0.0.0' ? tcp.host : D.host),
       port: port as number,
       stb,
       vehicles,
-      rateStb: num(args, 'rate-stb', 1) as number,
-      rateVehicle: num(args, 'rate-vehicle', 1) as number,
+      rateStb: num(args, 'rate-stb', D.rateStb) as number,
+      rateVehicle: num(args, 'rate-vehicle', D.rateVehicle) as number,
       qosMix,
-      seed: num(args, 'seed', 1, { int: true }) as number,
+      seed: num(args, 'seed', D.seed, { int: true }) as number,
       idPrefix,
-      maxInflightPerDevice: num(args, 'max-inflight', 100, { int: true, min: 1 }) as number,
-      drainTimeoutMs: (num(args, 'drain-timeout', 30) as number) * 1000,
+      maxInflightPerDevice: num(args, 'max-inflight', D.maxInflight, { int: true, min: 1 }) as number,
+      drainTimeoutMs: (num(args, 'drain-timeout', D.drainTimeoutSeconds) as number) * 1000,
       signal: controller.signal,
       chaos: {
         ...(disconnect !== undefined ? { disconnect } : {}),

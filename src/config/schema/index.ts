@@ -142,7 +142,9 @@ export const configSchema = z
     mirror: mirrorSchema
       .prefault({})
       .describe('Exactly-once mirroring to central Kafka clusters, one link per cluster alias.'),
-    logging: loggingSchema.prefault({}).describe('pino JSON logs on stdout.'),
+    logging: loggingSchema
+      .prefault({})
+      .describe('pino logs on stdout: JSON lines, readable lines on a terminal (outpost run --log-format).'),
     service: serviceSchema.prefault({}).describe('Process lifecycle.'),
   })
   .strict()
