@@ -30,7 +30,7 @@ import {
 } from './lib/brokers.ts';
 import type { DevicesJob, DevicesResult } from './lib/gateway-devices.ts';
 import { cpuMs, envInt, quantileMs, waitForMessage, writeBytes } from './lib/proc.ts';
-import { managedStop, stopOnSignal } from './lib/stop-on-signal.ts';
+import { managedStop, stopOnSignal, stopping } from './lib/stop-on-signal.ts';
 import { artemisQueueCount, startArtemis } from './peers/artemis/artemis.ts';
 
 const settings = {
@@ -181,6 +181,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
+  if (stopping()) return; // interrupted: the signal handler exits
   console.error(err);
   process.exitCode = 1;
 });

@@ -36,7 +36,7 @@ import {
 } from './lib/brokers.ts';
 import { type LoadFigures, loadSettings, measureIdle, measureLoad } from './lib/ingest-load.ts';
 import { envInt } from './lib/proc.ts';
-import { stopOnSignal } from './lib/stop-on-signal.ts';
+import { stopOnSignal, stopping } from './lib/stop-on-signal.ts';
 import { startArtemis } from './peers/artemis/artemis.ts';
 
 const mib = (b: number): string => `${(b / 1024 ** 2).toFixed(1)} MiB`;
@@ -145,6 +145,7 @@ function report(
 }
 
 main().catch((err) => {
+  if (stopping()) return; // interrupted: the signal handler exits
   console.error(err);
   process.exitCode = 1;
 });

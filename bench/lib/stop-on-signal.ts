@@ -1,18 +1,19 @@
 /**
  * Ctrl-C or SIGTERM during a benchmark: stop every broker and load process it started (each with
- * its own clean stop, newest first), then exit 130. Benchmarks register what they start and unregister it once
- * stopped, so a signal never leaves a JVM, a Mosquitto or an `outpost run` behind.
+ * its own clean stop, newest first), then exit 130. Benchmarks register what they start and
+ * unregister it once stopped, so a signal never leaves a JVM, a Mosquitto or an `outpost run`
+ * behind.
  */
 import type { ChildProcess } from 'node:child_process';
 import { killAndWait } from './proc.ts';
 
 const running = new Map<number, { name: string; stop: () => Promise<void> }>();
 let next = 0;
-let stopping = false;
+let stopRequested = false;
 
 function onSignal(signal: NodeJS.Signals): void {
-  if (stopping) return;
-  stopping = true;
+  if (stopRequested) return;
+  stopRequested = true;
   const names = [...running.values()].map((r) => r.name);
   process.stdout.write(`\n${signal}: stopping ${names.join(', ') || 'nothing'}\n`);
   // Newest first: load generators before the broker they load, the broker before its directory.
@@ -20,6 +21,9 @@ function onSignal(signal: NodeJS.Signals): void {
     for (const r of [...running.values()].reverse()) await r.stop().catch(() => {});
   })().finally(() => process.exit(130));
 }
+
+/** True once a signal is stopping everything: what fails from then on is the stop, not the bench. */
+export const stopping = (): boolean => stopRequested;
 
 /** Registers `stop` to run on SIGINT/SIGTERM; returns the function that unregisters it. */
 export function stopOnSignal(name: string, stop: () => Promise<void>): () => void {
