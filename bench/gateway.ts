@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import {
   type Broker,
   defaultOutpostConfig,
+  outpostStoredBytesPerRecord,
   type StartBroker,
   startMosquitto,
   startOutpost,
@@ -56,11 +57,15 @@ interface GatewayFigures {
   unacked: number;
   errors: number;
   /** Messages the broker says it holds after the run (Artemis' durable queue), when known. */
-  stored: number | null;
+  held: number | null;
+  /** What Outpost's log stores per message (/metrics), when known. */
+  storedBytesPerMsg: number | null;
   writtenBytes: number | null;
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
+  /** PUBACK p99 of the messages sent in each 10 s of the run, ms. */
+  p99By10s: number[];
   wallMs: number;
   brokerCpuUsPerMsg: number;
 }
@@ -97,17 +102,33 @@ async function runLoad(broker: Broker, dir: string): Promise<GatewayFigures> {
   const cpu = cpuMs(broker.pid) - cpu0;
   const lat = rs.flatMap((r) => r.latenciesUs).sort((a, b) => a - b);
   const acked = rs.reduce((n, r) => n + r.acked, 0);
+  const windows: number[][] = [];
+  const t0 = Math.min(...rs.map((r) => r.startedAt));
+  for (const r of rs)
+    r.sentAtMs.forEach((at, i) => {
+      const w = Math.floor((r.startedAt - t0 + at) / 10_000);
+      const bucket = windows[w] ?? [];
+      windows[w] = bucket;
+      bucket.push(r.latenciesUs[i] as number);
+    });
   return {
     broker,
     sent: rs.reduce((n, r) => n + r.sent, 0),
     acked,
     unacked: rs.reduce((n, r) => n + r.unacked, 0),
     errors: rs.reduce((n, r) => n + r.errors, 0),
-    stored: broker.name === 'artemis' ? artemisQueueCount(dir) : null,
+    held: broker.name === 'artemis' ? artemisQueueCount(dir) : null,
+    storedBytesPerMsg: broker.http ? await outpostStoredBytesPerRecord(broker.http) : null,
     writtenBytes: written0 === null || written1 === null ? null : written1 - written0,
     p50Ms: quantileMs(lat, 0.5),
     p99Ms: quantileMs(lat, 0.99),
     maxMs: (lat.at(-1) ?? 0) / 1000,
+    p99By10s: Array.from(windows, (w) =>
+      quantileMs(
+        (w ?? []).sort((a, b) => a - b),
+        0.99,
+      ),
+    ),
     wallMs: Math.max(...rs.map((r) => r.endedAt)) - Math.min(...rs.map((r) => r.startedAt)),
     brokerCpuUsPerMsg: acked ? (cpu * 1000) / acked : 0,
   };
@@ -137,13 +158,21 @@ function report(all: GatewayFigures[]): void {
       `| ${f.broker.name} | ${f.broker.label} | ${f.sent} | ${f.acked} | ${f.unacked}${f.errors ? ` (${f.errors} errors)` : ''} | ${b === null ? 'n/a' : Math.round(b)} | ${f.p50Ms.toFixed(1)} / ${f.p99Ms.toFixed(1)} / ${f.maxMs.toFixed(0)} | ${b === null ? 'n/a' : tbPerYear(b).toFixed(2)} | ${f.brokerCpuUsPerMsg.toFixed(0)} |`,
     );
   }
+  console.log('');
+  console.log('PUBACK p99 (ms) of the messages sent in each 10 s:');
+  for (const f of all)
+    console.log(`  ${f.broker.name.padEnd(10)} ${f.p99By10s.map((v) => v.toFixed(0)).join('  ')}`);
   const o = all.find((f) => f.broker.name === 'outpost');
   const a = all.find((f) => f.broker.name === 'artemis');
   const ob = o && perMsg(o);
   const ab = a && perMsg(a);
   if (ob && ab) console.log(`\noutpost/artemis disk bytes per message: ${(ob / ab).toFixed(1)}×`);
-  if (a && a.stored !== null)
-    console.log(`artemis durable queue holds ${a.stored} messages after the run (${a.acked} acknowledged)`);
+  if (a && a.held !== null)
+    console.log(`artemis durable queue holds ${a.held} messages after the run (${a.acked} acknowledged)`);
+  if (o?.storedBytesPerMsg && ob)
+    console.log(
+      `outpost's log stores ${Math.round(o.storedBytesPerMsg)} B per message (/metrics); it wrote ${(ob / o.storedBytesPerMsg).toFixed(0)}× that`,
+    );
   console.log(`${availableParallelism()} cores; load average at the end ${loadavg()[0]?.toFixed(1)}`);
 }
 

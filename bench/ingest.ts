@@ -113,6 +113,10 @@ function report(
       `  ${(LABEL[name] ?? name).padEnd(33)} ${String(Math.round(f.msgsPerSec)).padStart(6)} msg/s  p50 ${f.p50Ms.toFixed(2)} ms  p99 ${f.p99Ms.toFixed(2)} ms  disk ${kib(f.diskBytesPerMsg)}/msg  CPU ${bestCpu(name).toFixed(1)} µs/msg  peak RSS ${mib(f.peakRss)} (anon ${mib(f.peakAnon)})`,
     );
   }
+  if (o.storedBytesPerMsg !== null && o.diskBytesPerMsg !== null)
+    console.log(
+      `  outpost stores ${Math.round(o.storedBytesPerMsg)} B per message (log bytes / records, /metrics) and wrote ${(o.diskBytesPerMsg / o.storedBytesPerMsg).toFixed(1)}× that`,
+    );
   for (const peer of ['mosquitto', 'artemis']) {
     const p = best(peer);
     if (!p) continue;

@@ -19,6 +19,8 @@ export interface Broker {
   /** The broker process itself (what /proc figures are read from). */
   pid: number;
   port: number;
+  /** Outpost's admin HTTP base URL (http://127.0.0.1:PORT/), for /metrics. */
+  http?: string;
   stop(): Promise<void>;
 }
 
@@ -55,23 +57,42 @@ export async function startOutpost(dir: string, config: Record<string, unknown>)
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const stop = managedStop('outpost', child);
-  const port = await new Promise<number>((resolve, reject) => {
+  // The MQTT port from "MQTT ingest listening", then the admin URL from "outpost ready".
+  const { port, http } = await new Promise<{ port: number; http: string }>((resolve, reject) => {
+    let port = 0;
     const rl = createInterface({ input: child.stdout! });
     rl.on('line', (line) => {
       try {
-        const j = JSON.parse(line) as { msg?: string; listeners?: Array<{ port: number }> };
-        if (j.msg === 'MQTT ingest listening' && j.listeners?.[0]) resolve(j.listeners[0].port);
+        const j = JSON.parse(line) as { msg?: string; listeners?: Array<{ port: number }>; http?: string };
+        if (j.msg === 'MQTT ingest listening' && j.listeners?.[0]) port = j.listeners[0].port;
+        if (typeof j.http === 'string' && j.msg?.startsWith('outpost ready')) resolve({ port, http: j.http });
       } catch {}
     });
-    child.once('exit', (code) => reject(new Error(`outpost exited (${code}) before listening`)));
+    child.once('exit', (code) => reject(new Error(`outpost exited (${code}) before it was ready`)));
   });
   return {
     name: 'outpost',
     label: 'durable: fsync before PUBACK',
     pid: child.pid!,
     port,
+    http,
     stop,
   };
+}
+
+/**
+ * What Outpost's log stores per record, from its /metrics: the encoded bytes of every partition
+ * (outpost_log_partition_bytes) over the records they hold (outpost_log_records).
+ */
+export async function outpostStoredBytesPerRecord(http: string): Promise<number | null> {
+  const text = await (await fetch(`${http}metrics`)).text();
+  const sum = (name: string): number => {
+    let n = 0;
+    for (const m of text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'gm'))) n += Number(m[1]);
+    return n;
+  };
+  const records = sum('outpost_log_records');
+  return records > 0 ? sum('outpost_log_partition_bytes') / records : null;
 }
 
 /** The config bench:ingest has always used: one 8-partition topic, limits out of the way. */

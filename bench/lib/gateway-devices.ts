@@ -30,6 +30,8 @@ export interface DevicesResult {
   unacked: number;
   errors: number;
   latenciesUs: number[];
+  /** When each of latenciesUs was sent, ms after startedAt. */
+  sentAtMs: number[];
   startedAt: number;
   endedAt: number;
 }
@@ -47,6 +49,7 @@ async function run(job: DevicesJob): Promise<void> {
   await new Promise<void>((resolve) => process.once('message', () => resolve()));
   const perDevice = Math.floor((job.seconds * 1000) / job.periodMs);
   const latencies: number[] = [];
+  const sentAtMs: number[] = [];
   let sent = 0;
   let acked = 0;
   let errors = 0;
@@ -71,6 +74,7 @@ async function run(job: DevicesJob): Promise<void> {
         else {
           acked++;
           latencies.push(Math.round((performance.now() - sentAt) * 1000));
+          sentAtMs.push(Math.round(sentAt - t0));
         }
         if (pending === 0) lastAck();
       },
@@ -110,6 +114,7 @@ async function run(job: DevicesJob): Promise<void> {
     unacked: sent - acked,
     errors,
     latenciesUs: latencies,
+    sentAtMs,
     startedAt,
     endedAt,
   };

@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
-import type { Broker } from './brokers.ts';
+import { type Broker, outpostStoredBytesPerRecord } from './brokers.ts';
 import type { WorkerJob, WorkerResult } from './load-worker.ts';
 import { cpuMs, envInt, quantileMs, rssBytes, waitForMessage, writeBytes } from './proc.ts';
 import { managedStop } from './stop-on-signal.ts';
@@ -25,6 +25,8 @@ export interface LoadFigures {
   generatorCores: number;
   /** Bytes the broker process wrote to storage over the load (/proc/PID/io), per acknowledged message. */
   diskBytesPerMsg: number | null;
+  /** What the broker's store holds per message (Outpost's /metrics), when it says. */
+  storedBytesPerMsg: number | null;
 }
 
 export const loadSettings = () => ({
@@ -80,6 +82,7 @@ export async function measureLoad(broker: Broker): Promise<LoadFigures> {
   clearInterval(sampler);
   peakRss = Math.max(peakRss, rssBytes(broker.pid));
   await Promise.all(ws.map(exited));
+  const storedBytesPerMsg = broker.http ? await outpostStoredBytesPerRecord(broker.http) : null;
   const acked = rs.reduce((n, r) => n + r.acked, 0);
   const start = Math.min(...rs.map((r) => r.startedAt));
   const end = Math.max(...rs.map((r) => r.endedAt));
@@ -96,6 +99,7 @@ export async function measureLoad(broker: Broker): Promise<LoadFigures> {
     brokerCores: brokerCpu / wallMs,
     generatorCores: rs.reduce((n, r) => n + r.cpuUs, 0) / 1000 / wallMs,
     diskBytesPerMsg: written0 === null || written1 === null ? null : (written1 - written0) / acked,
+    storedBytesPerMsg,
   };
 }
 
