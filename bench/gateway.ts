@@ -16,9 +16,11 @@
  *   message per device per period) BENCH_GATEWAY_PAYLOAD (200) BENCH_GATEWAY_PROCESSES (4: client
  *   processes) BENCH_GATEWAY_PEERS (outpost,mosquitto,artemis: which, in this order)
  *   BENCH_GATEWAY_DRAIN_MS (30000: how long to wait for the last PUBACKs)
+ *   BENCH_GATEWAY_OUTPOST_CONFIG=<file.json>: merged over config/default.json, to measure another
+ *   Outpost setting (e.g. a commit window) against the same peers; the report names the file
  */
 import { fork } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -44,8 +46,27 @@ const settings = {
 };
 const SECONDS_PER_YEAR = 365 * 24 * 3600;
 
+/** Plain-object deep merge: `over`'s leaves win; arrays are replaced, not merged. */
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    const isObj = (x: unknown): x is Record<string, unknown> =>
+      typeof x === 'object' && x !== null && !Array.isArray(x);
+    out[k] = isObj(b) && isObj(v) ? merge(b, v) : v;
+  }
+  return out;
+}
+
+/** config/default.json, with BENCH_GATEWAY_OUTPOST_CONFIG (a JSON file) merged over it when set. */
+function outpostConfig(): Record<string, unknown> {
+  const file = process.env['BENCH_GATEWAY_OUTPOST_CONFIG'];
+  if (!file) return defaultOutpostConfig();
+  return merge(defaultOutpostConfig(), JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>);
+}
+
 const PEERS: Record<string, StartBroker> = {
-  outpost: (dir) => startOutpost(dir, defaultOutpostConfig()),
+  outpost: (dir) => startOutpost(dir, outpostConfig()),
   mosquitto: startMosquitto,
   artemis: startArtemis,
 };
@@ -173,7 +194,10 @@ function report(all: GatewayFigures[]): void {
     console.log(
       `outpost's log stores ${Math.round(o.storedBytesPerMsg)} B per message (/metrics); it wrote ${(ob / o.storedBytesPerMsg).toFixed(0)}× that`,
     );
-  console.log(`${availableParallelism()} cores; load average at the end ${loadavg()[0]?.toFixed(1)}`);
+  const over = process.env['BENCH_GATEWAY_OUTPOST_CONFIG'];
+  console.log(
+    `outpost config: config/default.json${over ? ` with ${over} merged over it` : ''}; ${availableParallelism()} cores; load average at the end ${loadavg()[0]?.toFixed(1)}`,
+  );
 }
 
 async function main(): Promise<void> {

@@ -30,14 +30,16 @@ export type StartBroker = (dir: string) => Promise<Broker>;
 export const DEFAULT_CONFIG = join(import.meta.dirname, '../../config/default.json');
 
 /**
- * `outpost run` on `config` with its data dir moved to a fresh `dir/outpost-data` and its MQTT
- * and HTTP listeners on free loopback ports; nothing else is changed.
+ * `outpost run` on `config` with its data dir moved to a fresh `dir/outpost-data`, its MQTT
+ * and HTTP listeners on free loopback ports, and its log level at least info; nothing else is
+ * changed.
  */
 export async function startOutpost(dir: string, config: Record<string, unknown>): Promise<Broker> {
   const dataDir = join(dir, 'outpost-data');
   mkdirSync(dataDir, { recursive: true });
   const cfg = join(dir, 'outpost.json');
   const mqttCfg = (config['mqtt'] ?? {}) as Record<string, unknown>;
+  const level = ((config['logging'] ?? {}) as { level?: string }).level;
   writeFileSync(
     cfg,
     JSON.stringify({
@@ -46,6 +48,8 @@ export async function startOutpost(dir: string, config: Record<string, unknown>)
       dataDir,
       mqtt: { ...mqttCfg, listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }] },
       http: { host: '127.0.0.1', port: 0 },
+      // Its ports are read from its info log lines: a quieter level would never report them.
+      logging: { level: level === 'debug' || level === 'trace' ? level : 'info' },
     }),
   );
   const main = join(import.meta.dirname, '../../src/cli/main.ts');
