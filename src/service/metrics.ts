@@ -3,6 +3,7 @@
  * (prom-client defaults, `outpost_` prefix), and lifecycle. Ingest and mirror register their own.
  * Values are read from the log at scrape time (collect), so they are never stale.
  */
+import { readFileSync } from 'node:fs';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { PartitionedLog, RetentionReport } from '../log/index.ts';
 
@@ -15,7 +16,43 @@ export interface ServiceMetrics {
 export function createRegistry(): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'outpost_' });
+  registerDiskWriteMetric(registry);
   return registry;
+}
+
+/**
+ * Bytes this process has caused to be written to storage: `write_bytes` of /proc/self/io (Linux),
+ * summed over its threads, the log's commits included. The kernel counts a page when it is
+ * dirtied, so it is what the flash is asked to write before the filesystem's own journal. Null
+ * where the file is missing or unreadable (not Linux, or a kernel without task I/O accounting).
+ */
+export function processWriteBytes(path = '/proc/self/io'): number | null {
+  try {
+    const m = /^write_bytes:\s+(\d+)$/m.exec(readFileSync(path, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * `outpost_process_disk_write_bytes_total`, so an operator can watch flash wear: rate() of it is
+ * bytes per second written; divided by rate(outpost_ingest_messages_total), bytes per message.
+ * Registered only where /proc/self/io is readable, so a missing source is an absent series, not 0.
+ */
+function registerDiskWriteMetric(registry: Registry): void {
+  if (processWriteBytes() === null) return;
+  new Counter({
+    name: 'outpost_process_disk_write_bytes_total',
+    help: 'Bytes this process caused to be written to storage since it started (write_bytes of /proc/self/io).',
+    registers: [registry],
+    collect() {
+      const v = processWriteBytes();
+      if (v === null) return;
+      this.reset();
+      this.inc(v);
+    },
+  });
 }
 
 export function registerServiceMetrics(
