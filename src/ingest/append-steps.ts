@@ -1,13 +1,13 @@
 /** Steps around the append: counting what was appended, and the FIFO entries that close refused connections. */
 import { isOutpostError, OutpostError } from '../errors.ts';
 import type { IngestMetrics } from './metrics.ts';
-import type { AedesClientLike, ClientState, Pending } from './state.ts';
+import type { Admitted, AedesClientLike, ClientState } from './types.ts';
 
 const QOS_LABEL = ['0', '1', '2'];
 
 /** Counts durably appended messages and bytes per (log topic, QoS), in metrics and in status(). */
 export function countAppended(
-  batch: readonly Pending[],
+  batch: readonly Admitted[],
   metrics: IngestMetrics,
   byTopic: Map<string, { messages: number; bytes: number }>,
 ): void {
@@ -83,7 +83,7 @@ export function afterWrites(conn: AedesClientLike['conn'], fn: () => void): void
 }
 
 /** The FIFO entry that closes a refused connection once everything before it is acknowledged. */
-export function refusalEntry(state: ClientState, close: () => void): Pending {
+export function refusalEntry(state: ClientState, close: () => void): Admitted {
   return {
     topic: '',
     key: null,

@@ -10,16 +10,16 @@
 import type { PartitionedLog } from '../log/index.ts';
 import { isSharedFailure, toError } from './append-steps.ts';
 import type { RefusalReason } from './metrics.ts';
-import type { ClientState, Pending } from './state.ts';
+import type { Admitted, ClientState } from './types.ts';
 
 /** `reason`: the refusal to count for a failure (undefined: sorted by the error; null: counted already). */
-export type AppendDone = (batch: Pending[], err: Error | null, reason?: RefusalReason | null) => void;
+export type AppendDone = (batch: Admitted[], err: Error | null, reason?: RefusalReason | null) => void;
 
 export class GroupAppender {
   #log: PartitionedLog;
   #done: AppendDone;
   /** Records admitted this turn; appended together in one log.append call. */
-  #batch: Pending[] = [];
+  #batch: Admitted[] = [];
   #batchScheduled = false;
 
   constructor(log: PartitionedLog, done: AppendDone) {
@@ -32,7 +32,7 @@ export class GroupAppender {
     return this.#batch.length;
   }
 
-  add(p: Pending): void {
+  add(p: Admitted): void {
     this.#batch.push(p);
     if (!this.#batchScheduled) {
       this.#batchScheduled = true;
@@ -48,7 +48,7 @@ export class GroupAppender {
     if (batch.length === 0) return;
     let promise: Promise<unknown>;
     try {
-      promise = this.#log.append(batch); // a Pending is its own AppendRecord
+      promise = this.#log.append(batch); // a Admitted is its own AppendRecord
     } catch (err) {
       promise = Promise.reject(err);
     }
@@ -74,8 +74,8 @@ export class GroupAppender {
    * log line, and its later records are not appended (their acknowledgements could never be sent).
    * Other connections are not affected.
    */
-  async #appendApart(batch: Pending[]): Promise<void> {
-    const byClient = new Map<ClientState | Pending, Pending[]>();
+  async #appendApart(batch: Admitted[]): Promise<void> {
+    const byClient = new Map<ClientState | Admitted, Admitted[]>();
     for (const p of batch) {
       const k = p.state ?? p; // a will stands alone
       const list = byClient.get(k);
@@ -85,7 +85,7 @@ export class GroupAppender {
     await Promise.all(
       [...byClient.values()].map(async (records) => {
         for (let i = 0; i < records.length; i++) {
-          const p = records[i] as Pending;
+          const p = records[i] as Admitted;
           try {
             await this.#log.append([p]);
             this.#done([p], null);

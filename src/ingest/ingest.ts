@@ -9,16 +9,18 @@ import { Aedes, type Client as AedesClient } from 'aedes';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config, ListenerConfig } from '../config/index.ts';
-import type { DeviceIdentity, Devices } from '../devices/index.ts';
+import type { Devices } from '../devices/index.ts';
 import type { PartitionedLog } from '../log/index.ts';
 import { connectHooks } from './connect.ts';
-import type { Accept, ConnectionMeta, Listener } from './listeners/common.ts';
+import { ConnectionRegistry } from './connections.ts';
+import type { Accept, Listener } from './listeners/common.ts';
 import { listenTcp } from './listeners/tcp.ts';
 import { type HandshakeError, listenTls } from './listeners/tls.ts';
 import { listenWs } from './listeners/ws.ts';
 import { createMetrics, RateWindow, type RefusalReason } from './metrics.ts';
-import { type ClientState, type PipelineSettings, PublishPipeline } from './pipeline.ts';
+import { PublishPipeline } from './pipeline.ts';
 import { compileRoutes } from './routing.ts';
+import type { PipelineSettings } from './types.ts';
 import { guardParser, sortErrorReason, violationReason } from './wire.ts';
 
 export interface IngestDeps {
@@ -85,62 +87,24 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
 
   // Step 1: routes and the pipeline.
   const pipeline = new PublishPipeline({ log, logger, metrics, rate, refuse, byTopic }, settingsOf(config));
-  const states = new WeakMap<AedesClient, ClientState>();
-  const metas = new WeakMap<object, ConnectionMeta>();
-  const byDevice = new Map<string, Set<ClientState>>();
-  const liveStates = new Set<ClientState>();
-  let openConnections = 0;
-  let live = 0;
+  const connections = new ConnectionRegistry(pipeline, metrics);
   let stopping = false;
   let isReady = false;
-
-  const updateGauges = (): void => {
-    metrics.connections.set(live);
-    metrics.connectedDevices.set(byDevice.size);
-  };
-
-  const onAuthenticated = (client: AedesClient, identity: DeviceIdentity): void => {
-    const state = pipeline.newState(client as never, identity);
-    states.set(client, state);
-    liveStates.add(state);
-    live++;
-    if (identity.deviceId !== null) {
-      const set = byDevice.get(identity.deviceId) ?? new Set<ClientState>();
-      byDevice.set(identity.deviceId, set);
-      set.add(state);
-    }
-    updateGauges();
-  };
-
-  const onClosed = (client: AedesClient): void => {
-    const state = states.get(client);
-    if (!state || state.closed) return;
-    pipeline.closeState(state);
-    liveStates.delete(state);
-    live--;
-    const id = state.identity.deviceId;
-    if (id !== null) {
-      const set = byDevice.get(id);
-      set?.delete(state);
-      if (set?.size === 0) byDevice.delete(id);
-    }
-    updateGauges();
-  };
 
   // Step 2: the broker and its hooks.
   const hooks = connectHooks({
     devices,
-    metaOf: (client) => metas.get(client.conn),
+    metaOf: (client) => connections.metaOf(client.conn),
     refuse,
-    onAuthenticated,
+    onAuthenticated: (client, identity) => connections.authenticated(client, identity),
     willRefusal: (client) => {
-      const state = states.get(client);
+      const state = connections.stateOf(client);
       const will = (client as unknown as { _will?: { topic: string; payload: Buffer | string } })._will;
       return state === undefined || will == null ? null : pipeline.willRefusal(state, will);
     },
     admission: () => ({
       stopping,
-      openConnections,
+      openConnections: connections.openSockets(),
       logFull,
       allowAnonymous: config.mqtt.allowAnonymous,
       limits: config.mqtt.limits,
@@ -160,7 +124,7 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
     authorizeSubscribe: hooks.authorizeSubscribe as never,
     authorizePublish: (client, packet, callback) => {
       const c = client as AedesClient | null;
-      pipeline.authorize(c ? (states.get(c) ?? null) : null, c as never, packet as never, callback);
+      pipeline.authorize(c ? (connections.stateOf(c) ?? null) : null, c as never, packet as never, callback);
     },
     // Nothing subscribes, so nothing is forwarded; keep it that way even if a hook changes.
     authorizeForward: () => null as never,
@@ -188,7 +152,7 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
   function onBrokerError(client: AedesClient, err: Error): void {
     const sorted = sortErrorReason(err);
     if (sorted === 'counted') return; // our own refusal, counted where it happened
-    const meta = metas.get(client.conn);
+    const meta = connections.metaOf(client.conn);
     if (sorted === 'noise') {
       logger.debug(
         { clientId: client.id, remoteAddress: meta?.remoteAddress, err: err.message },
@@ -204,8 +168,7 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
   };
 
   const accept: Accept = (stream, meta, req) => {
-    openConnections++;
-    metas.set(stream, meta);
+    connections.accepted(stream, meta);
     const client = broker.handle(stream as never, req as never) as unknown as AedesClient;
     guardParser(
       client,
@@ -219,7 +182,7 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
           listener: meta.listener,
           err: err.message,
         });
-        const state = states.get(client);
+        const state = connections.stateOf(client);
         if (state === undefined || state.closed) close();
         else pipeline.closeAfterAcks(state, close);
       },
@@ -228,8 +191,7 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
     stream.once('close', () => {
       if (closed) return;
       closed = true;
-      openConnections--;
-      onClosed(client);
+      connections.socketClosed(client);
     });
   };
 
@@ -251,10 +213,10 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
 
   // Device changes (also from the CLI in another process): revoke or refresh live connections.
   const offChange = devices.onChange((deviceId) => {
-    const set = byDevice.get(deviceId);
-    if (!set) return;
+    const live = connections.ofDevice(deviceId);
+    if (live.length === 0) return;
     const info = devices.get(deviceId);
-    for (const state of [...set]) {
+    for (const state of live) {
       if (!info?.enabled) {
         refuse('device-revoked', { deviceId, clientId: state.client.id });
         state.client.conn.destroy();
@@ -279,8 +241,8 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
       ready: isReady && !stopping,
       stopping,
       listeners: addresses(),
-      connections: live,
-      connectedDevices: byDevice.size,
+      connections: connections.counts().connections,
+      connectedDevices: connections.counts().devices,
       topics: Object.fromEntries([...byTopic].map(([t, v]) => [t, { ...v }])),
       refusals: { ...refusals },
       msgsPerSecond: rate.perSecond(),
@@ -297,7 +259,7 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
       }
       config = next;
       pipeline.configure(settings);
-      for (const state of liveStates) pipeline.setIdentity(state, state.identity);
+      for (const state of connections.live()) pipeline.setIdentity(state, state.identity);
       logger.info({ routes: next.routes.length, unrouted: next.unrouted }, 'ingest configuration reloaded');
     },
     async stop({ timeoutMs }) {
@@ -318,7 +280,7 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
       // Let the last acknowledgements reach the sockets before closing them (destroy drops buffered bytes).
       await new Promise((resolve) => setImmediate(resolve));
       await flushWrites(
-        [...liveStates].map((s) => s.client.conn as never),
+        connections.live().map((s) => s.client.conn as never),
         1000,
       );
       await new Promise<void>((resolve) => broker.close(() => resolve()));

@@ -25,24 +25,19 @@ import type { DeviceIdentity } from '../devices/index.ts';
 import { isOutpostError, OutpostError } from '../errors.ts';
 import type { PartitionedLog } from '../log/index.ts';
 import { afterWrites, countAppended, refusalEntry } from './append-steps.ts';
+import { DeviceRateBucket } from './device-rate.ts';
 import { GroupAppender } from './group-append.ts';
-import { TokenBucket } from './limits.ts';
 import type { IngestMetrics, RateWindow, RefusalReason } from './metrics.ts';
+import { headersFor, REFUSAL_TEXT, refreshKeepalive, resolveTopic } from './resolve.ts';
 import { compileFilters } from './routing.ts';
-import {
-  type AedesClientLike,
-  type Callback,
-  type ClientState,
-  headersFor,
-  type Pending,
-  type PipelineSettings,
-  type PublishPacketLike,
-  REFUSAL_TEXT,
-  refreshKeepalive,
-  resolveTopic,
-} from './state.ts';
-
-export type { AedesClientLike, ClientState, PipelineSettings, PublishPacketLike } from './state.ts';
+import type {
+  Admitted,
+  AedesClientLike,
+  Callback,
+  ClientState,
+  PipelineSettings,
+  PublishPacketLike,
+} from './types.ts';
 
 export interface PipelineDeps {
   log: PartitionedLog;
@@ -57,7 +52,7 @@ export interface PipelineDeps {
 export class PublishPipeline {
   #deps: PipelineDeps;
   #settings: PipelineSettings;
-  #buckets = new Map<string, TokenBucket>();
+  #buckets = new Map<string, DeviceRateBucket>();
   #appender: GroupAppender;
   /** Clients with packets held or in flight (keepalive refresh, drain). */
   #busy = new Set<ClientState>();
@@ -121,10 +116,10 @@ export class PublishPipeline {
     state.bucket.setSpec(identity.overrides?.rate ?? this.#settings.limits.publishRate);
   }
 
-  #bucketFor(key: string): TokenBucket {
+  #bucketFor(key: string): DeviceRateBucket {
     let bucket = this.#buckets.get(key);
     if (!bucket) {
-      bucket = new TokenBucket(this.#settings.limits.publishRate);
+      bucket = new DeviceRateBucket(this.#settings.limits.publishRate);
       this.#buckets.set(key, bucket);
     }
     return bucket;
@@ -154,12 +149,12 @@ export class PublishPipeline {
       this.#refuse(state, client, packet, cb, 'too-large', 'payload too large');
       return;
     }
-    // Step 4: the record (it is the Pending itself; headers come precomputed per connection and topic).
+    // Step 4: the record (it is the Admitted itself; headers come precomputed per connection and topic).
     const headers = headersFor(resolved, state, client?.id, packet.qos, packet.retain);
     // Retained messages are recorded (mqtt.retain header) but not kept by the broker: there is no
     // subscriber to hand them to. Clearing the flag stops aedes' retained store from growing.
     packet.retain = false;
-    const pending: Pending = {
+    const pending: Admitted = {
       topic: resolved.logTopic,
       key: resolved.key,
       value: payload,
@@ -289,8 +284,8 @@ export class PublishPipeline {
     if (state.closed || state.client.closed || this.#holding) return;
     const max = this.#settings.limits.maxInflightPerClient;
     while (state.queue.length > 0) {
-      if ((state.queue[0] as Pending).refusal) {
-        const refusal = state.queue[0] as Pending;
+      if ((state.queue[0] as Admitted).refusal) {
+        const refusal = state.queue[0] as Admitted;
         state.queue.length = 0; // nothing queued behind a refusal is appended
         refusal.done = true;
         state.acks.push(refusal);
@@ -301,8 +296,8 @@ export class PublishPipeline {
         this.#deps.metrics.paused.inc();
         return; // a completion pumps again
       }
-      if ((state.queue[0] as Pending).skip) {
-        const dup = state.queue.shift() as Pending;
+      if ((state.queue[0] as Admitted).skip) {
+        const dup = state.queue.shift() as Admitted;
         dup.done = true;
         state.acks.push(dup);
         this.#releaseAcks(state, performance.now());
@@ -323,7 +318,7 @@ export class PublishPipeline {
         }
         return;
       }
-      const p = state.queue.shift() as Pending;
+      const p = state.queue.shift() as Admitted;
       state.inflight++;
       state.acks.push(p);
       this.#appender.add(p);
@@ -332,8 +327,8 @@ export class PublishPipeline {
 
   /** Release acknowledgements strictly in arrival order [MQTT-4.6.0-2]. */
   #releaseAcks(state: ClientState, now: number): void {
-    while (state.acks.length > 0 && (state.acks[0] as Pending).done) {
-      const p = state.acks.shift() as Pending;
+    while (state.acks.length > 0 && (state.acks[0] as Admitted).done) {
+      const p = state.acks.shift() as Admitted;
       if (p.err === null && p.qos > 0) this.#deps.metrics.puback.observe((now - p.received) / 1000);
       p.cb(p.err);
     }
@@ -343,7 +338,7 @@ export class PublishPipeline {
    * An append finished. `reason` is the refusal to count and log for a failed one (null: already
    * counted, for records behind a connection's failed record).
    */
-  #complete(batch: Pending[], err: Error | null, reason?: RefusalReason | null): void {
+  #complete(batch: Admitted[], err: Error | null, reason?: RefusalReason | null): void {
     const now = performance.now();
     const { metrics, rate, byTopic } = this.#deps;
     if (err === null) {

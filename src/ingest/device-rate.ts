@@ -4,7 +4,7 @@ export interface RateSpec {
   burst: number;
 }
 
-export class TokenBucket {
+export class DeviceRateBucket {
   #tokens: number;
   #last: number;
   #spec: RateSpec;
