@@ -105,7 +105,17 @@ acquireDataDirLock(${JSON.stringify(dir)}); console.log('locked'); setInterval((
   expect(() => acquireDataDirLock(dir)).toThrow(/in use by another Outpost/); // alive: refused
 
   process.kill(pid, 'SIGKILL');
-  for (let i = 0; i < 400 && procState(pid) !== 'Z'; i++) await new Promise((r) => setTimeout(r, 25));
+  // The kernel drops the flock once the last thread of the holder has exited; the thread group
+  // leader can show "Z" a moment before that.
+  const flockFree = (): boolean => {
+    const probe = tryFlock(join(dir, FLOCK_FILE));
+    if (probe === 'busy') return false;
+    if (probe !== 'unsupported') probe.release();
+    return true;
+  };
+  for (let i = 0; i < 400 && !(procState(pid) === 'Z' && flockFree()); i++) {
+    await new Promise((r) => setTimeout(r, 25));
+  }
   expect(procState(pid)).toBe('Z');
   expect(() => process.kill(pid, 0)).not.toThrow(); // the pid still "exists": the old rule said alive
 
