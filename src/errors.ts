@@ -27,10 +27,12 @@ export const ERROR_CODES = [
   'DATA_DIR_LOCKED',
   'DATA_DIR_NOT_WRITABLE',
   'PORT_IN_USE',
+  'SYSCALL_FAILED',
   // cli
   'USAGE',
   // sim / audit
   'AUDIT_SOURCE_FAILED',
+  'SIM_SERVICE_FAILED',
   // mirror
   'MIRROR_STATE',
   'MIRROR_REMOTE_PARTITIONS',
@@ -48,6 +50,7 @@ export const ERROR_CODES = [
   'DEVICE_NO_CREDENTIAL',
   // ingest
   'INGEST_REFUSED',
+  'ROUTE_INVALID',
   'LISTENER_FAILED',
 ] as const;
 

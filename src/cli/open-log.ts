@@ -13,10 +13,11 @@ export async function openLogReader(config: Config, configPath: string): Promise
   const { logOptionsFromConfig, openLog } = await import('../log/index.ts');
   // A relative dataDir is relative to the working directory of the process (documented).
   const options = { ...logOptionsFromConfig(config, 'reader'), dataDir: resolve(config.dataDir) };
-  try {
-    const s = await stat(options.dataDir);
-    if (!s.isDirectory()) throw new Error('not a directory');
-  } catch {
+  const isDir = await stat(options.dataDir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (!isDir) {
     throw new OutpostError(
       'DATA_DIR_MISSING',
       `no log in ${options.dataDir} (dataDir of ${configPath}; a relative dataDir is resolved against the current directory)`,

@@ -11,7 +11,9 @@
  * The key template is any string with `{name}` placeholders naming captures of the pattern.
  * The first route that matches wins.
  */
+
 import type { RouteConfig } from '../config/index.ts';
+import { OutpostError } from '../errors.ts';
 
 export type PatternLevel =
   | { kind: 'literal'; text: string }
@@ -39,12 +41,16 @@ export interface RouteMatch {
   captures: Record<string, string>;
 }
 
+function routeInvalid(message: string): OutpostError {
+  return new OutpostError('ROUTE_INVALID', message);
+}
+
 const CAPTURE = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
 const PLACEHOLDER = /\{([^{}]*)\}/g;
 
-/** Thrown as a plain Error with a message naming the problem; config validation turns it into an issue. */
+/** Throws ROUTE_INVALID with a message naming the problem; config validation turns it into an issue. */
 export function parsePattern(source: string): CompiledPattern {
-  if (source.length === 0) throw new Error('pattern must not be empty');
+  if (source.length === 0) throw routeInvalid('pattern must not be empty');
   const parts = source.split('/');
   const levels: PatternLevel[] = [];
   const captures: string[] = [];
@@ -52,7 +58,7 @@ export function parsePattern(source: string): CompiledPattern {
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i] as string;
     if (part === '#') {
-      if (i !== parts.length - 1) throw new Error('"#" is only allowed as the last level');
+      if (i !== parts.length - 1) throw routeInvalid('"#" is only allowed as the last level');
       multi = true;
       continue;
     }
@@ -63,13 +69,13 @@ export function parsePattern(source: string): CompiledPattern {
     const cap = CAPTURE.exec(part);
     if (cap) {
       const name = cap[1] as string;
-      if (captures.includes(name)) throw new Error(`capture {${name}} appears twice`);
+      if (captures.includes(name)) throw routeInvalid(`capture {${name}} appears twice`);
       captures.push(name);
       levels.push({ kind: 'capture', name });
       continue;
     }
     if (/[+#{}]/.test(part)) {
-      throw new Error(
+      throw routeInvalid(
         `level "${part}" mixes text with "+", "#", "{" or "}" (captures take a whole level: "{name}")`,
       );
     }
@@ -84,7 +90,7 @@ export function parseKeyTemplate(template: string, captures: readonly string[]):
   for (const m of template.matchAll(PLACEHOLDER)) {
     const name = m[1] as string;
     if (!captures.includes(name)) {
-      throw new Error(`key template names {${name}}, which the pattern does not capture`);
+      throw routeInvalid(`key template names {${name}}, which the pattern does not capture`);
     }
     if (m.index > last) out.push(template.slice(last, m.index));
     out.push({ capture: name });
@@ -92,7 +98,7 @@ export function parseKeyTemplate(template: string, captures: readonly string[]):
   }
   if (last < template.length) out.push(template.slice(last));
   if (/[{}]/.test(out.filter((p) => typeof p === 'string').join(''))) {
-    throw new Error('unbalanced "{" or "}" in key template');
+    throw routeInvalid('unbalanced "{" or "}" in key template');
   }
   return out;
 }
@@ -105,7 +111,10 @@ export function compileRoutes(routes: readonly RouteConfig[]): CompiledRoute[] {
       const key = r.key === undefined ? null : parseKeyTemplate(r.key, p.captures);
       return { ...p, index, topic: r.topic, key, deviceAcl: r.deviceAcl };
     } catch (err) {
-      throw new Error(`routes[${index}]: ${(err as Error).message}`);
+      throw new OutpostError('ROUTE_INVALID', `routes[${index}]: ${(err as Error).message}`, {
+        path: `routes[${index}]`,
+        cause: err,
+      });
     }
   });
 }
@@ -176,9 +185,10 @@ export function compileFilters(filters: readonly string[]): {
   for (const f of filters) {
     try {
       const p = parsePattern(f);
-      if (p.captures.length > 0) throw new Error('captures are not allowed in override filters');
+      if (p.captures.length > 0) throw routeInvalid('captures are not allowed in override filters');
       patterns.push(p);
-    } catch {
+    } catch (err) {
+      if (!(err instanceof OutpostError)) throw err;
       invalid.push(f);
     }
   }

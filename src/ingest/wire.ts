@@ -116,7 +116,7 @@ export function guardParser(
         PACKET_OVERHEAD +
         (this.packet.cmd === 'connect' ? l.maxClientIdLength + 1024 : 0);
       if (this.packet.length > max) {
-        this._emitError(new Error(PACKET_TOO_LARGE));
+        this._emitError(violation('too-large', PACKET_TOO_LARGE));
         return false;
       }
     }
@@ -190,7 +190,6 @@ export function violationReason(err: Error): RefusalReason {
   if (isOutpostError(err, 'INGEST_REFUSED') && err.fields.reason !== undefined) {
     return err.fields.reason as RefusalReason;
   }
-  if (err.message === PACKET_TOO_LARGE) return 'too-large';
   if (/protocol version|protocolId/i.test(err.message)) return 'protocol-version';
   return 'protocol-error';
 }

@@ -8,6 +8,7 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { OutpostError } from '../errors.ts';
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
@@ -41,7 +42,7 @@ export function tryFlock(path: string): HeldFlock | 'busy' | 'unsupported' {
     const errno = lib.errno();
     closeSync(fd);
     if (errno === EWOULDBLOCK) return 'busy';
-    throw new Error(`flock(${path}) failed, errno ${errno}`);
+    throw new OutpostError('SYSCALL_FAILED', `flock(${path}) failed, errno ${errno}`, { path });
   }
   let released = false;
   return {

@@ -16,6 +16,7 @@
  * Address: a path, or "@name" for the abstract namespace (leading NUL, no trailing NUL).
  */
 import { endianness } from 'node:os';
+import { OutpostError } from '../errors.ts';
 
 const AF_UNIX = 1;
 const SOCK_DGRAM = 2;
@@ -43,7 +44,7 @@ export function sockaddrUn(path: string): { addr: Buffer; len: number } {
   const abstract = path.startsWith('@');
   const name = Buffer.from(abstract ? path.slice(1) : path);
   if (name.length + (abstract ? 1 : 0) >= SUN_PATH_MAX) {
-    throw new Error(`NOTIFY_SOCKET path too long: ${path}`);
+    throw new OutpostError('SYSCALL_FAILED', `NOTIFY_SOCKET path too long: ${path}`, { path });
   }
   const addr = Buffer.alloc(2 + SUN_PATH_MAX);
   if (endianness() === 'LE') addr.writeUInt16LE(AF_UNIX, 0);
@@ -65,7 +66,8 @@ async function loadSender(socketPath: string): Promise<{ send: SendFn; close: ()
   );
   const closeFd = libc.func('int close(int fd)');
   const fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0) as number;
-  if (fd < 0) throw new Error(`socket(AF_UNIX, SOCK_DGRAM) failed, errno ${koffi.errno()}`);
+  if (fd < 0)
+    throw new OutpostError('SYSCALL_FAILED', `socket(AF_UNIX, SOCK_DGRAM) failed, errno ${koffi.errno()}`);
   const { addr, len } = sockaddrUn(socketPath);
   let closed = false;
   return {
@@ -73,7 +75,10 @@ async function loadSender(socketPath: string): Promise<{ send: SendFn; close: ()
       if (closed) return;
       const buf = Buffer.from(message);
       const n = Number(sendto(fd, buf, buf.length, MSG_DONTWAIT | MSG_NOSIGNAL, addr, len));
-      if (n < 0) throw new Error(`sendto(${socketPath}) failed, errno ${koffi.errno()}`);
+      if (n < 0)
+        throw new OutpostError('SYSCALL_FAILED', `sendto(${socketPath}) failed, errno ${koffi.errno()}`, {
+          path: socketPath,
+        });
     },
     close() {
       if (!closed) {

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { OutpostError } from '../errors.ts';
 
 const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 
@@ -89,7 +90,12 @@ export async function startOutpost(opts: {
       }
     });
     void exited.then((code) =>
-      reject(new Error(`outpost run exited with ${code} before ready:\n${tail.join('\n')}`)),
+      reject(
+        new OutpostError(
+          'SIM_SERVICE_FAILED',
+          `outpost run exited with ${code} before ready:\n${tail.join('\n')}`,
+        ),
+      ),
     );
   });
   const timeoutMs = opts.readyTimeoutMs ?? 60_000;
@@ -99,7 +105,16 @@ export async function startOutpost(opts: {
       ready,
       new Promise((_, reject) => {
         timer = setTimeout(
-          () => reject(new Error(`outpost run not ready after ${timeoutMs} ms:\n${tail.join('\n')}`)),
+          () =>
+            reject(
+              new OutpostError(
+                'SIM_SERVICE_FAILED',
+                `outpost run not ready after ${timeoutMs} ms:\n${tail.join('\n')}`,
+                {
+                  retriable: true,
+                },
+              ),
+            ),
           timeoutMs,
         );
       }),
@@ -116,6 +131,10 @@ export async function startOutpost(opts: {
 /** The first TCP MQTT listener of a started service. */
 export function mqttTcp(p: OutpostProcess): { host: string; port: number } {
   const l = p.mqtt.find((a) => a.type === 'tcp');
-  if (!l) throw new Error('outpost has no tcp MQTT listener');
+  if (!l)
+    throw new OutpostError(
+      'SIM_SERVICE_FAILED',
+      'outpost has no tcp MQTT listener (the simulator needs one)',
+    );
   return { host: l.host === '0.0.0.0' ? '127.0.0.1' : l.host, port: l.port };
 }

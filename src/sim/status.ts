@@ -3,6 +3,7 @@
  * the end-to-end tests. Only the fields used here are typed; the mirror part follows MirrorStatus
  * of src/mirror (clusters → partitions with lagRecords/lagSeconds/state).
  */
+import { OutpostError } from '../errors.ts';
 export interface StatusSnapshot {
   edgeId: string;
   ready: boolean;
@@ -32,7 +33,8 @@ export async function fetchStatus(httpBase: string, token?: string): Promise<Sta
     headers: token ? { authorization: `Bearer ${token}` } : {},
     signal: AbortSignal.timeout(5_000),
   });
-  if (!res.ok) throw new Error(`GET /v1/status: HTTP ${res.status}`);
+  if (!res.ok)
+    throw new OutpostError('SIM_SERVICE_FAILED', `GET /v1/status: HTTP ${res.status}`, { retriable: true });
   return (await res.json()) as StatusSnapshot;
 }
 
@@ -71,5 +73,8 @@ export async function waitForMirror(
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`mirror still lagging after ${opts.timeoutMs ?? 120_000} ms: ${JSON.stringify(last)}`);
+  throw new OutpostError(
+    'SIM_SERVICE_FAILED',
+    `mirror still lagging after ${opts.timeoutMs ?? 120_000} ms: ${JSON.stringify(last)}`,
+  );
 }
