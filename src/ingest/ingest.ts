@@ -5,12 +5,13 @@
  * Shutdown steps (stop): stop accepting → refuse new CONNECTs → hold new publishes → wait for
  * in-flight appends to be durable and acknowledged (bounded by timeoutMs) → close clients → close broker.
  */
-import { Aedes, type Client as AedesClient } from 'aedes';
+import type { Client as AedesClient } from 'aedes';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config, ListenerConfig } from '../config/index.ts';
 import type { Devices } from '../devices/index.ts';
 import type { PartitionedLog } from '../log/index.ts';
+import { createBroker, followDeviceChanges } from './broker.ts';
 import { connectHooks } from './connect.ts';
 import { ConnectionRegistry } from './connections.ts';
 import type { Accept, Listener } from './listeners/common.ts';
@@ -110,45 +111,18 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
       limits: config.mqtt.limits,
     }),
   });
-  const broker = new Aedes({
-    id: 'outpost',
-    concurrency: 1000,
-    connectTimeout: config.mqtt.connectTimeoutMs,
-    drainTimeout: config.mqtt.drainTimeoutMs,
-    heartbeatInterval: 60_000,
-    maxClientsIdLength: config.mqtt.limits.maxClientIdLength,
-    // Our own level check (counted) runs in authorizePublish; aedes' hard ceiling stays at 100.
-    maxTopicLevels: 100,
-    preConnect: hooks.preConnect as never,
-    authenticate: hooks.authenticate,
-    authorizeSubscribe: hooks.authorizeSubscribe as never,
-    authorizePublish: (client, packet, callback) => {
-      const c = client as AedesClient | null;
-      pipeline.authorize(c ? (connections.stateOf(c) ?? null) : null, c as never, packet as never, callback);
-    },
-    // Nothing subscribes, so nothing is forwarded; keep it that way even if a hook changes.
-    authorizeForward: () => null as never,
+  const broker = await createBroker({
+    config,
+    hooks,
+    authorizePublish: (client, packet, callback) =>
+      pipeline.authorize(
+        client ? (connections.stateOf(client as unknown as AedesClient) ?? null) : null,
+        client,
+        packet,
+        callback,
+      ),
+    onError: (client, err) => onBrokerError(client, err),
   });
-  await broker.listen();
-  // Device publishes and wills are in the log by the time aedes forwards them; nothing subscribes
-  // (SUBSCRIBE is denied) and retained messages are not kept, so aedes' forwarding pipeline
-  // (retained store, offline queues, mqemitter) has nothing to do. Broker-internal ($SYS) publishes,
-  // which carry no client, still go through it.
-  // aedes' runtime signature is publish(packet, client?, done); its typings only know (packet, done).
-  const brokerPublish = broker.publish.bind(broker) as unknown as (
-    p: unknown,
-    c: unknown,
-    d: unknown,
-  ) => void;
-  broker.publish = ((packet: unknown, client: unknown, done?: (err?: Error | null) => void) => {
-    if (client === null || client === undefined || typeof client === 'function') {
-      brokerPublish(packet, client, done);
-      return;
-    }
-    done?.(null);
-  }) as unknown as typeof broker.publish;
-  broker.on('clientError', (client: AedesClient, err: Error) => onBrokerError(client, err));
-  broker.on('connectionError', (client: AedesClient, err: Error) => onBrokerError(client, err));
   function onBrokerError(client: AedesClient, err: Error): void {
     const sorted = sortErrorReason(err);
     if (sorted === 'counted') return; // our own refusal, counted where it happened
@@ -212,25 +186,7 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
   isReady = true;
 
   // Device changes (also from the CLI in another process): revoke or refresh live connections.
-  const offChange = devices.onChange((deviceId) => {
-    const live = connections.ofDevice(deviceId);
-    if (live.length === 0) return;
-    const info = devices.get(deviceId);
-    for (const state of live) {
-      if (!info?.enabled) {
-        refuse('device-revoked', { deviceId, clientId: state.client.id });
-        state.client.conn.destroy();
-      } else {
-        // The stored overrides replace the old ones, also when there are none now (a device removed
-        // and re-added by another process between two polls must not keep its old topics or rate).
-        pipeline.setIdentity(state, {
-          deviceId,
-          anonymous: false,
-          ...(info.overrides === undefined ? {} : { overrides: info.overrides }),
-        });
-      }
-    }
-  });
+  const offChange = followDeviceChanges(devices, connections, pipeline, refuse);
 
   const addresses = () => listeners.map(({ type, host, port }) => ({ type, host, port }));
 
