@@ -1,14 +1,18 @@
 /**
  * Steps of the append pipeline (orchestrated by log.ts):
  *   prepare → route each record (explicit partition, Kafka murmur2 of the key, or round-robin per
- *             topic for records with neither) and encode it (record-v1); throws before any offset
- *             is handed out
- *   assign  → offsets in call order from the in-memory next offset; queue the puts as one batch
- *             (lmdb-js puts all callers of one event turn into one write transaction: group commit)
+ *             topic for records with neither) and size it (record-v2); throws before any offset is
+ *             handed out
+ *   assign  → offsets in call order from the in-memory next offset; the records join their
+ *             partition's open batch
+ *   seal    → once per event turn (a microtask after the first append of the turn): each partition's
+ *             open records become ONE record-v2 batch, compressed once with the topic's codec, and
+ *             all batches of the turn go to LMDB as one lmdb-js batch (one write transaction: group
+ *             commit across every caller of the turn)
  *   publish → once committed and fsynced, advance durableEnd and wake the tails
  */
 import { OutpostError } from '../errors.ts';
-import { encodeRecord } from './codec/record-v1.ts';
+import { BATCH_OVERHEAD_V2, encodeBatch, type RecordFields, recordSizeV2 } from './codec/record-v2.ts';
 import { partitionFor } from './partitioner.ts';
 import { type Core, getPart, type Part, type TopicState } from './state.ts';
 import type { LogDbs } from './store.ts';
@@ -17,14 +21,23 @@ import type { AppendRecord, AppendResult } from './types.ts';
 export interface Pending {
   part: Part;
   offset: number;
-  buf: Buffer;
+  fields: RecordFields;
 }
 
 export interface Prepared {
   pending: Pending[];
+  /** Uncompressed record-v2 bytes (what the budget admits; compression only makes it smaller). */
   bytes: number;
   /** Round-robin positions to store once the append is admitted. */
   rr: Map<TopicState, number>;
+}
+
+/**
+ * Encoded size of one record as the log stores it alone: a one-record record-v2 batch before
+ * compression (the unit log.maxRecordBytes limits, like Kafka's max.message.bytes).
+ */
+export function storedRecordBytes(fields: RecordFields): number {
+  return BATCH_OVERHEAD_V2 + recordSizeV2(fields);
 }
 
 export function prepare(core: Core, records: readonly AppendRecord[], maxRecordBytes: number): Prepared {
@@ -48,43 +61,91 @@ export function prepare(core: Core, records: readonly AppendRecord[], maxRecordB
       rr.set(t, n + 1);
     }
     const part = t.parts[p] ?? getPart(core, r.topic, p);
-    const buf = encodeRecord({
+    const fields: RecordFields = {
       timestamp: r.timestamp ?? now,
       key,
       headers: r.headers ?? {},
       value: r.value,
-    });
-    if (buf.length > maxRecordBytes) {
+    };
+    const size = storedRecordBytes(fields);
+    if (size > maxRecordBytes) {
       throw new OutpostError(
         'RECORD_TOO_LARGE',
-        `record of ${buf.length} bytes exceeds log.maxRecordBytes (${maxRecordBytes})`,
+        `record of ${size} bytes exceeds log.maxRecordBytes (${maxRecordBytes})`,
         { topic: r.topic, partition: p },
       );
     }
-    bytes += buf.length;
-    pending[i] = { part, offset: -1, buf };
+    bytes += size - BATCH_OVERHEAD_V2;
+    pending[i] = { part, offset: -1, fields };
   }
   return { pending, bytes, rr };
 }
 
 /**
- * Assigns offsets and queues the puts as one lmdb-js `batch()`: the records of one append call are
- * committed all-or-nothing, with a single promise instead of one per record (measured equal or
- * faster than plain puts + Promise.all). The batch joins the event turn's shared write transaction.
+ * Collects the records of one event turn per partition and seals them into one batch each. Every
+ * append of the turn waits on the same lmdb-js batch promise: the records of a turn are committed
+ * all-or-nothing, and every offset handed out in the turn is either on disk after it or nowhere.
  */
-export function assign(dbs: LogDbs, prepared: Prepared): Promise<boolean> {
-  for (const [t, n] of prepared.rr) t.rr = n % t.parts.length;
-  const { pending } = prepared;
-  const { records } = dbs;
-  return records.batch(() => {
+export class Sealer {
+  #dbs: LogDbs;
+  #core: Core;
+  #open = new Set<Part>();
+  #round: PromiseWithResolvers<boolean> | null = null;
+  /** Called when sealing itself fails (a bug or out of memory): the log stops appending. */
+  #onError: (err: unknown) => void;
+
+  constructor(core: Core, onError: (err: unknown) => void) {
+    this.#dbs = core.dbs;
+    this.#core = core;
+    this.#onError = onError;
+  }
+
+  /** Assigns offsets in call order and adds the records to their partitions' open batches. */
+  assign(prepared: Prepared): Promise<boolean> {
+    for (const [t, n] of prepared.rr) t.rr = n % t.parts.length;
+    const { pending } = prepared;
     for (let i = 0; i < pending.length; i++) {
       const e = pending[i] as Pending;
       e.offset = e.part.end++;
-      e.part.bytes += e.buf.length;
-      e.part.dirty = true;
-      records.put([e.part.tid, e.part.p, e.offset], e.buf);
+      e.part.open.push(e.fields);
+      this.#open.add(e.part);
     }
-  });
+    if (this.#round === null) {
+      this.#round = Promise.withResolvers<boolean>();
+      queueMicrotask(() => this.seal());
+    }
+    return this.#round.promise;
+  }
+
+  /** Seals every open batch now (also called before retention and close so nothing waits). */
+  seal(): void {
+    const round = this.#round;
+    if (round === null) return;
+    this.#round = null;
+    const parts = [...this.#open];
+    this.#open.clear();
+    try {
+      const { records } = this.#dbs;
+      const batches: Array<{ part: Part; buf: Buffer }> = [];
+      for (const part of parts) {
+        const codec = this.#core.topics.get(part.topic)?.spec.compression ?? 'none';
+        batches.push({ part, buf: encodeBatch(part.sealedEnd, part.open, codec) });
+      }
+      const written = records.batch(() => {
+        for (const { part, buf } of batches) {
+          records.put([part.tid, part.p, part.sealedEnd], buf);
+          part.sealedEnd += part.open.length;
+          part.open = [];
+          part.bytes += buf.length;
+          part.dirty = true;
+        }
+      });
+      round.resolve(written);
+    } catch (err) {
+      this.#onError(err);
+      round.reject(err);
+    }
+  }
 }
 
 /**

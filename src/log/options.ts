@@ -18,7 +18,12 @@ export function logOptionsFromConfig(config: Config, role: 'owner' | 'reader' = 
 export function logTopicSpecs(config: Config): Record<string, LogTopicSpec> {
   const topics: Record<string, LogTopicSpec> = {};
   for (const [name, t] of Object.entries(config.log.topics)) {
-    topics[name] = { partitions: t.partitions, retentionMs: t.retentionMs, retentionBytes: t.retentionBytes };
+    topics[name] = {
+      partitions: t.partitions,
+      retentionMs: t.retentionMs,
+      retentionBytes: t.retentionBytes,
+      compression: t.compression,
+    };
   }
   return topics;
 }

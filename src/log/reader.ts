@@ -11,12 +11,12 @@
 import { statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { OutpostError } from '../errors.ts';
-import { peekTimestamp } from './codec/record-v1.ts';
 import { readRange } from './read.ts';
 import {
   type Checkpoint,
   checkpointKey,
   diskOffsets,
+  entryAt,
   type LogDbs,
   type TopicEntry,
   usedPages,
@@ -86,7 +86,7 @@ export class ReaderView {
         })) {
           bytes += value.length;
         }
-        const first = start < end ? this.#dbs.records.get([t.id, p, start]) : undefined;
+        const first = start < end ? entryAt(this.#dbs, t.id, p, start) : undefined;
         out.push({
           topic,
           partition: p,
@@ -94,7 +94,7 @@ export class ReaderView {
           endOffset: end,
           records: end - start,
           bytes,
-          oldestTimestamp: first === undefined ? null : peekTimestamp(first),
+          oldestTimestamp: first === undefined ? null : first.firstTimestamp,
         });
       }
     }

@@ -4,6 +4,7 @@
  */
 import type { Database } from 'lmdb';
 import { OutpostError } from '../errors.ts';
+import type { RecordFields } from './codec/record-v2.ts';
 import { type Checkpoint, checkpointKey, diskOffsets, type LogDbs, type TopicEntry } from './store.ts';
 import type { LogTopicSpec } from './types.ts';
 
@@ -15,9 +16,13 @@ export interface Part {
   start: number;
   /** Next offset to assign (includes appends still in flight). */
   end: number;
+  /** Next offset to seal: base offset of the open batch (records in [sealedEnd, end) are in `open`). */
+  sealedEnd: number;
+  /** Records assigned but not yet sealed into a batch (this event turn's). */
+  open: RecordFields[];
   /** Every offset below this is committed and fsynced; reads and tails stop here. */
   durableEnd: number;
-  /** Encoded bytes of records in [start, end). */
+  /** Stored bytes (batches as written, compressed) of entries in [start, sealedEnd). */
   bytes: number;
   /** Set when bytes/end changed since the last checkpoint write. */
   dirty: boolean;
@@ -54,7 +59,19 @@ function loadPart(dbs: LogDbs, topic: string, tid: number, p: number): Part {
       bytes += value.length;
     }
   }
-  return { topic, tid, p, start, end, durableEnd: end, bytes, dirty: base.end !== end, waiters: new Set() };
+  return {
+    topic,
+    tid,
+    p,
+    start,
+    end,
+    sealedEnd: end,
+    open: [],
+    durableEnd: end,
+    bytes,
+    dirty: base.end !== end,
+    waiters: new Set(),
+  };
 }
 
 /**
@@ -106,7 +123,7 @@ export function queueCheckpoints(core: Core, all = false): void {
     for (const part of t.parts) {
       if (!part.dirty && !all) continue;
       part.dirty = false;
-      core.dbs.meta.put(checkpointKey(part.tid, part.p), { end: part.end, bytes: part.bytes });
+      core.dbs.meta.put(checkpointKey(part.tid, part.p), { end: part.sealedEnd, bytes: part.bytes });
     }
   }
 }

@@ -1,14 +1,29 @@
 /**
  * The LMDB environment behind the log and the layout of its reserved sub-databases.
  *
- *   log.records  key [topicId, partition, offset] (ordered-binary), value record-v1 (codec/record-v1.ts)
+ *   log.records  key [topicId, partition, baseOffset] (ordered-binary) → one entry:
+ *                  record-v2: a Kafka RecordBatch (codec/record-v2.ts) holding offsets
+ *                             [baseOffset, baseOffset + lastOffsetDelta], one per group commit and
+ *                             partition; first byte 0x00 (the high byte of baseOffset)
+ *                  record-v1: one record at offset baseOffset (codec/record-v1.ts), written by 0.1.0;
+ *                             first byte 0x01. Read as it is, never rewritten (in-place upgrade).
+ *                Entries never overlap and leave no gaps: the next entry's key is the previous
+ *                entry's last offset + 1. Keys only grow within a partition (append-only).
  *   log.topics   key topic name → { id, partitions }            (ids are never reused)
  *   log.meta     key ["floor", topicId, partition] → first offset still stored (survives an empty partition)
- *                key ["cp", topicId, partition] → { end, bytes }: bytes of records below `end`
- *                    (rewritten with every deletion, periodically and on close; open adds records ≥ end)
+ *                key ["cp", topicId, partition] → { end, bytes }: bytes of entries below `end`
+ *                    (rewritten with every deletion, periodically and on close; open adds entries ≥ end)
  *                key "dropped" → records deleted by onFull "drop-oldest" (durable counter)
- *                key "format" → 1 (layout version of these databases)
+ *                key "format" → 2 (layout version of these databases; 1 = 0.1.0, record-v1 only)
+ *                key "recordFormats" → record formats present in log.records, e.g. [1, 2] after an
+ *                    upgrade, [2] once retention deleted the last record-v1 entry
  *   log.cursors  key [topic, partition, name] → { offset, protected }
+ *
+ * What one group commit writes (measured with mdb_stat and /proc/self/io, see log.ts): the leaf
+ * page holding the end of each appended partition's key range (one per partition; a batch larger
+ * than about 2 KB lives in overflow pages of its own, written once), the branch pages above it,
+ * the free-list pages LMDB rewrites to recycle pages, and one of the two meta pages. Nothing else:
+ * checkpoints go to log.meta every CHECKPOINT_INTERVAL_MS, not per commit.
  *
  * Other modules get their own sub-databases with openStore(); names starting with "log." are ours.
  */
@@ -16,8 +31,12 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { OutpostError } from '../errors.ts';
+import { peekTimestamp, RECORD_V1 } from './codec/record-v1.ts';
+import { isBatchV2, peekBatch } from './codec/record-v2.ts';
 
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
+/** Record formats this code reads. */
+export const RECORD_FORMATS = [1, 2] as const;
 export const RESERVED_PREFIX = 'log.';
 const MAX_OFFSET = Number.MAX_SAFE_INTEGER;
 
@@ -64,7 +83,7 @@ export function openDbs(dataDir: string): LogDbs {
     path,
   };
   const format = dbs.meta.get('format');
-  if (format !== undefined && format !== LAYOUT_VERSION) {
+  if (format !== undefined && format !== 1 && format !== LAYOUT_VERSION) {
     env.close();
     throw new OutpostError('FORMAT_UNSUPPORTED', `log layout version ${String(format)} is not supported`, {
       path,
@@ -78,19 +97,76 @@ export const floorKey = (tid: number, p: number): [string, number, number] => ['
 export const checkpointKey = (tid: number, p: number): [string, number, number] => ['cp', tid, p];
 export const DROPPED_KEY = 'dropped';
 
-/** First and last stored offsets of a partition (undefined when it has no records). */
-export function storedRange(dbs: LogDbs, tid: number, p: number): { first?: number; last?: number } {
-  const range: { first?: number; last?: number } = {};
+/** Offsets an entry of log.records covers and what it weighs, read from its header only. */
+export interface Entry {
+  base: number;
+  /** Offsets covered: 1 for record-v1, lastOffsetDelta + 1 for a batch. */
+  count: number;
+  /** Timestamp of the first record. */
+  firstTimestamp: number;
+  /** Greatest timestamp in the entry (retention by time deletes an entry only when this is too old). */
+  maxTimestamp: number;
+  bytes: number;
+  format: 1 | 2;
+}
+
+export function entryOf(base: number, value: Buffer): Entry {
+  if (isBatchV2(value)) {
+    const h = peekBatch(value);
+    return {
+      base,
+      count: h.count,
+      firstTimestamp: h.baseTimestamp,
+      maxTimestamp: h.maxTimestamp,
+      bytes: value.length,
+      format: 2,
+    };
+  }
+  if (value[0] !== RECORD_V1) {
+    throw new OutpostError('FORMAT_UNSUPPORTED', `unknown record format version ${value[0]}`, {
+      offset: base,
+      reason: `version ${value[0]}`,
+    });
+  }
+  const ts = peekTimestamp(value);
+  return { base, count: 1, firstTimestamp: ts, maxTimestamp: ts, bytes: value.length, format: 1 };
+}
+
+/** The entry holding `offset` or, when none does, the first one after it (undefined: none). */
+export function entryAt(dbs: LogDbs, tid: number, p: number, offset: number): Entry | undefined {
+  for (const { key, value } of dbs.records.getRange({
+    start: [tid, p, offset],
+    end: [tid, p, -1],
+    reverse: true,
+    limit: 1,
+  })) {
+    const e = entryOf(key[2], value);
+    if (e.base + e.count > offset) return e;
+  }
+  for (const { key, value } of dbs.records.getRange({
+    start: [tid, p, offset],
+    end: [tid, p + 1, 0],
+    limit: 1,
+  })) {
+    return entryOf(key[2], value);
+  }
+  return undefined;
+}
+
+/** First stored offset and the offset after the last stored record (undefined when empty). */
+export function storedRange(dbs: LogDbs, tid: number, p: number): { first?: number; end?: number } {
+  const range: { first?: number; end?: number } = {};
   for (const k of dbs.records.getKeys({ start: [tid, p, 0], end: [tid, p + 1, 0], limit: 1 })) {
     range.first = k[2];
   }
-  for (const k of dbs.records.getKeys({
+  for (const { key, value } of dbs.records.getRange({
     start: [tid, p, MAX_OFFSET],
     end: [tid, p, -1],
     reverse: true,
     limit: 1,
   })) {
-    range.last = k[2];
+    const e = entryOf(key[2], value);
+    range.end = e.base + e.count;
   }
   return range;
 }
@@ -98,8 +174,8 @@ export function storedRange(dbs: LogDbs, tid: number, p: number): { first?: numb
 /** [startOffset, endOffset) of a partition as stored on disk right now (after a crash: the truth). */
 export function diskOffsets(dbs: LogDbs, tid: number, p: number): { start: number; end: number } {
   const floor = (dbs.meta.get(floorKey(tid, p)) as number | undefined) ?? 0;
-  const { first, last } = storedRange(dbs, tid, p);
-  const end = last === undefined ? floor : Math.max(last + 1, floor);
+  const { first, end: stored } = storedRange(dbs, tid, p);
+  const end = stored === undefined ? floor : Math.max(stored, floor);
   const start = first === undefined ? end : Math.max(first, floor);
   return { start, end };
 }
@@ -127,4 +203,33 @@ interface Stat {
   treeBranchPageCount: number;
   treeLeafPageCount: number;
   overflowPages: number;
+}
+
+/**
+ * Owner open: records the layout version and which record formats log.records holds. A 0.1.0 log
+ * (format 1) keeps its record-v1 entries as they are; record-v1 stays listed until no partition
+ * starts with one (retention deletes the oldest entries first, and record-v1 entries are the oldest).
+ */
+export async function recordFormats(dbs: LogDbs): Promise<number[]> {
+  let v1 = false;
+  for (const { value: t } of dbs.topics.getRange()) {
+    for (let p = 0; p < t.partitions && !v1; p++) {
+      for (const { value } of dbs.records.getRange({
+        start: [t.id, p, 0],
+        end: [t.id, p + 1, 0],
+        limit: 1,
+      })) {
+        v1 = !isBatchV2(value);
+      }
+    }
+  }
+  const formats = v1 ? [1, 2] : [2];
+  const stored = dbs.meta.get('recordFormats') as number[] | undefined;
+  if (dbs.meta.get('format') !== LAYOUT_VERSION || stored?.join() !== formats.join()) {
+    await dbs.meta.transaction(() => {
+      dbs.meta.put('format', LAYOUT_VERSION);
+      dbs.meta.put('recordFormats', formats);
+    });
+  }
+  return formats;
 }

@@ -8,6 +8,7 @@
  * [startOffset, endOffset). In role "reader" both come from disk (committed records, see reader.ts).
  */
 import type { Database } from 'lmdb';
+import type { Compression } from './codec/compression.ts';
 
 export type Headers = Record<string, Buffer>;
 
@@ -95,7 +96,13 @@ export interface RetentionReport {
 export interface LogTopicSpec {
   partitions: number;
   retentionMs: number;
+  /**
+   * Size retention keeps at least this many stored bytes per partition: it deletes a whole batch
+   * only if what remains is still this large (like Kafka's retention.bytes with segments).
+   */
   retentionBytes: number;
+  /** Codec of the record-v2 batches sealed from now on (stored and sent as they are). Default "none". */
+  compression?: Compression;
 }
 
 export interface LogOptions {

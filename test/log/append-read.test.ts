@@ -123,7 +123,8 @@ describe('log › append and read', () => {
   test('reports a record damaged on disk as RECORD_CORRUPT with its topic, partition and offset', async () => {
     const dir = tempDir();
     const first = await openLog(options(dir));
-    await first.append([0, 1, 2].map((i) => ({ topic: 't', partition: 2, value: value(i) })));
+    // Three appends awaited in turn: three batches, the damaged one holds offset 1 only.
+    for (const i of [0, 1, 2]) await first.append([{ topic: 't', partition: 2, value: value(i) }]);
     await first.close();
     // Damage offset 1 behind the log's back, through a raw lmdb-js handle on the same environment.
     const env = open({ path: join(dir, 'lmdb'), maxDbs: 64 });
