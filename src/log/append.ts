@@ -5,10 +5,11 @@
  *             handed out
  *   assign  → offsets in call order from the in-memory next offset; the records join their
  *             partition's open batch
- *   seal    → once per event turn (a microtask after the first append of the turn): each partition's
- *             open records become ONE record-v2 batch, compressed once with the topic's codec, and
- *             all batches of the turn go to LMDB as one lmdb-js batch (one write transaction: group
- *             commit across every caller of the turn)
+ *   seal    → once per commit: each partition's open records become ONE record-v2 batch,
+ *             compressed once with the topic's codec, and all batches go to LMDB as one lmdb-js
+ *             batch (one write transaction: group commit across every caller). A commit closes in a
+ *             microtask after the turn's first append (commitWindowMs 0), or commitWindowMs after
+ *             it, or as soon as commitMaxBytes of records wait, whichever comes first
  *   publish → once committed and fsynced, advance durableEnd and wake the tails
  */
 import { OutpostError } from '../errors.ts';
@@ -86,18 +87,33 @@ export function prepare(core: Core, records: readonly AppendRecord[], maxRecordB
  * append of the turn waits on the same lmdb-js batch promise: the records of a turn are committed
  * all-or-nothing, and every offset handed out in the turn is either on disk after it or nowhere.
  */
+export interface CommitPolicy {
+  /** 0: commit at the end of the event turn; > 0: wait this long after the first record. */
+  windowMs: number;
+  /** Commit at once when this many (uncompressed) record bytes wait, window or not. */
+  maxBytes: number;
+}
+
 export class Sealer {
   #dbs: LogDbs;
   #core: Core;
+  #policy: CommitPolicy;
   #open = new Set<Part>();
+  #openBytes = 0;
   #round: PromiseWithResolvers<boolean> | null = null;
+  #timer: NodeJS.Timeout | null = null;
   /** Called when sealing itself fails (a bug or out of memory): the log stops appending. */
   #onError: (err: unknown) => void;
 
-  constructor(core: Core, onError: (err: unknown) => void) {
+  constructor(core: Core, policy: CommitPolicy, onError: (err: unknown) => void) {
     this.#dbs = core.dbs;
     this.#core = core;
+    this.#policy = { ...policy };
     this.#onError = onError;
+  }
+
+  setPolicy(policy: CommitPolicy): void {
+    this.#policy = { ...policy };
   }
 
   /** Assigns offsets in call order and adds the records to their partitions' open batches. */
@@ -110,11 +126,16 @@ export class Sealer {
       e.part.open.push(e.fields);
       this.#open.add(e.part);
     }
-    if (this.#round === null) {
-      this.#round = Promise.withResolvers<boolean>();
-      queueMicrotask(() => this.seal());
+    this.#openBytes += prepared.bytes;
+    let round = this.#round;
+    if (round === null) {
+      round = Promise.withResolvers<boolean>();
+      this.#round = round;
+      if (this.#policy.windowMs > 0) this.#timer = setTimeout(() => this.seal(), this.#policy.windowMs);
+      else queueMicrotask(() => this.seal());
     }
-    return this.#round.promise;
+    if (this.#openBytes >= this.#policy.maxBytes) this.seal();
+    return round.promise;
   }
 
   /** Seals every open batch now (also called before retention and close so nothing waits). */
@@ -122,6 +143,9 @@ export class Sealer {
     const round = this.#round;
     if (round === null) return;
     this.#round = null;
+    this.#openBytes = 0;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
     const parts = [...this.#open];
     this.#open.clear();
     try {

@@ -14,7 +14,7 @@
  */
 import cron from 'node-cron';
 import { isOutpostError, OutpostError } from '../errors.ts';
-import { type Pending, prepare, publish, Sealer } from './append.ts';
+import { type CommitPolicy, type Pending, prepare, publish, Sealer } from './append.ts';
 import { Budget } from './budget.ts';
 import { deleteCursor, getCursor, listCursors, setCursor } from './cursors.ts';
 import { readRange } from './read.ts';
@@ -38,6 +38,11 @@ import type {
 } from './types.ts';
 
 const DEFAULT_MAX_RECORD_BYTES = 1024 ** 2;
+const DEFAULT_COMMIT_MAX_BYTES = 1024 ** 2;
+
+function commitPolicy(o: { commitWindowMs?: number; commitMaxBytes?: number }): CommitPolicy {
+  return { windowMs: o.commitWindowMs ?? 0, maxBytes: o.commitMaxBytes ?? DEFAULT_COMMIT_MAX_BYTES };
+}
 const DEFAULT_MIN_FREE_BYTES = 256 * 1024 ** 2;
 const CHECKPOINT_INTERVAL_MS = 5_000;
 const READER_POLL_MS = 100;
@@ -89,7 +94,7 @@ class Log implements PartitionedLog {
     this.#sealer =
       core === null
         ? null
-        : new Sealer(core, (cause) => {
+        : new Sealer(core, commitPolicy(options), (cause) => {
             this.#failure ??= new OutpostError(
               'LOG_WRITE_FAILED',
               `sealing a batch failed: ${String(cause)}; restart to recover`,

@@ -10,6 +10,8 @@ export function logOptionsFromConfig(config: Config, role: 'owner' | 'reader' = 
     onFull: config.log.onFull,
     minFreeBytes: config.log.minFreeBytes,
     maxRecordBytes: config.log.maxRecordBytes,
+    commitWindowMs: config.log.commitWindowMs,
+    commitMaxBytes: config.log.commitMaxBytes,
     role,
   };
 }

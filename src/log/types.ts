@@ -113,6 +113,14 @@ export interface LogOptions {
   minFreeBytes?: number;
   maxRecordBytes?: number;
   /**
+   * Group-commit window: 0 (default) commits once per event turn; > 0 holds the first record of a
+   * commit up to this many ms so more records share it (fewer flash pages written per record, at
+   * up to this much more append latency). Appends still resolve only after the fsynced commit.
+   */
+  commitWindowMs?: number;
+  /** A commit closes early once this many uncompressed record bytes wait. Default 1 MiB. */
+  commitMaxBytes?: number;
+  /**
    * "owner" (default): the one process that appends, moves cursors and runs retention (the service;
    * it holds the data-dir lock). "reader": any other process (CLI): reads the log and may write its
    * own stores (openStore), but append/setCursor/deleteCursor/runRetention throw LOG_READ_ONLY.

@@ -23,9 +23,10 @@ interface Round {
 }
 
 /** Runs the child until it reported a few appends, waits a random moment, SIGKILLs it. */
-async function appendAndKill(dir: string, acked: Map<number, number>): Promise<Round> {
+async function appendAndKill(dir: string, acked: Map<number, number>, windowMs = 0): Promise<Round> {
   const child = spawn(process.execPath, [CHILD, dir, String(CALLERS), String(PARTITIONS)], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, COMMIT_WINDOW_MS: String(windowMs) },
   });
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -49,7 +50,10 @@ async function appendAndKill(dir: string, acked: Map<number, number>): Promise<R
   });
   const early = await Promise.race([gotAck.then(() => false), exited.then(() => true)]);
   expect(early, 'child exited before appending').toBe(false);
-  await new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 300)));
+  // With a window, wait up to two windows so the kill lands inside an open one as often as not.
+  await new Promise((r) =>
+    setTimeout(r, 20 + Math.floor(Math.random() * (windowMs > 0 ? 2 * windowMs : 300))),
+  );
   child.kill('SIGKILL');
   expect(await exited).toBe('SIGKILL');
   return { reported };
@@ -66,12 +70,12 @@ function checkValue(buf: Buffer): void {
   expect(pad.every((b) => b === (seq + index) % 251)).toBe(true);
 }
 
-test('integrity › every resolved append survives kill -9 gap-free and intact', async () => {
+async function killRounds(kills: number, windowMs: number): Promise<void> {
   const dir = tempDir('outpost-crash-');
   const acked = new Map<number, number>();
   let totalReported = 0;
-  for (let round = 0; round < KILLS; round++) {
-    totalReported += (await appendAndKill(dir, acked)).reported;
+  for (let round = 0; round < kills; round++) {
+    totalReported += (await appendAndKill(dir, acked, windowMs)).reported;
     const stored0 = await storedBytes(dir, 't', PARTITIONS);
     const log = await openLog({
       dataDir: dir,
@@ -95,13 +99,21 @@ test('integrity › every resolved append survives kill -9 gap-free and intact',
             next += 1;
           }
         }
-        // Byte accounting recovered from the last checkpoint plus the records after it.
+        // Byte accounting recovered from the last checkpoint plus the batches after it.
         expect(log.partitions().find((i) => i.partition === p)?.bytes).toBe(stored0[p]);
       }
     } finally {
       await log.close();
     }
   }
-  expect(totalReported).toBeGreaterThan(KILLS);
+  expect(totalReported).toBeGreaterThan(kills);
   expect(acked.size).toBe(PARTITIONS);
+}
+
+test('integrity › every resolved append survives kill -9 gap-free and intact', async () => {
+  await killRounds(KILLS, 0);
+}, 120_000);
+
+test('integrity › with the commit window at its largest (1000 ms), kill -9 loses nothing that resolved', async () => {
+  await killRounds(5, 1000);
 }, 120_000);

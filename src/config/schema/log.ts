@@ -75,6 +75,17 @@ export const logSchema = z
     maxRecordBytes: positiveInt
       .default(1024 ** 2)
       .describe('Largest encoded record the log accepts (bytes).'),
+    commitWindowMs: nonNegativeInt
+      .max(1000, 'must be at most 1000')
+      .default(0)
+      .describe(
+        'Group-commit window (ms): 0 commits once per event turn; more lets records of several turns share one fsynced commit, trading PUBACK latency (up to this much more) for fewer flash pages written per message. Changes need a restart.',
+      ),
+    commitMaxBytes: positiveInt
+      .default(1024 ** 2)
+      .describe(
+        'A commit closes before its window ends once this many record bytes wait. Changes need a restart.',
+      ),
   })
   .strict();
 
