@@ -187,6 +187,47 @@ async function windowRun(windowMs: number, rate: number, seconds: number): Promi
   }
 }
 
+async function retentionRun(prefill: number, perAppend: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'outpost-retention-writes-'));
+  try {
+    const topics = {
+      t: {
+        partitions: 4,
+        retentionMs: 3600_000,
+        retentionBytes: 1e15,
+        compression: args.compression as 'zstd',
+      },
+    };
+    const log = await openLog({ dataDir: dir, topics, maxBytes: 1e15, onFull: 'reject', minFreeBytes: 0 });
+    const now = Date.now();
+    for (let i = 0; i < prefill; i += perAppend) {
+      // The first half is two hours old: retention deletes it.
+      const ts = i < prefill / 2 ? now - 7200_000 : now;
+      await log.append(
+        Array.from({ length: perAppend }, (_, j) => ({
+          topic: 't',
+          partition: j % 4,
+          value: payload(i + j),
+          timestamp: ts,
+        })),
+      );
+    }
+    const w0 = writeBytes();
+    const report = await log.runRetention(now);
+    const written = writeBytes() - w0;
+    const deleted = Object.values(report.deleted).reduce((a, b) => a + b, 0);
+    console.log(
+      `retention: ${deleted} of ${prefill} records deleted (batches of ${perAppend / 4}): ${(written / 1024).toFixed(0)} KiB written, ${(written / Math.max(1, deleted)).toFixed(1)} B per deleted record`,
+    );
+    await log.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await retentionRun(PREFILL, 40);
+await retentionRun(PREFILL, 400);
+
 console.log(`\ncommit window: ${args.rate} one-record appends/s over 4 partitions for ${args.seconds} s`);
 for (const w of (args.windows ?? '0').split(','))
   await windowRun(Number(w), Number(args.rate), Number(args.seconds));

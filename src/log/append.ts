@@ -13,7 +13,7 @@
  *   publish → once committed and fsynced, advance durableEnd and wake the tails
  */
 import { OutpostError } from '../errors.ts';
-import { BATCH_OVERHEAD_V2, encodeBatch, type RecordFields, recordSizeV2 } from './codec/record-v2.ts';
+import { BATCH_OVERHEAD_V2, type RecordFields, recordSizeV2, sealBatch } from './codec/record-v2.ts';
 import { partitionFor } from './partitioner.ts';
 import { type Core, getPart, type Part, type TopicState } from './state.ts';
 import type { LogDbs } from './store.ts';
@@ -150,17 +150,18 @@ export class Sealer {
     this.#open.clear();
     try {
       const { records } = this.#dbs;
-      const batches: Array<{ part: Part; buf: Buffer }> = [];
+      const batches: Array<{ part: Part; batch: Buffer; rawBytes: number }> = [];
       for (const part of parts) {
         const codec = this.#core.topics.get(part.topic)?.spec.compression ?? 'none';
-        batches.push({ part, buf: encodeBatch(part.sealedEnd, part.open, codec) });
+        batches.push({ part, ...sealBatch(part.sealedEnd, part.open, codec) });
       }
       const written = records.batch(() => {
-        for (const { part, buf } of batches) {
-          records.put([part.tid, part.p, part.sealedEnd], buf);
+        for (const { part, batch, rawBytes } of batches) {
+          records.put([part.tid, part.p, part.sealedEnd], batch);
           part.sealedEnd += part.open.length;
           part.open = [];
-          part.bytes += buf.length;
+          part.bytes += batch.length;
+          part.rawBytes += rawBytes;
           part.dirty = true;
         }
       });

@@ -266,6 +266,7 @@ class Log implements PartitionedLog {
           endOffset,
           records: endOffset - startOffset,
           bytes: part.bytes,
+          rawBytes: part.rawBytes,
           oldestTimestamp: first === undefined ? null : first.firstTimestamp,
         });
       }

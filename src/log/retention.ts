@@ -15,7 +15,7 @@
  * "drop-oldest" frees whole entries too.
  */
 import { type Core, type Part, queueCheckpoints } from './state.ts';
-import { DROPPED_KEY, type Entry, entryOf, floorKey } from './store.ts';
+import { DROPPED_KEY, type Entry, entryOf, entryRawBytes, floorKey } from './store.ts';
 import type { RetentionReport } from './types.ts';
 
 /** Most records deleted per write transaction, so one run never holds the writer for long. */
@@ -26,8 +26,11 @@ export interface Deleted {
   bytes: number;
 }
 
-/** Durable entries of a partition from its start, oldest first (at most CHUNK_RECORDS records). */
-function* durableEntries(core: Core, part: Part): Generator<Entry> {
+/**
+ * Durable entries of a partition from its start, oldest first (at most CHUNK_RECORDS records).
+ * With `raw`, each entry's uncompressed size is read too (deletions keep rawBytes exact).
+ */
+function* durableEntries(core: Core, part: Part, raw = false): Generator<Entry & { rawBytes: number }> {
   let records = 0;
   for (const { key, value } of core.dbs.records.getRange({
     start: [part.tid, part.p, part.start],
@@ -36,7 +39,7 @@ function* durableEntries(core: Core, part: Part): Generator<Entry> {
     const e = entryOf(key[2], value);
     if (e.base + e.count > part.durableEnd || records >= CHUNK_RECORDS) return;
     records += e.count;
-    yield e;
+    yield { ...e, rawBytes: raw ? entryRawBytes(value) : 0 };
   }
 }
 
@@ -50,8 +53,8 @@ export function queueDeleteBelow(
   cut: number,
 ): { deleted: Deleted; done: Promise<unknown> } {
   const deleted: Deleted = { records: 0, bytes: 0 };
-  const doomed: Entry[] = [];
-  for (const e of durableEntries(core, part)) {
+  const doomed: Array<Entry & { rawBytes: number }> = [];
+  for (const e of durableEntries(core, part, true)) {
     if (e.base + e.count > cut) break;
     doomed.push(e);
   }
@@ -65,6 +68,7 @@ export function queueDeleteBelow(
     done = records.remove([part.tid, part.p, e.base]);
     deleted.records += e.count;
     deleted.bytes += e.bytes;
+    part.rawBytes -= e.rawBytes;
   }
   part.start = upTo;
   part.bytes -= deleted.bytes;

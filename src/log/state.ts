@@ -5,7 +5,7 @@
 import type { Database } from 'lmdb';
 import { OutpostError } from '../errors.ts';
 import type { RecordFields } from './codec/record-v2.ts';
-import { type Checkpoint, checkpointKey, diskOffsets, type LogDbs, type TopicEntry } from './store.ts';
+import { checkpointKey, diskOffsets, type LogDbs, partitionBytes, type TopicEntry } from './store.ts';
 import type { LogTopicSpec } from './types.ts';
 
 export interface Part {
@@ -24,6 +24,8 @@ export interface Part {
   durableEnd: number;
   /** Stored bytes (batches as written, compressed) of entries in [start, sealedEnd). */
   bytes: number;
+  /** The same entries' bytes before compression. */
+  rawBytes: number;
   /** Set when bytes/end changed since the last checkpoint write. */
   dirty: boolean;
   waiters: Set<() => void>;
@@ -51,14 +53,7 @@ export interface Core {
 
 function loadPart(dbs: LogDbs, topic: string, tid: number, p: number): Part {
   const { start, end } = diskOffsets(dbs, tid, p);
-  const cp = dbs.meta.get(checkpointKey(tid, p)) as Checkpoint | undefined;
-  const base = cp !== undefined && cp.end >= start && cp.end <= end ? cp : { end: start, bytes: 0 };
-  let bytes = base.bytes;
-  if (base.end < end) {
-    for (const { value } of dbs.records.getRange({ start: [tid, p, base.end], end: [tid, p, end] })) {
-      bytes += value.length;
-    }
-  }
+  const { bytes, rawBytes, fromCheckpointTo } = partitionBytes(dbs, tid, p, start, end);
   return {
     topic,
     tid,
@@ -69,7 +64,8 @@ function loadPart(dbs: LogDbs, topic: string, tid: number, p: number): Part {
     open: [],
     durableEnd: end,
     bytes,
-    dirty: base.end !== end,
+    rawBytes,
+    dirty: fromCheckpointTo !== end,
     waiters: new Set(),
   };
 }
@@ -123,7 +119,11 @@ export function queueCheckpoints(core: Core, all = false): void {
     for (const part of t.parts) {
       if (!part.dirty && !all) continue;
       part.dirty = false;
-      core.dbs.meta.put(checkpointKey(part.tid, part.p), { end: part.sealedEnd, bytes: part.bytes });
+      core.dbs.meta.put(checkpointKey(part.tid, part.p), {
+        end: part.sealedEnd,
+        bytes: part.bytes,
+        raw: part.rawBytes,
+      });
     }
   }
 }

@@ -19,12 +19,31 @@
  *                    upgrade, [2] once retention deleted the last record-v1 entry
  *   log.cursors  key [topic, partition, name] → { offset, protected }
  *
- * What one group commit writes (measured with mdb_stat and /proc/self/io, see log.ts): the leaf
- * page holding the end of each appended partition's key range (one per partition; a batch larger
- * than about 2 KB lives in overflow pages of its own, written once), the branch pages above it,
- * the free-list pages LMDB rewrites to recycle pages, and one of the two meta pages. Nothing else:
- * checkpoints go to log.meta every CHECKPOINT_INTERVAL_MS, not per commit.
- *
+ * What one commit writes (bench/commit-writes.ts: /proc/self/io write_bytes and mdb_stat page
+ * counts; 200-byte values, zstd, 4 KiB pages; measured on a loaded 2-core machine, so read the
+ * ratios, not the absolute figures):
+ *   - log.records: per partition touched, the leaf page at the end of its key range plus the
+ *     branch pages above it (depth 2 fresh, 3 after 200k records). Record-v2 batches of a few KB
+ *     still fit in leaf pages; a batch above ~2 KB after compression goes to overflow pages of its
+ *     own, written once. Each partition touched costs about 2 pages, whatever its record count.
+ *   - the main database (it holds each sub-database's root page number): 1 leaf page.
+ *   - the free list (FREE_DBI): 1-2 pages; overlappingSync (kept: it lets the next commit start
+ *     while the previous one is fsynced) costs about 2 more pages per commit in a raw lmdb-js loop.
+ *   - one of the two meta pages.
+ *   - log.meta, log.cursors, log.topics: nothing per commit (checkpoints every
+ *     CHECKPOINT_INTERVAL_MS; cursors only when a mirror moves one).
+ *   So LMDB's floor is about 7-8 pages (28-32 KiB) per commit, ~10 with 4 partitions fresh and ~20
+ *   after 200k records. Pages per commit, record-v1 (one put per record) against record-v2:
+ *       records per commit (4 partitions)      4          40         200
+ *       fresh: v1 / v2                     11.6/11.3  24.6/13.4      -
+ *       200k stored: v1 / v2              113.6/19.8  38.8/20.6  97.3/22.6
+ *   Bytes per message therefore fall with messages per commit: at 500 one-record appends/s over
+ *   4 partitions, log.commitWindowMs 0 wrote ~35-40 KB per record, 20 ms ~5.1 KB, 50 ms ~1.9 KB,
+ *   100 ms ~1.0 KB (append latency p50 14 / 29 / 55 ms). The next lever would be a layout whose
+ *   commit touches one leaf for all partitions (keys in commit order plus an in-memory index).
+ *   Retention writes the leaves left after the removed entries, the floor and the checkpoint in
+ *   log.meta and the free list, once per deletion transaction (at most 20k records): deleting 50k
+ *   of 100k records wrote ~300 KiB (6 B per deleted record; record-v1: 11-30 B).
  * Other modules get their own sub-databases with openStore(); names starting with "log." are ours.
  */
 import { mkdirSync } from 'node:fs';
@@ -32,7 +51,7 @@ import { join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { OutpostError } from '../errors.ts';
 import { peekTimestamp, RECORD_V1 } from './codec/record-v1.ts';
-import { isBatchV2, peekBatch } from './codec/record-v2.ts';
+import { batchRawBytes, isBatchV2, peekBatch } from './codec/record-v2.ts';
 
 export const LAYOUT_VERSION = 2;
 /** Record formats this code reads. */
@@ -48,6 +67,8 @@ export interface TopicEntry {
 export interface Checkpoint {
   end: number;
   bytes: number;
+  /** Uncompressed bytes of the same entries; absent in 0.1.0 checkpoints (record-v1: equal to bytes). */
+  raw?: number;
 }
 export interface CursorEntry {
   offset: number;
@@ -130,6 +151,35 @@ export function entryOf(base: number, value: Buffer): Entry {
   }
   const ts = peekTimestamp(value);
   return { base, count: 1, firstTimestamp: ts, maxTimestamp: ts, bytes: value.length, format: 1 };
+}
+
+/** Uncompressed bytes of an entry (a record-v1 value is never compressed). */
+export function entryRawBytes(value: Buffer): number {
+  return isBatchV2(value) ? batchRawBytes(value) : value.length;
+}
+
+/**
+ * Stored and uncompressed bytes of a partition: its checkpoint (when it still fits the stored
+ * range) plus every entry from the checkpoint's end to `end`.
+ */
+export function partitionBytes(
+  dbs: LogDbs,
+  tid: number,
+  p: number,
+  start: number,
+  end: number,
+): { bytes: number; rawBytes: number; fromCheckpointTo: number } {
+  const cp = dbs.meta.get(checkpointKey(tid, p)) as Checkpoint | undefined;
+  const base = cp !== undefined && cp.end >= start && cp.end <= end ? cp : { end: start, bytes: 0 };
+  let bytes = base.bytes;
+  let rawBytes = base.raw ?? base.bytes;
+  if (base.end < end) {
+    for (const { value } of dbs.records.getRange({ start: [tid, p, base.end], end: [tid, p, end] })) {
+      bytes += value.length;
+      rawBytes += entryRawBytes(value);
+    }
+  }
+  return { bytes, rawBytes, fromCheckpointTo: base.end };
 }
 
 /** The entry holding `offset` or, when none does, the first one after it (undefined: none). */

@@ -57,8 +57,10 @@ export interface PartitionInfo {
   endOffset: number;
   /** endOffset - startOffset */
   records: number;
-  /** Encoded bytes stored for the partition. */
+  /** Bytes stored for the partition (record-v2 batches as written, compressed). */
   bytes: number;
+  /** The same batches' size uncompressed: bytes / rawBytes is what compression saves on disk and link. */
+  rawBytes: number;
   /** Timestamp of the oldest stored record, or null when empty. */
   oldestTimestamp: number | null;
 }

@@ -23,6 +23,8 @@ async function runAndKill(dir: string, acked: Map<number, number>): Promise<void
     [join(here, 'fixtures', 'append-child.ts'), dir, '4', String(PARTITIONS), String(MAX_BYTES)],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
+      // Uncompressed, so the child is well over its budget (and dropping) by the time it is killed.
+      env: { ...process.env, COMPRESSION: 'none' },
     },
   );
   onTestFinished(() => {

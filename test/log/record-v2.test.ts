@@ -165,3 +165,17 @@ describe('log › record-v2 codec', () => {
     expect(codeOf(() => encodeBatch(0, [], 'none'))).toBe('RECORD_TOO_LARGE');
   });
 });
+
+describe('log › record-v2 raw size', () => {
+  test('batchRawBytes is the uncompressed batch size for every codec', async () => {
+    const { batchRawBytes } = await import('../../src/log/codec/record-v2.ts');
+    const records: RecordFields[] = Array.from({ length: 30 }, (_, i) => ({
+      timestamp: i,
+      key: null,
+      headers: { q: Buffer.from('1') },
+      value: Buffer.from(`{"reading":${i},"unit":"C"}`.repeat(3 + (i % 5))),
+    }));
+    const raw = encodeBatch(9, records, 'none').length;
+    for (const codec of COMPRESSIONS) expect(batchRawBytes(encodeBatch(9, records, codec)), codec).toBe(raw);
+  });
+});

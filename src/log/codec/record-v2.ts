@@ -187,6 +187,15 @@ export function encodeBatch(
   records: readonly RecordFields[],
   codec: Compression,
 ): Buffer {
+  return sealBatch(baseOffset, records, codec).batch;
+}
+
+/** encodeBatch, also returning the batch's uncompressed size (what batchRawBytes reads back). */
+export function sealBatch(
+  baseOffset: number,
+  records: readonly RecordFields[],
+  codec: Compression,
+): { batch: Buffer; rawBytes: number } {
   const n = records.length;
   if (n === 0 || n > 0x7fffffff) {
     throw new OutpostError('RECORD_TOO_LARGE', `a record-v2 batch holds 1 to 2^31-1 records, not ${n}`);
@@ -232,7 +241,7 @@ export function encodeBatch(
   batch.writeInt32BE(-1, 53);
   batch.writeInt32BE(n, COUNT_AT);
   batch.writeUInt32BE(crc32c(batch.subarray(ATTRIBUTES_AT)), CRC_AT);
-  return batch;
+  return { batch, rawBytes: BATCH_OVERHEAD_V2 + size };
 }
 
 function corrupt(reason: string): OutpostError {
@@ -268,6 +277,37 @@ export function peekBatch(buf: Buffer): BatchHeader {
     maxTimestamp: int64(buf, MAX_TS_AT),
     compression,
   };
+}
+
+/** Uncompressed size of a zstd frame from its header (RFC 8878 §3.1.1.1), or undefined when absent. */
+function zstdContentSize(f: Buffer): number | undefined {
+  if (f.length < 6 || f.readUInt32LE(0) !== 0xfd2fb528) return undefined;
+  const d = f[4] as number;
+  const single = (d & 0x20) !== 0;
+  const fcsFlag = d >> 6;
+  const at = 5 + (single ? 0 : 1) + ([0, 1, 2, 4][d & 0x03] as number);
+  const size = fcsFlag === 0 ? (single ? 1 : 0) : 1 << fcsFlag;
+  if (size === 0 || at + size > f.length) return undefined;
+  if (size === 1) return f[at] as number;
+  if (size === 2) return f.readUInt16LE(at) + 256;
+  if (size === 4) return f.readUInt32LE(at);
+  return Number(f.readBigUInt64LE(at));
+}
+
+/**
+ * Size the batch would have uncompressed (header + records), for stored-versus-raw figures. Read
+ * from the codec's own size fields where it has them (zstd frame content size, gzip ISIZE);
+ * snappy and lz4 are decompressed (fast, and only done on open, deletion and reports).
+ */
+export function batchRawBytes(buf: Buffer): number {
+  const h = peekBatch(buf);
+  const packed = buf.subarray(BATCH_OVERHEAD_V2);
+  let raw: number | undefined;
+  if (h.compression === 'none') raw = packed.length;
+  else if (h.compression === 'zstd') raw = zstdContentSize(packed);
+  else if (h.compression === 'gzip' && packed.length >= 18) raw = packed.readUInt32LE(packed.length - 4);
+  raw ??= decompress(h.compression, packed, MAX_DECOMPRESSED).length;
+  return BATCH_OVERHEAD_V2 + raw;
 }
 
 /**
