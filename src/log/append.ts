@@ -13,7 +13,14 @@
  *   publish → once committed and fsynced, advance durableEnd and wake the tails
  */
 import { OutpostError } from '../errors.ts';
-import { BATCH_OVERHEAD_V2, type RecordFields, recordSizeV2, sealBatch } from './codec/record-v2.ts';
+import type { Compression } from './codec/compression.ts';
+import {
+  BATCH_OVERHEAD_V2,
+  type RecordFields,
+  recordSizeV2,
+  sealBatch,
+  sealBatchAsync,
+} from './codec/record-v2.ts';
 import { partitionFor } from './partitioner.ts';
 import { type Core, getPart, type Part, type TopicState } from './state.ts';
 import type { LogDbs } from './store.ts';
@@ -101,6 +108,8 @@ export class Sealer {
   #open = new Set<Part>();
   #openBytes = 0;
   #round: PromiseWithResolvers<boolean> | null = null;
+  /** The last round still compressing on the thread pool; later rounds are put after it. */
+  #behind: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
   /** Called when sealing itself fails (a bug or out of memory): the log stops appending. */
   #onError: (err: unknown) => void;
@@ -146,31 +155,65 @@ export class Sealer {
     this.#openBytes = 0;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    const parts = [...this.#open];
+    // Offsets and batch boundaries are fixed now, in round order; only the bytes may come later.
+    const jobs: Job[] = [];
+    let offPool = false;
+    for (const part of this.#open) {
+      const codec = this.#core.topics.get(part.topic)?.spec.compression ?? 'none';
+      jobs.push({ part, base: part.sealedEnd, records: part.open, codec });
+      offPool ||= codec === 'gzip' || codec === 'zstd';
+      part.sealedEnd += part.open.length;
+      part.open = [];
+    }
     this.#open.clear();
     try {
-      const { records } = this.#dbs;
-      const batches: Array<{ part: Part; batch: Buffer; rawBytes: number }> = [];
-      for (const part of parts) {
-        const codec = this.#core.topics.get(part.topic)?.spec.compression ?? 'none';
-        batches.push({ part, ...sealBatch(part.sealedEnd, part.open, codec) });
+      if (!offPool && this.#behind === null) {
+        round.resolve(this.#put(jobs.map((j) => ({ ...j, ...sealBatch(j.base, j.records, j.codec) }))));
+        return;
       }
-      const written = records.batch(() => {
-        for (const { part, batch, rawBytes } of batches) {
-          records.put([part.tid, part.p, part.sealedEnd], batch);
-          part.sealedEnd += part.open.length;
-          part.open = [];
-          part.bytes += batch.length;
-          part.rawBytes += rawBytes;
-          part.dirty = true;
-        }
-      });
-      round.resolve(written);
+      // gzip/zstd run on the thread pool; rounds still reach LMDB in the order they were sealed
+      // (publish relies on commits completing in offset order).
+      const sealed = Promise.all(
+        jobs.map(async (j) => ({ ...j, ...(await sealBatchAsync(j.base, j.records, j.codec)) })),
+      );
+      const behind = Promise.all([this.#behind, sealed]).then(([, batches]) => this.#put(batches));
+      const tail = behind.then(
+        () => {
+          if (this.#behind === tail) this.#behind = null;
+        },
+        (err: unknown) => {
+          this.#onError(err);
+          throw err;
+        },
+      );
+      tail.catch(() => {}); // the failure reaches the appends through `behind`; never unhandled
+      this.#behind = tail;
+      round.resolve(behind);
     } catch (err) {
       this.#onError(err);
       round.reject(err);
     }
   }
+
+  #put(batches: Array<Job & { batch: Buffer; rawBytes: number }>): Promise<boolean> {
+    const { records } = this.#dbs;
+    return records.batch(() => {
+      for (const { part, base, records: recs, batch, rawBytes } of batches) {
+        records.put([part.tid, part.p, base], batch);
+        part.storedEnd = base + recs.length;
+        part.bytes += batch.length;
+        part.rawBytes += rawBytes;
+        part.dirty = true;
+      }
+    });
+  }
+}
+
+interface Job {
+  part: Part;
+  base: number;
+  records: RecordFields[];
+  codec: Compression;
 }
 
 /**

@@ -12,9 +12,32 @@ import type { LogRecord, ReadOptions } from './types.ts';
 export const DEFAULT_READ_RECORDS = 500;
 export const DEFAULT_READ_BYTES = 1024 ** 2;
 
-function decodeEntry(value: Buffer, base: number, topic: string, partition: number): BatchRecord[] {
+/**
+ * The last batch decoded per database: a tail or a paged read that resumes inside a batch larger
+ * than maxRecords decodes it once, not once per page. Entries are immutable while they exist; the
+ * cache key also holds the value's length and CRC, so an entry rewritten after an owner crash (seen
+ * by a reader process) is never served from the cache. Records handed out share the decoded
+ * Buffers (callers never write to them) but get their own headers object.
+ */
+const lastDecoded = new WeakMap<LogDbs, { id: string; records: BatchRecord[] }>();
+
+function decodeEntry(
+  dbs: LogDbs,
+  tid: number,
+  value: Buffer,
+  base: number,
+  topic: string,
+  partition: number,
+): BatchRecord[] {
   try {
-    if (isBatchV2(value)) return decodeBatch(value);
+    if (isBatchV2(value)) {
+      const id = `${tid}/${partition}/${base}/${value.length}/${value.readUInt32BE(17)}`;
+      const hit = lastDecoded.get(dbs);
+      if (hit?.id === id) return hit.records;
+      const records = decodeBatch(value);
+      lastDecoded.set(dbs, { id, records });
+      return records;
+    }
     return [{ offset: base, ...decodeRecord(value) }];
   } catch (err) {
     if (!isOutpostError(err)) throw err;
@@ -54,7 +77,7 @@ export function readRange(
     end: [tid, partition, end],
   })) {
     if (out.length >= maxRecords) break;
-    for (const r of decodeEntry(value, key[2], topic, partition)) {
+    for (const r of decodeEntry(dbs, tid, value, key[2], topic, partition)) {
       if (r.offset < from) continue;
       if (r.offset >= end || out.length >= maxRecords) return out;
       const size = r.value.length + (r.key?.length ?? 0);
@@ -66,7 +89,7 @@ export function readRange(
         offset: r.offset,
         timestamp: r.timestamp,
         key: r.key,
-        headers: r.headers,
+        headers: { ...r.headers },
         value: r.value,
       });
     }

@@ -18,11 +18,13 @@ export interface Part {
   end: number;
   /** Next offset to seal: base offset of the open batch (records in [sealedEnd, end) are in `open`). */
   sealedEnd: number;
+  /** End of the entries put to LMDB (bytes and rawBytes count exactly these); checkpoints use it. */
+  storedEnd: number;
   /** Records assigned but not yet sealed into a batch (this event turn's). */
   open: RecordFields[];
   /** Every offset below this is committed and fsynced; reads and tails stop here. */
   durableEnd: number;
-  /** Stored bytes (batches as written, compressed) of entries in [start, sealedEnd). */
+  /** Stored bytes (batches as written, compressed) of entries in [start, storedEnd). */
   bytes: number;
   /** The same entries' bytes before compression. */
   rawBytes: number;
@@ -61,6 +63,7 @@ function loadPart(dbs: LogDbs, topic: string, tid: number, p: number): Part {
     start,
     end,
     sealedEnd: end,
+    storedEnd: end,
     open: [],
     durableEnd: end,
     bytes,
@@ -120,7 +123,7 @@ export function queueCheckpoints(core: Core, all = false): void {
       if (!part.dirty && !all) continue;
       part.dirty = false;
       core.dbs.meta.put(checkpointKey(part.tid, part.p), {
-        end: part.sealedEnd,
+        end: part.storedEnd,
         bytes: part.bytes,
         raw: part.rawBytes,
       });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setImmediate as turn } from 'node:timers/promises';
 import { open } from 'lmdb';
@@ -60,5 +61,28 @@ describe('log › group commit', () => {
     await log.close();
     // 500-byte values: four of them pass 2000 bytes, so 8 appends make 2 batches.
     expect(await batchesPerPartition(dir, 1)).toEqual([2]);
+  });
+
+  test('commits reach the disk in the order they were sealed, even when an earlier one compresses longer', async () => {
+    const dir = tempDir();
+    const log = await openLog(
+      options(dir, { topics: { a: spec(1, { compression: 'zstd' }), b: spec(1, { compression: 'none' }) } }),
+    );
+    const order: string[] = [];
+    // 16 MB of random bytes: zstd takes a while on the thread pool.
+    const big = Array.from({ length: 200 }, () => ({ topic: 'a', partition: 0, value: randomBytes(80_000) }));
+    const first = log.append(big).then(() => order.push('a: big zstd batch'));
+    await Promise.resolve(); // the first commit is sealed (a microtask); this opens the next one
+    // The next commit: uncompressed, ready at once, but it must not overtake the first.
+    const second = log
+      .append([{ topic: 'b', partition: 0, value: value(0) }])
+      .then(() => order.push('b: small'));
+    const third = log
+      .append([{ topic: 'a', partition: 0, value: value(200) }])
+      .then(() => order.push('a: small'));
+    await Promise.all([first, second, third]);
+    expect(order).toEqual(['a: big zstd batch', 'b: small', 'a: small']);
+    expect(log.read('a', 0, 199).map((r) => r.offset)).toEqual([199, 200]);
+    await log.close();
   });
 });

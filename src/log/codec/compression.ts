@@ -13,7 +13,15 @@
  * lz4 and snappy come from @platformatic/wasm-utils (WebAssembly, no native build at install;
  * the same code @platformatic/kafka uses), gzip and zstd from node:zlib.
  */
-import { constants, gunzipSync, gzipSync, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import {
+  constants,
+  gunzipSync,
+  gzip,
+  gzipSync,
+  zstdCompress,
+  zstdCompressSync,
+  zstdDecompressSync,
+} from 'node:zlib';
 import { lz4Compress, lz4Decompress, snappyCompress, snappyDecompress } from '@platformatic/wasm-utils';
 import { OutpostError } from '../../errors.ts';
 
@@ -46,6 +54,22 @@ export function compress(codec: Compression, raw: Buffer): Buffer {
     case 'snappy':
       return snappyXerial(raw);
   }
+}
+
+/** compress(), with gzip and zstd on libuv's thread pool instead of the event loop. */
+export function compressAsync(codec: Compression, raw: Buffer): Promise<Buffer> {
+  const { promise, resolve, reject } = Promise.withResolvers<Buffer>();
+  const done = (err: Error | null, out: Buffer) => (err === null ? resolve(out) : reject(err));
+  if (codec === 'gzip') gzip(raw, done);
+  else if (codec === 'zstd') {
+    // pledgedSrcSize: the frame header then records the content size (batchRawBytes reads it).
+    zstdCompress(
+      raw,
+      { pledgedSrcSize: raw.length, params: { [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } },
+      done,
+    );
+  } else resolve(compress(codec, raw));
+  return promise;
 }
 
 /** Throws RECORD_CORRUPT when the bytes do not decompress (the caller adds where). */

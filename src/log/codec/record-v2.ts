@@ -47,7 +47,14 @@
 import { crc32c } from '@node-rs/crc32';
 import { OutpostError } from '../../errors.ts';
 import type { Headers } from '../types.ts';
-import { COMPRESSION_BITS, type Compression, compress, compressionOf, decompress } from './compression.ts';
+import {
+  COMPRESSION_BITS,
+  type Compression,
+  compress,
+  compressAsync,
+  compressionOf,
+  decompress,
+} from './compression.ts';
 
 export const RECORD_V2_MAGIC = 2;
 /** Bytes of the batch header before the first record. */
@@ -196,6 +203,38 @@ export function sealBatch(
   records: readonly RecordFields[],
   codec: Compression,
 ): { batch: Buffer; rawBytes: number } {
+  const open = openBatch(baseOffset, records, codec === 'none');
+  const batch = frameBatch(open, codec, codec === 'none' ? open.records : compress(codec, open.records));
+  return { batch, rawBytes: open.rawBytes };
+}
+
+/**
+ * sealBatch with gzip and zstd compressed on libuv's thread pool (node:zlib async), so a commit's
+ * compression never runs on the event loop; the other codecs are fast and run inline.
+ */
+export async function sealBatchAsync(
+  baseOffset: number,
+  records: readonly RecordFields[],
+  codec: Compression,
+): Promise<{ batch: Buffer; rawBytes: number }> {
+  const open = openBatch(baseOffset, records, codec === 'none');
+  const packed = codec === 'none' ? open.records : await compressAsync(codec, open.records);
+  return { batch: frameBatch(open, codec, packed), rawBytes: open.rawBytes };
+}
+
+interface OpenBatch {
+  baseOffset: number;
+  n: number;
+  baseTs: number;
+  maxTs: number;
+  /** The records section; with `inPlace`, a view into `frame` at BATCH_OVERHEAD_V2. */
+  records: Buffer;
+  frame: Buffer | null;
+  rawBytes: number;
+}
+
+/** Encodes the records section; with `inPlace` straight into a batch buffer (no compression). */
+function openBatch(baseOffset: number, records: readonly RecordFields[], inPlace: boolean): OpenBatch {
   const n = records.length;
   if (n === 0 || n > 0x7fffffff) {
     throw new OutpostError('RECORD_TOO_LARGE', `a record-v2 batch holds 1 to 2^31-1 records, not ${n}`);
@@ -211,37 +250,37 @@ export function sealBatch(
     bodies[i] = body;
     size += varintSize(body) + body;
   }
-  const writeRecords = (buf: Buffer, at: number) => {
-    for (let i = 0; i < n; i++) {
-      const r = records[i] as RecordFields;
-      at = putRecord(buf, at, r, bodies[i] as number, i, r.timestamp - baseTs);
-    }
-  };
-  let batch: Buffer;
-  if (codec === 'none') {
-    batch = Buffer.allocUnsafe(BATCH_OVERHEAD_V2 + size);
-    writeRecords(batch, BATCH_OVERHEAD_V2);
-  } else {
-    const raw = Buffer.allocUnsafe(size);
-    writeRecords(raw, 0);
-    const packed = compress(codec, raw);
+  const frame = inPlace ? Buffer.allocUnsafe(BATCH_OVERHEAD_V2 + size) : null;
+  const out = frame === null ? Buffer.allocUnsafe(size) : frame.subarray(BATCH_OVERHEAD_V2);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const r = records[i] as RecordFields;
+    at = putRecord(out, at, r, bodies[i] as number, i, r.timestamp - baseTs);
+  }
+  return { baseOffset, n, baseTs, maxTs, records: out, frame, rawBytes: BATCH_OVERHEAD_V2 + size };
+}
+
+/** Writes the batch header around the (compressed) records section and computes the CRC. */
+function frameBatch(open: OpenBatch, codec: Compression, packed: Buffer): Buffer {
+  let batch = open.frame;
+  if (batch === null || packed !== open.records) {
     batch = Buffer.allocUnsafe(BATCH_OVERHEAD_V2 + packed.length);
     batch.set(packed, BATCH_OVERHEAD_V2);
   }
-  batch.writeBigInt64BE(BigInt(baseOffset), 0);
+  batch.writeBigInt64BE(BigInt(open.baseOffset), 0);
   batch.writeInt32BE(batch.length - LOG_OVERHEAD, LENGTH_AT);
   batch.writeInt32BE(-1, 12);
   batch[MAGIC_AT] = RECORD_V2_MAGIC;
   batch.writeInt16BE(COMPRESSION_BITS[codec], ATTRIBUTES_AT);
-  batch.writeInt32BE(n - 1, LAST_DELTA_AT);
-  batch.writeBigInt64BE(BigInt(baseTs), BASE_TS_AT);
-  batch.writeBigInt64BE(BigInt(maxTs), MAX_TS_AT);
+  batch.writeInt32BE(open.n - 1, LAST_DELTA_AT);
+  batch.writeBigInt64BE(BigInt(open.baseTs), BASE_TS_AT);
+  batch.writeBigInt64BE(BigInt(open.maxTs), MAX_TS_AT);
   batch.writeBigInt64BE(-1n, 43);
   batch.writeInt16BE(-1, 51);
   batch.writeInt32BE(-1, 53);
-  batch.writeInt32BE(n, COUNT_AT);
+  batch.writeInt32BE(open.n, COUNT_AT);
   batch.writeUInt32BE(crc32c(batch.subarray(ATTRIBUTES_AT)), CRC_AT);
-  return { batch, rawBytes: BATCH_OVERHEAD_V2 + size };
+  return batch;
 }
 
 function corrupt(reason: string): OutpostError {
