@@ -17,7 +17,7 @@ import { openTestLog, options, spec, tempDir } from './helpers.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The last commit whose log wrote record-v1 only (layout format 1). */
-const V1_COMMIT = '1b42c1f';
+const V1_COMMIT = '1b42c1fa2f6bce91e0a483041fde2da180388c63';
 const HOUR = 3600_000;
 const NOW = Date.now();
 
