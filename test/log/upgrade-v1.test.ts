@@ -2,22 +2,16 @@
  * In-place upgrade: a log written by the 0.1.0 code (record-v1, layout format 1) is read as it is
  * by this code, new appends go in record-v2 batches after it, cursors keep their positions (so a
  * mirror resumes where it was and re-sends nothing), and log.meta says which formats are present.
- *
- * The old log is written by the old code itself: `git archive` of the commit before record-v2
- * extracts 0.1.0's src/ into a temp dir, and a child process runs its openLog/append/setCursor.
+ * The old log is written by the old code itself (v1-code.ts: 0.1.0's src/ from git), in a child
+ * process running its openLog/append/setCursor.
  */
-import { execFileSync } from 'node:child_process';
-import { symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { open } from 'lmdb';
 import { expect, test } from 'vitest';
 import { openLog } from '../../src/log/index.ts';
 import { openTestLog, options, spec, tempDir } from './helpers.ts';
+import { runV1Code } from './v1-code.ts';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** The last commit whose log wrote record-v1 only (layout format 1). */
-const V1_COMMIT = '1b42c1fa2f6bce91e0a483041fde2da180388c63';
 const HOUR = 3600_000;
 const NOW = Date.now();
 
@@ -52,18 +46,7 @@ await log.close();
 `;
 
 function writeWithV1Code(dataDir: string): void {
-  const old = tempDir('outpost-v1-code-');
-  execFileSync('sh', ['-c', `git -C "${root}" archive ${V1_COMMIT} src package.json | tar -x -C "${old}"`]);
-  symlinkSync(join(root, 'node_modules'), join(old, 'node_modules'));
-  writeFileSync(join(old, 'write-v1.ts'), CHILD);
-  execFileSync(
-    join(root, 'node_modules', '.bin', 'node'),
-    ['write-v1.ts', dataDir, JSON.stringify(v1Records())],
-    {
-      cwd: old,
-      timeout: 60_000,
-    },
-  );
+  runV1Code(CHILD, [dataDir, JSON.stringify(v1Records())]);
 }
 
 async function meta(
