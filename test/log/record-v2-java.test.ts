@@ -8,10 +8,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { open } from 'lmdb';
 import { expect, onTestFinished, test } from 'vitest';
 import type { RecordFields } from '../../src/log/codec/record-v2.ts';
-import { COMPRESSIONS, type Compression, encodeBatch } from '../../src/log/index.ts';
+import { COMPRESSIONS, type Compression, encodeBatch, openLog } from '../../src/log/index.ts';
 import { runJava } from '../kafka/java.ts';
+import { options, spec, tempDir } from './helpers.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -106,4 +108,48 @@ test('record-v2 › Kafka MemoryRecords validates and reads our batches for ever
       );
     });
   }
+}, 180_000);
+
+test('record-v2 › Kafka MemoryRecords reads the values the log stored, as they are in LMDB', async () => {
+  const dir = tempDir('outpost-v2-java-log-');
+  const log = await openLog(options(dir, { topics: { t: spec(1, { compression: 'zstd' }) } }));
+  for (let b = 0; b < 4; b++) {
+    await log.append(
+      Array.from({ length: 3 + b * 5 }, (_, i) => ({
+        topic: 't',
+        partition: 0,
+        key: i % 2 === 0 ? null : Buffer.from(`dev-${i}`),
+        value: Buffer.from(JSON.stringify({ b, i, temp: 20 + i / 10 })),
+        headers: { 'mqtt.qos': Buffer.from('1'), 'client.id': Buffer.from(`dev-${i}`) },
+        timestamp: 1_760_000_000_000 + b * 1000 + i,
+      })),
+    );
+  }
+  const expected = log.read('t', 0, 0, { maxRecords: 1000 });
+  await log.close();
+  const env = open({ path: join(dir, 'lmdb'), maxDbs: 64 });
+  const values: Buffer[] = [];
+  try {
+    const records = env.openDB<Buffer, [number, number, number]>('log.records', { encoding: 'binary' });
+    for (const { value } of records.getRange()) values.push(Buffer.from(value));
+  } finally {
+    await env.close();
+  }
+  expect(values).toHaveLength(4);
+  const file = join(dir, 'stored.bin');
+  writeFileSync(file, Buffer.concat(values));
+  const dumped = (await runJava(join(here, 'fixtures', 'RecordBatchDump.java'), [file]))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Dumped);
+  expect(dumped.map((d) => d.compression)).toEqual(['zstd', 'zstd', 'zstd', 'zstd']);
+  expect(dumped.flatMap((d) => d.records)).toEqual(
+    expected.map((r) => ({
+      offset: r.offset,
+      timestamp: r.timestamp,
+      key: r.key === null ? null : r.key.toString('hex'),
+      value: r.value.toString('hex'),
+      headers: Object.entries(r.headers).map(([k, v]) => [Buffer.from(k).toString('hex'), v.toString('hex')]),
+    })),
+  );
 }, 180_000);
