@@ -1,14 +1,26 @@
 /**
  * Steps of the append pipeline (orchestrated by log.ts):
  *   prepare → route each record (explicit partition, Kafka murmur2 of the key, or round-robin per
- *             topic for records with neither) and encode it (record-v1); throws before any offset
- *             is handed out
- *   assign  → offsets in call order from the in-memory next offset; queue the puts as one batch
- *             (lmdb-js puts all callers of one event turn into one write transaction: group commit)
+ *             topic for records with neither) and size it (record-v2); throws before any offset is
+ *             handed out
+ *   assign  → offsets in call order from the in-memory next offset; the records join their
+ *             partition's open batch
+ *   seal    → once per commit: each partition's open records become ONE record-v2 batch,
+ *             compressed once with the topic's codec, and all batches go to LMDB as one lmdb-js
+ *             batch (one write transaction: group commit across every caller). A commit closes in a
+ *             microtask after the turn's first append (commitWindowMs 0), or commitWindowMs after
+ *             it, or as soon as commitMaxBytes of records wait, whichever comes first
  *   publish → once committed and fsynced, advance durableEnd and wake the tails
  */
 import { OutpostError } from '../errors.ts';
-import { encodeRecord, recordSize } from './codec/record-v1.ts';
+import type { Compression } from './codec/compression.ts';
+import {
+  BATCH_OVERHEAD_V2,
+  type RecordFields,
+  recordSizeV2,
+  sealBatch,
+  sealBatchAsync,
+} from './codec/record-v2.ts';
 import { partitionFor } from './partitioner.ts';
 import { type Core, getPart, type Part, type TopicState } from './state.ts';
 import type { LogDbs } from './store.ts';
@@ -17,14 +29,23 @@ import type { AppendRecord, AppendResult } from './types.ts';
 export interface Pending {
   part: Part;
   offset: number;
-  buf: Buffer;
+  fields: RecordFields;
 }
 
 export interface Prepared {
   pending: Pending[];
+  /** Uncompressed record-v2 bytes (what the budget admits; compression only makes it smaller). */
   bytes: number;
   /** Round-robin positions to store once the append is admitted. */
   rr: Map<TopicState, number>;
+}
+
+/**
+ * Encoded size of one record as the log stores it alone: a one-record record-v2 batch before
+ * compression (the unit log.maxRecordBytes limits, like Kafka's max.message.bytes).
+ */
+export function storedRecordBytes(fields: RecordFields): number {
+  return BATCH_OVERHEAD_V2 + recordSizeV2(fields);
 }
 
 export function prepare(core: Core, records: readonly AppendRecord[], maxRecordBytes: number): Prepared {
@@ -48,26 +69,36 @@ export function prepare(core: Core, records: readonly AppendRecord[], maxRecordB
       rr.set(t, n + 1);
     }
     const part = t.parts[p] ?? getPart(core, r.topic, p);
-    const buf = encodeRecord({
+    const fields: RecordFields = {
       timestamp: r.timestamp ?? now,
       key,
       headers: r.headers ?? {},
       value: r.value,
-    });
-    if (buf.length > maxRecordBytes) {
+    };
+    const size = storedRecordBytes(fields);
+    if (size > maxRecordBytes) {
       throw new OutpostError(
         'RECORD_TOO_LARGE',
-        `record of ${buf.length} bytes exceeds log.maxRecordBytes (${maxRecordBytes})`,
+        `record of ${size} bytes exceeds log.maxRecordBytes (${maxRecordBytes})`,
         { topic: r.topic, partition: p },
       );
     }
-    bytes += buf.length;
-    pending[i] = { part, offset: -1, buf };
+    bytes += size - BATCH_OVERHEAD_V2;
+    pending[i] = { part, offset: -1, fields };
   }
   return { pending, bytes, rr };
 }
 
-/** What prepare() checks on one record, without encoding it (see PartitionedLog.validate). */
+/** Fields record-v2 cannot write: a value, key or header value that is not bytes. */
+function fieldProblem(r: AppendRecord): string | null {
+  if (!Buffer.isBuffer(r.value)) return 'value is not bytes';
+  if (r.key !== undefined && r.key !== null && !Buffer.isBuffer(r.key)) return 'key is not bytes';
+  const headers = r.headers ?? {};
+  for (const name in headers) if (!Buffer.isBuffer(headers[name])) return `header "${name}" is not bytes`;
+  return null;
+}
+
+/** What prepare() checks on one record, without sealing it (see PartitionedLog.validate). */
 export function validateRecord(core: Core, r: AppendRecord, maxRecordBytes: number): OutpostError | null {
   const t = core.topics.get(r.topic);
   if (t === undefined) {
@@ -80,13 +111,19 @@ export function validateRecord(core: Core, r: AppendRecord, maxRecordBytes: numb
       { topic: r.topic, partition: r.partition },
     );
   }
-  let size: number;
-  try {
-    size = recordSize({ key: r.key ?? null, headers: r.headers ?? {}, value: r.value });
-  } catch (err) {
-    if (err instanceof OutpostError) return err;
-    throw err;
+  const bad = fieldProblem(r);
+  if (bad !== null) {
+    return new OutpostError('RECORD_INVALID', `record cannot be stored: ${bad}`, {
+      topic: r.topic,
+      reason: bad,
+    });
   }
+  const size = storedRecordBytes({
+    timestamp: r.timestamp ?? 0,
+    key: r.key ?? null,
+    headers: r.headers ?? {},
+    value: r.value,
+  });
   if (size > maxRecordBytes) {
     return new OutpostError(
       'RECORD_TOO_LARGE',
@@ -98,23 +135,130 @@ export function validateRecord(core: Core, r: AppendRecord, maxRecordBytes: numb
 }
 
 /**
- * Assigns offsets and queues the puts as one lmdb-js `batch()`: the records of one append call are
- * committed all-or-nothing, with a single promise instead of one per record (measured equal or
- * faster than plain puts + Promise.all). The batch joins the event turn's shared write transaction.
+ * Collects the records of one event turn per partition and seals them into one batch each. Every
+ * append of the turn waits on the same lmdb-js batch promise: the records of a turn are committed
+ * all-or-nothing, and every offset handed out in the turn is either on disk after it or nowhere.
  */
-export function assign(dbs: LogDbs, prepared: Prepared): Promise<boolean> {
-  for (const [t, n] of prepared.rr) t.rr = n % t.parts.length;
-  const { pending } = prepared;
-  const { records } = dbs;
-  return records.batch(() => {
+export interface CommitPolicy {
+  /** 0: commit at the end of the event turn; > 0: wait this long after the first record. */
+  windowMs: number;
+  /** Commit at once when this many (uncompressed) record bytes wait, window or not. */
+  maxBytes: number;
+}
+
+export class Sealer {
+  #dbs: LogDbs;
+  #core: Core;
+  #policy: CommitPolicy;
+  #open = new Set<Part>();
+  #openBytes = 0;
+  #round: PromiseWithResolvers<boolean> | null = null;
+  /** The last round still compressing on the thread pool; later rounds are put after it. */
+  #behind: Promise<void> | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  /** Called when sealing itself fails (a bug or out of memory): the log stops appending. */
+  #onError: (err: unknown) => void;
+
+  constructor(core: Core, policy: CommitPolicy, onError: (err: unknown) => void) {
+    this.#dbs = core.dbs;
+    this.#core = core;
+    this.#policy = { ...policy };
+    this.#onError = onError;
+  }
+
+  setPolicy(policy: CommitPolicy): void {
+    this.#policy = { ...policy };
+  }
+
+  /** Assigns offsets in call order and adds the records to their partitions' open batches. */
+  assign(prepared: Prepared): Promise<boolean> {
+    for (const [t, n] of prepared.rr) t.rr = n % t.parts.length;
+    const { pending } = prepared;
     for (let i = 0; i < pending.length; i++) {
       const e = pending[i] as Pending;
       e.offset = e.part.end++;
-      e.part.bytes += e.buf.length;
-      e.part.dirty = true;
-      records.put([e.part.tid, e.part.p, e.offset], e.buf);
+      e.part.open.push(e.fields);
+      this.#open.add(e.part);
     }
-  });
+    this.#openBytes += prepared.bytes;
+    let round = this.#round;
+    if (round === null) {
+      round = Promise.withResolvers<boolean>();
+      this.#round = round;
+      if (this.#policy.windowMs > 0) this.#timer = setTimeout(() => this.seal(), this.#policy.windowMs);
+      else queueMicrotask(() => this.seal());
+    }
+    if (this.#openBytes >= this.#policy.maxBytes) this.seal();
+    return round.promise;
+  }
+
+  /** Seals every open batch now (also called before retention and close so nothing waits). */
+  seal(): void {
+    const round = this.#round;
+    if (round === null) return;
+    this.#round = null;
+    this.#openBytes = 0;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    // Offsets and batch boundaries are fixed now, in round order; only the bytes may come later.
+    const jobs: Job[] = [];
+    let offPool = false;
+    for (const part of this.#open) {
+      const codec = this.#core.topics.get(part.topic)?.spec.compression ?? 'none';
+      jobs.push({ part, base: part.sealedEnd, records: part.open, codec });
+      offPool ||= codec === 'gzip' || codec === 'zstd';
+      part.sealedEnd += part.open.length;
+      part.open = [];
+    }
+    this.#open.clear();
+    try {
+      if (!offPool && this.#behind === null) {
+        round.resolve(this.#put(jobs.map((j) => ({ ...j, ...sealBatch(j.base, j.records, j.codec) }))));
+        return;
+      }
+      // gzip/zstd run on the thread pool; rounds still reach LMDB in the order they were sealed
+      // (publish relies on commits completing in offset order).
+      const sealed = Promise.all(
+        jobs.map(async (j) => ({ ...j, ...(await sealBatchAsync(j.base, j.records, j.codec)) })),
+      );
+      const behind = Promise.all([this.#behind, sealed]).then(([, batches]) => this.#put(batches));
+      const tail = behind.then(
+        () => {
+          if (this.#behind === tail) this.#behind = null;
+        },
+        (err: unknown) => {
+          this.#onError(err);
+          throw err;
+        },
+      );
+      tail.catch(() => {}); // the failure reaches the appends through `behind`; never unhandled
+      this.#behind = tail;
+      round.resolve(behind);
+    } catch (err) {
+      this.#onError(err);
+      round.reject(err);
+    }
+  }
+
+  #put(batches: Array<Job & { batch: Buffer; rawBytes: number }>): Promise<boolean> {
+    const { records } = this.#dbs;
+    return records.batch(() => {
+      for (const { part, base, records: recs, batch, rawBytes } of batches) {
+        records.put([part.tid, part.p, base], batch);
+        part.storedEnd = base + recs.length;
+        part.bytes += batch.length;
+        part.rawBytes += rawBytes;
+        part.dirty = true;
+      }
+    });
+  }
+}
+
+interface Job {
+  part: Part;
+  base: number;
+  records: RecordFields[];
+  codec: Compression;
 }
 
 /**

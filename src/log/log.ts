@@ -3,25 +3,25 @@
  *
  * Append pipeline (all steps before `commit` run synchronously, in the caller's event turn):
  *   route     → topic and partition per record (explicit, murmur2(key), or round-robin)
- *   encode    → record-v1 buffers; RECORD_TOO_LARGE before anything is assigned
+ *   size      → record-v2 size per record; RECORD_TOO_LARGE before anything is assigned
  *   admit     → disk budget: LOG_FULL ("reject") or drop the oldest records ("drop-oldest")
- *   assign    → offsets from the in-memory next offset, in call order
- *   put       → one lmdb-js batch per call; every caller in this event turn shares one write
- *               transaction (group commit)
+ *   assign    → offsets from the in-memory next offset, in call order; records join their
+ *               partition's open batch
+ *   seal      → a microtask after the turn's first append: one record-v2 batch per partition,
+ *               compressed once, all put in one lmdb-js batch (one write transaction: group commit)
  *   commit    → await the batch (committed) and `flushed` (fsynced: overlappingSync, never noSync)
  *   publish   → advance durableEnd and wake tails: nothing is ever read before it is durable
  */
 import cron from 'node-cron';
 import { isOutpostError, OutpostError } from '../errors.ts';
-import { assign, type Pending, prepare, publish, validateRecord } from './append.ts';
+import { type CommitPolicy, type Pending, prepare, publish, Sealer, validateRecord } from './append.ts';
 import { Budget } from './budget.ts';
-import { peekTimestamp } from './codec/record-v1.ts';
 import { deleteCursor, getCursor, listCursors, setCursor } from './cursors.ts';
 import { readRange } from './read.ts';
 import { ReaderView } from './reader.ts';
 import { dropOldest, runRetention } from './retention.ts';
 import { type Core, getPart, type Part, queueCheckpoints, syncTopics } from './state.ts';
-import { DROPPED_KEY, type LogDbs, openDbs, RESERVED_PREFIX } from './store.ts';
+import { DROPPED_KEY, entryAt, type LogDbs, openDbs, RESERVED_PREFIX, recordFormats } from './store.ts';
 import type {
   AppendRecord,
   AppendResult,
@@ -38,6 +38,11 @@ import type {
 } from './types.ts';
 
 const DEFAULT_MAX_RECORD_BYTES = 1024 ** 2;
+const DEFAULT_COMMIT_MAX_BYTES = 1024 ** 2;
+
+function commitPolicy(o: { commitWindowMs?: number; commitMaxBytes?: number }): CommitPolicy {
+  return { windowMs: o.commitWindowMs ?? 0, maxBytes: o.commitMaxBytes ?? DEFAULT_COMMIT_MAX_BYTES };
+}
 const DEFAULT_MIN_FREE_BYTES = 256 * 1024 ** 2;
 const CHECKPOINT_INTERVAL_MS = 5_000;
 const READER_POLL_MS = 100;
@@ -57,7 +62,7 @@ export async function openLog(options: LogOptions): Promise<PartitionedLog> {
       dataDir: options.dataDir,
     };
     core.topics = syncTopics(dbs, options.topics, core.topics);
-    if (dbs.meta.get('format') === undefined) await dbs.meta.put('format', 1);
+    await recordFormats(dbs);
     return new Log(dbs, options, core);
   } catch (err) {
     await dbs.env.close();
@@ -70,6 +75,7 @@ class Log implements PartitionedLog {
   #core: Core | null;
   #reader: ReaderView;
   #budget: Budget | null;
+  #sealer: Sealer | null;
   #maxRecordBytes: number;
   #closed = false;
   #failure: OutpostError | null = null;
@@ -85,6 +91,16 @@ class Log implements PartitionedLog {
     this.#reader = new ReaderView(dbs);
     this.#maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
     this.#budget = core === null ? null : new Budget(core);
+    this.#sealer =
+      core === null
+        ? null
+        : new Sealer(core, commitPolicy(options), (cause) => {
+            this.#failure ??= new OutpostError(
+              'LOG_WRITE_FAILED',
+              `sealing a batch failed: ${String(cause)}; restart to recover`,
+              { cause },
+            );
+          });
     if (core !== null) {
       this.#timer = setInterval(() => {
         queueCheckpoints(core);
@@ -116,7 +132,7 @@ class Log implements PartitionedLog {
       if (records.length === 0) return Promise.resolve([]);
       const prepared = prepare(core, records, this.#maxRecordBytes);
       this.#admit(core, prepared.bytes);
-      const written = assign(this.#dbs, prepared);
+      const written = (this.#sealer as Sealer).assign(prepared);
       this.#budget?.noteAppended(prepared.bytes);
       const done = this.#commit(prepared.pending, written);
       this.#inflight.add(done);
@@ -246,8 +262,7 @@ class Log implements PartitionedLog {
     for (const t of this.#core.topics.values()) {
       for (const part of t.parts) {
         const { startOffset, endOffset } = this.offsets(t.name, part.p);
-        const first =
-          startOffset < endOffset ? this.#dbs.records.get([part.tid, part.p, startOffset]) : undefined;
+        const first = startOffset < endOffset ? entryAt(this.#dbs, part.tid, part.p, startOffset) : undefined;
         out.push({
           topic: t.name,
           partition: part.p,
@@ -255,7 +270,8 @@ class Log implements PartitionedLog {
           endOffset,
           records: endOffset - startOffset,
           bytes: part.bytes,
-          oldestTimestamp: first === undefined ? null : peekTimestamp(first),
+          rawBytes: part.rawBytes,
+          oldestTimestamp: first === undefined ? null : first.firstTimestamp,
         });
       }
     }
@@ -410,6 +426,7 @@ class Log implements PartitionedLog {
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#closeSignal.abort();
     for (const stop of [...this.#schedules]) stop();
+    this.#sealer?.seal();
     await Promise.allSettled([...this.#inflight, this.#retention]);
     if (this.#core !== null && this.#failure === null) queueCheckpoints(this.#core);
     await this.#dbs.env.flushed;

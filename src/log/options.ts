@@ -10,6 +10,8 @@ export function logOptionsFromConfig(config: Config, role: 'owner' | 'reader' = 
     onFull: config.log.onFull,
     minFreeBytes: config.log.minFreeBytes,
     maxRecordBytes: config.log.maxRecordBytes,
+    commitWindowMs: config.log.commitWindowMs,
+    commitMaxBytes: config.log.commitMaxBytes,
     role,
   };
 }
@@ -18,7 +20,12 @@ export function logOptionsFromConfig(config: Config, role: 'owner' | 'reader' = 
 export function logTopicSpecs(config: Config): Record<string, LogTopicSpec> {
   const topics: Record<string, LogTopicSpec> = {};
   for (const [name, t] of Object.entries(config.log.topics)) {
-    topics[name] = { partitions: t.partitions, retentionMs: t.retentionMs, retentionBytes: t.retentionBytes };
+    topics[name] = {
+      partitions: t.partitions,
+      retentionMs: t.retentionMs,
+      retentionBytes: t.retentionBytes,
+      compression: t.compression,
+    };
   }
   return topics;
 }

@@ -1,16 +1,60 @@
-/** Reading a range of records from log.records and decoding them (record-v1). */
+/**
+ * Reading a range of records from log.records: record-v2 batches and (after an upgrade) record-v1
+ * records. A read at any offset starts in the entry with the greatest base offset ≤ that offset
+ * and skips the batch's records before it.
+ */
 import { isOutpostError, OutpostError } from '../errors.ts';
 import { decodeRecord } from './codec/record-v1.ts';
-import type { LogDbs } from './store.ts';
+import { type BatchRecord, decodeBatch, isBatchV2 } from './codec/record-v2.ts';
+import { entryAt, type LogDbs } from './store.ts';
 import type { LogRecord, ReadOptions } from './types.ts';
 
 export const DEFAULT_READ_RECORDS = 500;
 export const DEFAULT_READ_BYTES = 1024 ** 2;
 
 /**
+ * The last batch decoded per database: a tail or a paged read that resumes inside a batch larger
+ * than maxRecords decodes it once, not once per page. Entries are immutable while they exist; the
+ * cache key also holds the value's length and CRC, so an entry rewritten after an owner crash (seen
+ * by a reader process) is never served from the cache. Records handed out share the decoded
+ * Buffers (callers never write to them) but get their own headers object.
+ */
+const lastDecoded = new WeakMap<LogDbs, { id: string; records: BatchRecord[] }>();
+
+function decodeEntry(
+  dbs: LogDbs,
+  tid: number,
+  value: Buffer,
+  base: number,
+  topic: string,
+  partition: number,
+): BatchRecord[] {
+  try {
+    if (isBatchV2(value)) {
+      const id = `${tid}/${partition}/${base}/${value.length}/${value.readUInt32BE(17)}`;
+      const hit = lastDecoded.get(dbs);
+      if (hit?.id === id) return hit.records;
+      const records = decodeBatch(value);
+      lastDecoded.set(dbs, { id, records });
+      return records;
+    }
+    return [{ offset: base, ...decodeRecord(value) }];
+  } catch (err) {
+    if (!isOutpostError(err)) throw err;
+    throw new OutpostError(err.code, `${err.message} at ${topic}/${partition}@${base}`, {
+      ...err.fields,
+      topic,
+      partition,
+      offset: base,
+      cause: err,
+    });
+  }
+}
+
+/**
  * Records of [from, end) in offset order, at most maxRecords, stopping once maxBytes (key + value)
  * is reached; the first record is always returned. Corruption throws RECORD_CORRUPT naming the
- * topic, partition and offset.
+ * topic, partition and the base offset of the damaged entry.
  */
 export function readRange(
   dbs: LogDbs,
@@ -25,38 +69,30 @@ export function readRange(
   if (from >= end) return out;
   const maxRecords = options.maxRecords ?? DEFAULT_READ_RECORDS;
   const maxBytes = options.maxBytes ?? DEFAULT_READ_BYTES;
+  const first = entryAt(dbs, tid, partition, from);
+  if (first === undefined) return out;
   let bytes = 0;
   for (const { key, value } of dbs.records.getRange({
-    start: [tid, partition, from],
+    start: [tid, partition, first.base],
     end: [tid, partition, end],
-    limit: maxRecords,
   })) {
-    const offset = key[2];
-    let r: ReturnType<typeof decodeRecord>;
-    try {
-      r = decodeRecord(value);
-    } catch (err) {
-      if (!isOutpostError(err)) throw err;
-      throw new OutpostError(err.code, `${err.message} at ${topic}/${partition}@${offset}`, {
-        ...err.fields,
+    if (out.length >= maxRecords) break;
+    for (const r of decodeEntry(dbs, tid, value, key[2], topic, partition)) {
+      if (r.offset < from) continue;
+      if (r.offset >= end || out.length >= maxRecords) return out;
+      const size = r.value.length + (r.key?.length ?? 0);
+      if (out.length > 0 && bytes + size > maxBytes) return out;
+      bytes += size;
+      out.push({
         topic,
         partition,
-        offset,
-        cause: err,
+        offset: r.offset,
+        timestamp: r.timestamp,
+        key: r.key,
+        headers: { ...r.headers },
+        value: r.value,
       });
     }
-    const size = r.value.length + (r.key?.length ?? 0);
-    if (out.length > 0 && bytes + size > maxBytes) break;
-    bytes += size;
-    out.push({
-      topic,
-      partition,
-      offset,
-      timestamp: r.timestamp,
-      key: r.key,
-      headers: r.headers,
-      value: r.value,
-    });
   }
   return out;
 }

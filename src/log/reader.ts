@@ -11,16 +11,8 @@
 import { statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { OutpostError } from '../errors.ts';
-import { peekTimestamp } from './codec/record-v1.ts';
 import { readRange } from './read.ts';
-import {
-  type Checkpoint,
-  checkpointKey,
-  diskOffsets,
-  type LogDbs,
-  type TopicEntry,
-  usedPages,
-} from './store.ts';
+import { diskOffsets, entryAt, type LogDbs, partitionBytes, type TopicEntry, usedPages } from './store.ts';
 import type { PartitionInfo, ReadOptions } from './types.ts';
 
 export class ReaderView {
@@ -77,16 +69,8 @@ export class ReaderView {
       const t = this.#topic(topic);
       for (let p = 0; p < t.partitions; p++) {
         const { start, end } = diskOffsets(this.#dbs, t.id, p);
-        const cp = this.#dbs.meta.get(checkpointKey(t.id, p)) as Checkpoint | undefined;
-        const base = cp !== undefined && cp.end >= start && cp.end <= end ? cp : { end: start, bytes: 0 };
-        let bytes = base.bytes;
-        for (const { value } of this.#dbs.records.getRange({
-          start: [t.id, p, base.end],
-          end: [t.id, p, end],
-        })) {
-          bytes += value.length;
-        }
-        const first = start < end ? this.#dbs.records.get([t.id, p, start]) : undefined;
+        const { bytes, rawBytes } = partitionBytes(this.#dbs, t.id, p, start, end);
+        const first = start < end ? entryAt(this.#dbs, t.id, p, start) : undefined;
         out.push({
           topic,
           partition: p,
@@ -94,7 +78,8 @@ export class ReaderView {
           endOffset: end,
           records: end - start,
           bytes,
-          oldestTimestamp: first === undefined ? null : peekTimestamp(first),
+          rawBytes,
+          oldestTimestamp: first === undefined ? null : first.firstTimestamp,
         });
       }
     }

@@ -4,7 +4,8 @@
  */
 import type { Database } from 'lmdb';
 import { OutpostError } from '../errors.ts';
-import { type Checkpoint, checkpointKey, diskOffsets, type LogDbs, type TopicEntry } from './store.ts';
+import type { RecordFields } from './codec/record-v2.ts';
+import { checkpointKey, diskOffsets, type LogDbs, partitionBytes, type TopicEntry } from './store.ts';
 import type { LogTopicSpec } from './types.ts';
 
 export interface Part {
@@ -15,10 +16,18 @@ export interface Part {
   start: number;
   /** Next offset to assign (includes appends still in flight). */
   end: number;
+  /** Next offset to seal: base offset of the open batch (records in [sealedEnd, end) are in `open`). */
+  sealedEnd: number;
+  /** End of the entries put to LMDB (bytes and rawBytes count exactly these); checkpoints use it. */
+  storedEnd: number;
+  /** Records assigned but not yet sealed into a batch (this event turn's). */
+  open: RecordFields[];
   /** Every offset below this is committed and fsynced; reads and tails stop here. */
   durableEnd: number;
-  /** Encoded bytes of records in [start, end). */
+  /** Stored bytes (batches as written, compressed) of entries in [start, storedEnd). */
   bytes: number;
+  /** The same entries' bytes before compression. */
+  rawBytes: number;
   /** Set when bytes/end changed since the last checkpoint write. */
   dirty: boolean;
   waiters: Set<() => void>;
@@ -46,15 +55,22 @@ export interface Core {
 
 function loadPart(dbs: LogDbs, topic: string, tid: number, p: number): Part {
   const { start, end } = diskOffsets(dbs, tid, p);
-  const cp = dbs.meta.get(checkpointKey(tid, p)) as Checkpoint | undefined;
-  const base = cp !== undefined && cp.end >= start && cp.end <= end ? cp : { end: start, bytes: 0 };
-  let bytes = base.bytes;
-  if (base.end < end) {
-    for (const { value } of dbs.records.getRange({ start: [tid, p, base.end], end: [tid, p, end] })) {
-      bytes += value.length;
-    }
-  }
-  return { topic, tid, p, start, end, durableEnd: end, bytes, dirty: base.end !== end, waiters: new Set() };
+  const { bytes, rawBytes, fromCheckpointTo } = partitionBytes(dbs, tid, p, start, end);
+  return {
+    topic,
+    tid,
+    p,
+    start,
+    end,
+    sealedEnd: end,
+    storedEnd: end,
+    open: [],
+    durableEnd: end,
+    bytes,
+    rawBytes,
+    dirty: fromCheckpointTo !== end,
+    waiters: new Set(),
+  };
 }
 
 /**
@@ -106,7 +122,11 @@ export function queueCheckpoints(core: Core, all = false): void {
     for (const part of t.parts) {
       if (!part.dirty && !all) continue;
       part.dirty = false;
-      core.dbs.meta.put(checkpointKey(part.tid, part.p), { end: part.end, bytes: part.bytes });
+      core.dbs.meta.put(checkpointKey(part.tid, part.p), {
+        end: part.storedEnd,
+        bytes: part.bytes,
+        raw: part.rawBytes,
+      });
     }
   }
 }

@@ -9,6 +9,7 @@
  */
 import type { Database } from 'lmdb';
 import type { OutpostError } from '../errors.ts';
+import type { Compression } from './codec/compression.ts';
 
 export type Headers = Record<string, Buffer>;
 
@@ -57,8 +58,10 @@ export interface PartitionInfo {
   endOffset: number;
   /** endOffset - startOffset */
   records: number;
-  /** Encoded bytes stored for the partition. */
+  /** Bytes stored for the partition (record-v2 batches as written, compressed). */
   bytes: number;
+  /** The same batches' size uncompressed: bytes / rawBytes is what compression saves on disk and link. */
+  rawBytes: number;
   /** Timestamp of the oldest stored record, or null when empty. */
   oldestTimestamp: number | null;
 }
@@ -96,7 +99,13 @@ export interface RetentionReport {
 export interface LogTopicSpec {
   partitions: number;
   retentionMs: number;
+  /**
+   * Size retention keeps at least this many stored bytes per partition: it deletes a whole batch
+   * only if what remains is still this large (like Kafka's retention.bytes with segments).
+   */
   retentionBytes: number;
+  /** Codec of the record-v2 batches sealed from now on (stored and sent as they are). Default "none". */
+  compression?: Compression;
 }
 
 export interface LogOptions {
@@ -106,6 +115,14 @@ export interface LogOptions {
   onFull: 'reject' | 'drop-oldest';
   minFreeBytes?: number;
   maxRecordBytes?: number;
+  /**
+   * Group-commit window: 0 (default) commits once per event turn; > 0 holds the first record of a
+   * commit up to this many ms so more records share it (fewer flash pages written per record, at
+   * up to this much more append latency). Appends still resolve only after the fsynced commit.
+   */
+  commitWindowMs?: number;
+  /** A commit closes early once this many uncompressed record bytes wait. Default 1 MiB. */
+  commitMaxBytes?: number;
   /**
    * "owner" (default): the one process that appends, moves cursors and runs retention (the service;
    * it holds the data-dir lock). "reader": any other process (CLI): reads the log and may write its

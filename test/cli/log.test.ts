@@ -84,14 +84,15 @@ describe('cli › log topics and log read', () => {
       'END',
       'RECORDS',
       'BYTES',
+      'RAW',
       'OLDEST',
     ]);
     const p1 = rows.find((row) => row.startsWith(t) && row.split(/\s+/)[1] === '1')?.split(/\s+/);
     const info = log.partitions().find((p) => p.topic === t && p.partition === 1)!;
-    expect(p1?.slice(0, 6)).toEqual([t, '1', '0', '2', '2', String(info.bytes)]);
+    expect(p1?.slice(0, 7)).toEqual([t, '1', '0', '2', '2', String(info.bytes), String(info.rawBytes)]);
     const p0 = rows.find((row) => row.startsWith(t) && row.split(/\s+/)[1] === '0')?.split(/\s+/);
     expect(p0?.slice(2, 5)).toEqual(['0', '0', '0']);
-    expect(p0?.[6]).toBe('-');
+    expect(p0?.[7]).toBe('-');
   });
 
   test('cli › log read prints valid UTF-8 as text and anything else as base64, saying which', async () => {

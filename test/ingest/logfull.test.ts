@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, test } from 'vitest';
 import { baseConfig, closed, connackCode, connect, startHarness } from './helpers.ts';
 
@@ -10,7 +11,8 @@ describe('ingest › log full', () => {
       open: { partitions: 1, retentionBytes: 64 * 1024 ** 2 },
     };
     const h = await startHarness(baseConfig({ log: { topics, maxBytes: 3 * 1024 ** 2, onFull: 'reject' } }));
-    const payload = Buffer.alloc(16 * 1024, 7);
+    // Random bytes: the default zstd cannot shrink them, so the fill reaches the budget.
+    const payload = randomBytes(16 * 1024);
 
     // Fill: publish QoS 1 one at a time until the broker closes the connection instead of acking.
     const c = await connect(h.url(), { clientId: 'filler' });

@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { open } from 'lmdb';
 import { describe, expect, test } from 'vitest';
 import { isOutpostError, type OutpostError } from '../../src/errors.ts';
-import { openLog, partitionFor } from '../../src/log/index.ts';
-import { codeOf, openTestLog, options, spec, tempDir, value } from './helpers.ts';
+import { encodeBatch, openLog, partitionFor } from '../../src/log/index.ts';
+import { codeOf, openTestLog, options, spec, storedBytes, tempDir, value } from './helpers.ts';
 
 describe('log › append and read', () => {
   test('assigns dense offsets from 0 per partition and reads records back intact', async () => {
@@ -105,6 +105,41 @@ describe('log › append and read', () => {
     expect(ok[0]?.offset).toBe(0);
   });
 
+  test('stores zstd batches and reports stored bytes against raw bytes, across a reopen and retention', async () => {
+    const dir = tempDir();
+    const opts = options(dir, { topics: { t: spec(1, { compression: 'zstd', retentionBytes: 1 }) } });
+    const first = await openLog(opts);
+    const telemetry = (i: number) =>
+      Buffer.from(JSON.stringify({ device: 'dev-1', seq: i, temp: 21.5, ok: true }));
+    for (let b = 0; b < 3; b++) {
+      await first.append(
+        Array.from({ length: 50 }, (_, i) => ({ topic: 't', partition: 0, value: telemetry(b * 50 + i) })),
+      );
+    }
+    const info = first.partitions()[0];
+    expect(info?.rawBytes).toBeGreaterThan(4 * (info?.bytes ?? 0));
+    expect(first.read('t', 0, 75, { maxRecords: 2 }).map((r) => r.value.toString())).toEqual([
+      telemetry(75).toString(),
+      telemetry(76).toString(),
+    ]);
+    await first.close();
+    const stored = await storedBytes(dir, 't', 1);
+    const log = await openTestLog(opts);
+    expect(log.partitions()[0]).toEqual(info);
+    expect(info?.bytes).toBe(stored[0]);
+    // retentionBytes 1: every batch but the newest goes; raw shrinks with bytes.
+    await log.runRetention();
+    const after = log.partitions()[0];
+    expect(after?.startOffset).toBe(100);
+    const newest = Array.from({ length: 50 }, (_, i) => ({
+      timestamp: 0,
+      key: null,
+      headers: {},
+      value: telemetry(100 + i),
+    }));
+    expect(after?.rawBytes).toBe(encodeBatch(100, newest, 'none').length);
+  });
+
   test('recovers offsets, bytes and records after reopening', async () => {
     const dir = tempDir();
     const first = await openLog(options(dir));
@@ -123,7 +158,8 @@ describe('log › append and read', () => {
   test('reports a record damaged on disk as RECORD_CORRUPT with its topic, partition and offset', async () => {
     const dir = tempDir();
     const first = await openLog(options(dir));
-    await first.append([0, 1, 2].map((i) => ({ topic: 't', partition: 2, value: value(i) })));
+    // Three appends awaited in turn: three batches, the damaged one holds offset 1 only.
+    for (const i of [0, 1, 2]) await first.append([{ topic: 't', partition: 2, value: value(i) }]);
     await first.close();
     // Damage offset 1 behind the log's back, through a raw lmdb-js handle on the same environment.
     const env = open({ path: join(dir, 'lmdb'), maxDbs: 64 });

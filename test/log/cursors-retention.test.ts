@@ -1,6 +1,6 @@
 import cron from 'node-cron';
 import { describe, expect, test } from 'vitest';
-import { encodeRecord, openLog } from '../../src/log/index.ts';
+import { encodeBatch, openLog } from '../../src/log/index.ts';
 import { codeOf, openTestLog, options, spec, tempDir, value } from './helpers.ts';
 
 const HOUR = 3600_000;
@@ -42,23 +42,26 @@ describe('log › cursors', () => {
 });
 
 describe('log › retention', () => {
-  test('deletes records older than retentionMs and keeps newer ones', async () => {
+  test('deletes batches older than retentionMs and keeps newer ones', async () => {
     const log = await openTestLog(options(tempDir(), { topics: { t: spec(1, { retentionMs: HOUR }) } }));
     const now = Date.now();
-    await log.append([
-      ...Array.from({ length: 5 }, (_, i) => ({
+    // Two appends awaited one after the other: two batches.
+    await log.append(
+      Array.from({ length: 5 }, (_, i) => ({
         topic: 't',
         partition: 0,
         value: value(i),
         timestamp: now - 3 * HOUR,
       })),
-      ...Array.from({ length: 3 }, (_, i) => ({
+    );
+    await log.append(
+      Array.from({ length: 3 }, (_, i) => ({
         topic: 't',
         partition: 0,
         value: value(5 + i),
         timestamp: now,
       })),
-    ]);
+    );
     const report = await log.runRetention(now);
     expect(report.deleted).toEqual({ 't/0': 5 });
     expect(log.offsets('t', 0)).toEqual({ startOffset: 5, endOffset: 8 });
@@ -85,17 +88,16 @@ describe('log › retention', () => {
     expect(log.partitions()[0]?.records).toBe(1);
   });
 
-  test('deletes the oldest records until the partition fits retentionBytes', async () => {
+  test('deletes the oldest batches while the partition keeps at least retentionBytes', async () => {
     const log = await openTestLog(options(tempDir(), { topics: { t: spec(1, { retentionBytes: 1000 }) } }));
-    await log.append(
-      Array.from({ length: 20 }, (_, i) => ({ topic: 't', partition: 0, value: value(i, 100) })),
-    );
+    for (let i = 0; i < 20; i++) await log.append([{ topic: 't', partition: 0, value: value(i, 100) }]);
     const size = log.partitions()[0]?.bytes as number;
     expect(size).toBeGreaterThan(2000);
     await log.runRetention();
     const info = log.partitions()[0];
-    expect(info?.bytes).toBeLessThanOrEqual(1000);
-    expect(info?.bytes).toBeGreaterThan(1000 - size / 20);
+    // Like Kafka's retention.bytes: never below it, and at most one batch above.
+    expect(info?.bytes).toBeGreaterThanOrEqual(1000);
+    expect(info?.bytes).toBeLessThan(1000 + size / 20);
     expect(info?.endOffset).toBe(20);
     expect(log.read('t', 0, 0)[0]?.offset).toBe(info?.startOffset);
   });
@@ -104,9 +106,8 @@ describe('log › retention', () => {
     const log = await openTestLog(options(tempDir(), { topics: { t: spec(2, { retentionMs: HOUR }) } }));
     const old = Date.now() - 2 * HOUR;
     for (const p of [0, 1]) {
-      await log.append(
-        Array.from({ length: 10 }, (_, i) => ({ topic: 't', partition: p, value: value(i), timestamp: old })),
-      );
+      for (let i = 0; i < 10; i++)
+        await log.append([{ topic: 't', partition: p, value: value(i), timestamp: old }]);
     }
     await log.setCursor('dc', 't', 0, 4, { protected: true });
     await log.setCursor('dc', 't', 1, 4, { protected: false });
@@ -129,8 +130,46 @@ describe('log › retention', () => {
     expect(again.offsets('t', 0)).toEqual({ startOffset: 7, endOffset: 7 });
     expect((await again.append([{ topic: 't', value: value(7) }]))[0]?.offset).toBe(7);
     expect(again.partitions()[0]?.bytes).toBe(
-      encodeRecord({ timestamp: 0, key: null, headers: {}, value: value(7) }).length,
+      encodeBatch(7, [{ timestamp: 0, key: null, headers: {}, value: value(7) }], 'none').length,
     );
+  });
+
+  test('keeps a whole batch while any of its records is within retentionMs', async () => {
+    const log = await openTestLog(options(tempDir(), { topics: { t: spec(1, { retentionMs: HOUR }) } }));
+    const now = Date.now();
+    await log.append(
+      [0, 1].map((i) => ({ topic: 't', partition: 0, value: value(i), timestamp: now - 3 * HOUR })),
+    );
+    // One batch: four expired records and one fresh one.
+    await log.append(
+      [2, 3, 4, 5, 6].map((i) => ({
+        topic: 't',
+        partition: 0,
+        value: value(i),
+        timestamp: i === 6 ? now : now - 3 * HOUR,
+      })),
+    );
+    const report = await log.runRetention(now);
+    expect(report.deleted).toEqual({ 't/0': 2 });
+    expect(log.offsets('t', 0)).toEqual({ startOffset: 2, endOffset: 7 });
+    expect(log.read('t', 0, 0).map((r) => r.offset)).toEqual([2, 3, 4, 5, 6]);
+    // Once the batch's newest record expires too, the batch goes.
+    expect((await log.runRetention(now + 2 * HOUR)).deleted).toEqual({ 't/0': 5 });
+    expect(log.offsets('t', 0)).toEqual({ startOffset: 7, endOffset: 7 });
+  });
+
+  test('keeps a whole batch when a protected cursor points inside it', async () => {
+    const log = await openTestLog(options(tempDir(), { topics: { t: spec(1, { retentionMs: HOUR }) } }));
+    const old = Date.now() - 2 * HOUR;
+    await log.append([0, 1, 2].map((i) => ({ topic: 't', partition: 0, value: value(i), timestamp: old })));
+    await log.append(
+      [3, 4, 5, 6].map((i) => ({ topic: 't', partition: 0, value: value(i), timestamp: old })),
+    );
+    await log.setCursor('dc', 't', 0, 5, { protected: true });
+    const report = await log.runRetention();
+    expect(report).toEqual({ deleted: { 't/0': 3 }, heldByCursor: ['t/0'] });
+    expect(log.offsets('t', 0)).toEqual({ startOffset: 3, endOffset: 7 });
+    expect(log.read('t', 0, 5).map((r) => r.offset)).toEqual([5, 6]);
   });
 
   test('removes its node-cron task when the log closes', async () => {

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { open } from 'lmdb';
 import { onTestFinished } from 'vitest';
 import type { LogOptions, LogTopicSpec, PartitionedLog } from '../../src/log/index.ts';
 import { openLog } from '../../src/log/index.ts';
@@ -42,4 +43,29 @@ export async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<str
     return (err as { code?: string }).code ?? String(err);
   }
   return undefined;
+}
+
+/**
+ * Stored bytes per partition of `topic`, summed straight from log.records through a raw lmdb-js
+ * handle (the log must not be open): what the log's byte accounting must recover to.
+ */
+export async function storedBytes(dataDir: string, topic: string, partitions: number): Promise<number[]> {
+  const env = open({ path: join(dataDir, 'lmdb'), maxDbs: 64 });
+  try {
+    const topics = env.openDB<{ id: number }, string>('log.topics', { encoding: 'msgpack' });
+    const records = env.openDB<Buffer, [number, number, number]>('log.records', { encoding: 'binary' });
+    const id = topics.get(topic)?.id;
+    const out: number[] = [];
+    for (let p = 0; p < partitions; p++) {
+      let bytes = 0;
+      if (id !== undefined) {
+        for (const { value } of records.getRange({ start: [id, p, 0], end: [id, p + 1, 0] }))
+          bytes += value.length;
+      }
+      out.push(bytes);
+    }
+    return out;
+  } finally {
+    await env.close();
+  }
 }

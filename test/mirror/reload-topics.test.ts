@@ -17,7 +17,13 @@ describe('mirror reload', () => {
 
     // SIGHUP order (service/reload.ts): the log grows first, then the mirror reloads.
     const next = { ...config, log: { ...config.log, topics: { ...config.log.topics } } };
-    next.log.topics['b'] = { partitions: 2, retentionMs: 1000, retentionBytes: 1024 ** 3, priority: 0 };
+    next.log.topics['b'] = {
+      partitions: 2,
+      retentionMs: 1000,
+      retentionBytes: 1024 ** 3,
+      compression: 'zstd',
+      priority: 0,
+    };
     next.log.topics['a'] = {
       ...(config.log.topics['a'] as (typeof next.log.topics)['a'] & object),
       partitions: 2,

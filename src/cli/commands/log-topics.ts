@@ -5,7 +5,7 @@ import { flag, optionalString, requiredString } from '../args.ts';
 import type { Command } from '../command.ts';
 import { openLogReader } from '../open-log.ts';
 
-const COLUMNS = ['TOPIC', 'PARTITION', 'START', 'END', 'RECORDS', 'BYTES', 'OLDEST'] as const;
+const COLUMNS = ['TOPIC', 'PARTITION', 'START', 'END', 'RECORDS', 'BYTES', 'RAW', 'OLDEST'] as const;
 
 export function partitionTable(rows: readonly PartitionInfo[]): string {
   const cells = rows.map((p) => [
@@ -15,6 +15,7 @@ export function partitionTable(rows: readonly PartitionInfo[]): string {
     String(p.endOffset),
     String(p.records),
     String(p.bytes),
+    String(p.rawBytes),
     p.oldestTimestamp === null ? '-' : new Date(p.oldestTimestamp).toISOString(),
   ]);
   const all = [[...COLUMNS], ...cells];
@@ -22,7 +23,7 @@ export function partitionTable(rows: readonly PartitionInfo[]): string {
   // Text columns left-aligned, numbers right-aligned.
   const fmt = (r: string[]) =>
     r
-      .map((c, i) => (i === 0 || i === 6 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .map((c, i) => (i === 0 || i === 7 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
       .join('  ')
       .trimEnd();
   return `${all.map(fmt).join('\n')}\n`;
@@ -30,14 +31,16 @@ export function partitionTable(rows: readonly PartitionInfo[]): string {
 
 export const logTopicsCommand: Command = {
   name: 'log topics',
-  summary: "List the log's partitions: start/end offsets, record count, bytes, oldest record.",
+  summary: "List the log's partitions: start/end offsets, record count, stored and raw bytes, oldest record.",
   usage: '--config FILE [--topic T] [--json]',
   help: [
     'Options:',
     '  -c, --config FILE  Configuration file (JSON); its dataDir locates the log.',
     '  -t, --topic T      Only this topic.',
     '      --json         One JSON array of {topic, partition, startOffset, endOffset, records, bytes,',
-    '                     oldestTimestamp} instead of the table.',
+    '                     rawBytes, oldestTimestamp} instead of the table.',
+    '',
+    'BYTES is what the partition stores (compressed batches), RAW the same uncompressed.',
     '',
     'Opens the log as a reader: safe while "outpost run" is running on the same data dir.',
   ].join('\n'),

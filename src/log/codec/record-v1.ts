@@ -82,29 +82,6 @@ function putU16(buf: Buffer, v: number, at: number): number {
   return at + 2;
 }
 
-/**
- * Checks the fields' types and returns the exact encoded size, without encoding. Throws
- * RECORD_INVALID for fields encodeRecord cannot write (a value, key or header that is not bytes).
- */
-export function recordSize(r: Omit<RecordFields, 'timestamp'>): number {
-  if (!Buffer.isBuffer(r.value)) throw invalid('value is not bytes');
-  if (r.key !== null && !Buffer.isBuffer(r.key)) throw invalid('key is not bytes');
-  let count = 0;
-  let size = FIXED_BYTES + (r.key?.length ?? 0) + r.value.length;
-  for (const name in r.headers) {
-    const v = r.headers[name];
-    if (!Buffer.isBuffer(v)) throw invalid(`header "${name}" is not bytes`);
-    count++;
-    size += 6 + nameBytes(name).length + v.length;
-  }
-  if (count > 0xffff) throw new OutpostError('RECORD_TOO_LARGE', 'more than 65535 headers');
-  return size;
-}
-
-function invalid(reason: string): OutpostError {
-  return new OutpostError('RECORD_INVALID', `record cannot be stored: ${reason}`, { reason });
-}
-
 export function encodeRecord(r: RecordFields): Buffer {
   const headers = r.headers;
   let count = 0;
