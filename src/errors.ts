@@ -26,6 +26,7 @@ export const ERROR_CODES = [
   'DATA_DIR_LOCKED',
   'DATA_DIR_NOT_WRITABLE',
   'PORT_IN_USE',
+  'SHUTDOWN_INCOMPLETE',
   // cli
   'USAGE',
   // sim / audit

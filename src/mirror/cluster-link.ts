@@ -13,20 +13,20 @@
  */
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/index.ts';
-import { isOutpostError } from '../errors.ts';
 import type { PartitionedLog } from '../log/index.ts';
-import { accountAck, recordAck } from './ack-accounting.ts';
+import { accountAck, recordAck, settleCommits } from './ack-accounting.ts';
 import { type OutBatch, toOutBatches, trimLanded } from './batches.ts';
+import { reportFailure } from './failures.ts';
 import { encodeOffsetSync } from './formats/offset-sync.ts';
 import { heartbeatLoop } from './heartbeats.ts';
-import { ensureLinkCursors } from './link-cursors.ts';
+import { ensureLinkCursors, protectNewPartitions } from './link-cursors.ts';
 import type { MirrorMetrics } from './metrics.ts';
 import { offsetSyncsTopic, remoteTopic } from './naming.ts';
 import type { OffsetIndex } from './offset-index.ts';
 import { OffsetSyncQueue } from './offset-syncs.ts';
 import { Pacer } from './pacer.ts';
 import { produceBatch } from './produce.ts';
-import { kafkaErrorText, RemoteSession } from './remote.ts';
+import { RemoteSession } from './remote.ts';
 import {
   cursorName,
   newPart,
@@ -36,6 +36,7 @@ import {
   setupSession,
 } from './session-setup.ts';
 import { backoffMs, type LinkState, LinkStateMachine } from './state.ts';
+import { settlesWithin, stopIncomplete } from './stopping.ts';
 
 export type { PartitionStatus } from './session-setup.ts';
 
@@ -78,6 +79,8 @@ export class ClusterLink {
   readonly #syncs: OffsetSyncQueue;
   #stopping = false;
   #sessionAbort: AbortController | undefined;
+  /** The session in use (its Kafka clients), until the loop has closed it. */
+  #current: RemoteSession | undefined;
   #loop: Promise<void> | undefined;
   #attempt = 0;
   /** The error last reported as a session failure (so a commit chain carrying it is not logged twice). */
@@ -125,28 +128,8 @@ export class ClusterLink {
     this.#cfg = { ...cfg, required: this.#cfg.required, topics: this.#cfg.topics };
     this.#pacer.setRate(cfg.maxBytesPerSecond);
     if (this.#cfg.required) {
-      this.#protectNewPartitions().catch((err: unknown) =>
-        this.#d.logger.error(
-          { cluster: this.alias, err: String(err) },
-          'mirror could not protect new partitions',
-        ),
-      );
-    }
-  }
-
-  /**
-   * Partitions a reload added are mirrored only after a restart; until then a protected cursor at
-   * their start keeps retention from deleting what this required cluster has not received.
-   */
-  async #protectNewPartitions(): Promise<void> {
-    const added = await ensureLinkCursors(this.#d.log, this.alias, this.#cfg.topics, true, (key) =>
-      this.#parts.has(key),
-    );
-    for (const { topic, partition } of added) {
-      this.#d.logger.warn(
-        { cluster: this.alias, topic, partition },
-        'new partition protected from retention; it is mirrored after a restart',
-      );
+      const { log, logger } = this.#d;
+      void protectNewPartitions(log, this.alias, this.#cfg.topics, (k) => this.#parts.has(k), logger);
     }
   }
 
@@ -154,26 +137,34 @@ export class ClusterLink {
     while (!this.#stopping) {
       if (this.#sm.state === 'backing-off') this.#sm.to('connecting');
       const session = new RemoteSession(this.alias, this.#cfg);
+      this.#current = session;
       const abort = new AbortController();
       this.#sessionAbort = abort;
+      let wait = backoffMs(this.#attempt);
+      let level: 'info' | 'warn' | 'error' = 'warn';
       try {
         await this.#session(session, abort.signal);
       } catch (err) {
-        if (!this.#stopping) this.#failed(err);
+        if (!this.#stopping) {
+          wait = backoffMs(this.#attempt);
+          level = this.#failed(err, wait);
+        }
       } finally {
         abort.abort(new Error('session over'));
         this.#failSession = undefined;
         await session.close();
+        this.#current = undefined;
         await Promise.allSettled([...this.#loops, this.#syncChain]);
-        await this.#settleCommits();
+        await settleCommits(this.#d, [...this.#parts.values()], this.#reported);
         this.#loops = [];
         this.#throttledParts = 0;
         for (const p of this.#parts.values()) p.throttled = false;
       }
       if (this.#stopping) break;
       this.#sm.to('backing-off');
-      const wait = backoffMs(this.#attempt++);
-      this.#d.logger.warn(
+      this.#attempt++;
+      // The backoff line has its failure's level: a retry of a moving leader is no warning.
+      this.#d.logger[level === 'error' ? 'warn' : level](
         { cluster: this.alias, attempt: this.#attempt, backoffMs: wait },
         'mirror link backing off',
       );
@@ -188,37 +179,12 @@ export class ClusterLink {
     if (this.#sm.state !== 'stopped') this.#sm.to('stopped');
   }
 
-  /**
-   * Waits for every partition's index+cursor commit, then gives the next session a clean chain: a
-   * failed LMDB commit must not fail every later ack of the partition (the next resume re-indexes
-   * what landed from the remote tail and moves the cursor). A failure that was not already reported
-   * as the session's own is logged and counted here, never dropped.
-   */
-  async #settleCommits(): Promise<void> {
-    const parts = [...this.#parts.values()];
-    const settled = await Promise.allSettled(parts.map((p) => p.acking));
-    settled.forEach((r, i) => {
-      const p = parts[i] as Part;
-      p.acking = Promise.resolve();
-      if (r.status === 'fulfilled' || r.reason === this.#reported) return;
-      const code = isOutpostError(r.reason) ? r.reason.code : 'MIRROR_STATE';
-      this.#d.metrics.errors.inc({ cluster: this.alias, code });
-      this.#d.logger.error(
-        { cluster: this.alias, topic: p.topic, partition: p.partition, code, err: kafkaErrorText(r.reason) },
-        'mirror index/cursor commit failed; the next session re-indexes from the remote tail',
-      );
-    });
-  }
-
-  #failed(err: unknown): void {
+  /** Logs and counts a session failure by what it means (failures.ts); returns the level used. */
+  #failed(err: unknown, retryInMs: number): 'info' | 'warn' | 'error' {
     this.#reported = err;
-    const code = isOutpostError(err) ? err.code : 'MIRROR_PRODUCE_FAILED';
-    this.#lastError = isOutpostError(err) ? err.message : kafkaErrorText(err);
-    this.#d.metrics.errors.inc({ cluster: this.alias, code });
-    this.#d.logger.error(
-      { cluster: this.alias, code, err: this.#lastError, ...(isOutpostError(err) ? err.fields : {}) },
-      'mirror link failed; tearing the session down',
-    );
+    const { level, text } = reportFailure(this.#d, err, this.#attempt, retryInMs);
+    this.#lastError = text;
+    return level;
   }
 
   async #session(session: RemoteSession, signal: AbortSignal): Promise<void> {
@@ -464,12 +430,31 @@ export class ClusterLink {
     );
   }
 
+  /** What the link still holds open (empty once its loop has ended). */
+  holds(): string[] {
+    if (this.#sm.state === 'stopped' && !this.#current) return [];
+    return [`link ${this.alias} (${this.#sm.state})`, ...(this.#current?.holds() ?? [])];
+  }
+
+  /**
+   * No new batches; what is in flight gets half the budget to be acknowledged (its ack moves the
+   * cursor); then the session's clients are closed (their requests fail; the next start resumes
+   * from the remote tail, so nothing is lost or sent twice). The loop must end by the deadline, or
+   * SHUTDOWN_INCOMPLETE names what it still holds.
+   */
   async stop(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     this.#stopping = true;
     this.#pacer.close();
     this.#sessionAbort?.abort(new Error('mirror stopping'));
     this.#wake?.();
-    await Promise.race([this.#loop, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    const loop = this.#loop ?? Promise.resolve();
+    if (!(await settlesWithin(loop, timeoutMs / 2))) {
+      const session = this.#current;
+      if (session) await settlesWithin(session.close(), deadline - Date.now());
+      if (!(await settlesWithin(loop, deadline - Date.now())))
+        throw stopIncomplete(`mirror link ${this.alias}`, this.holds(), timeoutMs, this.alias);
+    }
     if (this.#sm.state !== 'stopped') this.#sm.to('stopped');
   }
 }
