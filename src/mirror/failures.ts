@@ -33,7 +33,23 @@ function transientReason(text: string): string {
   if (/UNKNOWN_TOPIC_OR_PARTITION|Unknown topic/.test(text)) return 'unknown-topic';
   if (/LEADER|EPOCH/.test(text)) return 'leader-moving';
   if (/COORDINATOR/.test(text)) return 'coordinator-moving';
-  return 'replicas-catching-up';
+  if (/REPLICAS/.test(text)) return 'replicas-catching-up';
+  return 'retriable';
+}
+
+/**
+ * The first Kafka protocol error in the chain that Kafka marks retriable (@platformatic/kafka
+ * carries the protocol's flag as `canRetry` on each ProtocolError, with the error name as `apiId`).
+ */
+function retriableProtocolError(err: unknown, depth = 0): string | undefined {
+  if (!(err instanceof Error) || depth > 4) return undefined;
+  const e = err as Error & { apiId?: string; canRetry?: boolean; errors?: unknown[] };
+  if (e.apiId && e.canRetry === true) return e.apiId;
+  for (const inner of [...(e.errors ?? []), e.cause]) {
+    const found = retriableProtocolError(inner, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 export function classifyFailure(err: unknown): { cls: FailureClass; text: string; reason?: string } {
@@ -41,7 +57,9 @@ export function classifyFailure(err: unknown): { cls: FailureClass; text: string
   if (isOutpostError(err, 'MIRROR_NO_PROGRESS')) return { cls: 'outage', text };
   if (isOutpostError(err) && !['MIRROR_PRODUCE_FAILED', 'MIRROR_STATE'].includes(err.code))
     return { cls: 'fault', text };
-  if (TRANSIENT.test(text)) return { cls: 'transient', text, reason: transientReason(text) };
+  const retriable = retriableProtocolError(isOutpostError(err) ? err.cause : err);
+  if (TRANSIENT.test(text) || retriable)
+    return { cls: 'transient', text, reason: transientReason(`${text} ${retriable ?? ''}`) };
   if (OUTAGE.test(text)) return { cls: 'outage', text };
   return { cls: 'fault', text };
 }
