@@ -154,7 +154,7 @@ export class ClusterLink {
         this.#failSession = undefined;
         await session.close();
         this.#current = undefined;
-        await Promise.allSettled([...this.#loops, this.#syncChain]);
+        await Promise.allSettled([...this.#loops, this.#syncChain, this.#setup]);
         await settleCommits(this.#d, [...this.#parts.values()], this.#reported);
         this.#loops = [];
         this.#throttledParts = 0;
@@ -192,7 +192,7 @@ export class ClusterLink {
     // connect → ensureInternalTopics → ensureRemoteTopics → resumePartitions (session-setup.ts)
     const t = this.#cfg.produceTimeoutMs;
     // The idempotent producer's InitProducerId runs alongside (nothing is produced before both end).
-    await Promise.all([
+    const setup = [
       setupSession({
         session,
         alias: this.alias,
@@ -206,7 +206,11 @@ export class ClusterLink {
         timeoutMs: t,
       }),
       this.#t(session.producer(), t, 'init producer'),
-    ]);
+    ];
+    // Both settle before the session is over (#run), also when one fails first: a call left
+    // running would keep its timers and retries past the session's close, and past a stop.
+    this.#setup = Promise.allSettled(setup);
+    await Promise.all(setup);
     await this.#d.hooks?.afterResume?.(this.alias);
     this.#syncs.reset(this.#cfg.offsetLagMax);
     this.#sm.to('streaming');
@@ -372,6 +376,7 @@ export class ClusterLink {
   }
 
   #syncChain: Promise<void> = Promise.resolve();
+  #setup: Promise<unknown> = Promise.resolve();
   #failSession: ((err: unknown) => void) | undefined;
   #loops: Array<Promise<void>> = [];
   #throttledParts = 0;

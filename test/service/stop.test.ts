@@ -3,6 +3,7 @@
  * SIGTERM ends every link, session and checkpoint round, "stopped cleanly" comes after the last one
  * closed, and the process then exits by itself with nothing left keeping its event loop alive.
  */
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { startCluster } from '../kafka/harness.ts';
@@ -26,6 +27,16 @@ const EXIT_WAIT_MS = SHUTDOWN_MS + 12_000;
 
 /** Handles that keep a process alive and must be gone after a clean stop (sockets, servers, timers). */
 const LEAKS = /TCP|Pipe|UDP|Timeout|Immediate|Process|Signal|FSEvent/;
+
+/** A loopback port nothing listens on. */
+function deadPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 function exitWithin(exited: Promise<{ code: number | null }>, ms: number) {
   return Promise.race([
@@ -129,13 +140,15 @@ describe('service stop', () => {
     );
   }, 240_000);
 
-  test('service › stop cycles under QoS 1 load with random SIGTERM timings: each exits 0 with nothing left open, and no PUBACKed message is lost', async () => {
+  test('service › stop cycles under QoS 1 load with random SIGTERM timings and a cluster down: each exits 0 with nothing left open, and no PUBACKed message is lost', async () => {
     const { 'dc-east': east, 'dc-west': west } = await sharedClusters();
     const dir = tempDir('stop-cycles');
     const dataDir = join(dir, 'data');
     const cfg = join(dir, 'c.json');
-    // Checkpoint rounds every 200 ms between the two clusters, so some stops land inside one.
+    // Checkpoint rounds every 200 ms between the two clusters, so some stops land inside one; a
+    // third cluster is down throughout (connection refused), so its link is always mid-reconnect.
     const cluster = { topics: { include: ['a'] }, checkpointIntervalMs: 200 };
+    const down = `127.0.0.1:${await deadPort()}`;
     writeConfig(cfg, {
       ...baseConfig(dataDir),
       service: { shutdownTimeoutMs: SHUTDOWN_MS },
@@ -143,6 +156,7 @@ describe('service stop', () => {
         clusters: {
           'dc-east': { ...cluster, bootstrap: east.bootstrap },
           'dc-west': { ...cluster, bootstrap: west.bootstrap },
+          down: { ...cluster, bootstrap: down, required: false },
         },
       },
     });
