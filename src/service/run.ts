@@ -64,6 +64,8 @@ const EXIT_WATCH_MS = 5_000;
 const TAIL_RESERVE_MS = 2_000;
 /** Before the "stopped cleanly" line takes its snapshot of active handles. */
 const SETTLE_MS = 50;
+/** Bound on flushing the log lines still being written to stdout before that snapshot. */
+const FLUSH_MS = 2_000;
 
 function logOpenedTopics(logger: Logger, state: ServiceState): void {
   const log = state.log;
@@ -325,6 +327,15 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
     // What still keeps the event loop alive now is a leak (expected: nothing). Handles closed a
     // moment ago (servers, sockets) finish closing in the loop's close phase: let that run first.
     await new Promise((r) => setTimeout(r, SETTLE_MS));
+    // pino writes stdout asynchronously: its last lines in flight (an FSReqCallback) are ours, not
+    // a leak; flush them first (bounded: a reader that stopped reading must not hold the stop).
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, FLUSH_MS);
+      logger.flush(() => {
+        clearTimeout(t);
+        r();
+      });
+    });
     logger.info(
       { uptimeSeconds: Math.round((Date.now() - startedAt) / 1000), activeResources: activeResources() },
       'stopped cleanly',
