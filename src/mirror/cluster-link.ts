@@ -50,6 +50,8 @@ import { timed } from './timed.ts';
  * skip that batch). One request at a time keeps "the remote tail is a prefix of the edge" true.
  */
 const MAX_IN_FLIGHT = 1;
+/** On stop, how long a streaming link's in-flight batches may take to be acknowledged. */
+const STOP_GRACE_MS = 3_000;
 
 export interface ClusterLinkDeps {
   alias: string;
@@ -442,8 +444,9 @@ export class ClusterLink {
   }
 
   /**
-   * No new batches; what is in flight gets half the budget to be acknowledged (its ack moves the
-   * cursor); then the session's clients are closed (their requests fail; the next start resumes
+   * No new batches; what a streaming link has in flight gets STOP_GRACE_MS (at most half the
+   * budget) to be acknowledged (its ack moves the cursor); a link that is not streaming has nothing
+   * to wait for. Then the session's clients are closed (their requests fail; the next start resumes
    * from the remote tail, so nothing is lost or sent twice). The loop must end by the deadline, or
    * SHUTDOWN_INCOMPLETE names what it still holds.
    */
@@ -454,7 +457,10 @@ export class ClusterLink {
     this.#sessionAbort?.abort(new Error('mirror stopping'));
     this.#wake?.();
     const loop = this.#loop ?? Promise.resolve();
-    if (!(await settlesWithin(loop, timeoutMs / 2))) {
+    const grace = ['streaming', 'throttled'].includes(this.state)
+      ? Math.min(STOP_GRACE_MS, timeoutMs / 2)
+      : 0;
+    if (!(await settlesWithin(loop, grace))) {
       const session = this.#current;
       if (session) await settlesWithin(session.close(), deadline - Date.now());
       if (!(await settlesWithin(loop, deadline - Date.now())))
