@@ -191,6 +191,7 @@ async function main(): Promise<void> {
   const stops: number[] = [];
   const peerStops: number[] = [];
   const unclean: string[] = [];
+  let slowest = { ms: 0, cycle: -1, steps: {} as unknown };
   try {
     for (let i = 0; i < CYCLES; i++) {
       if (i === outageAt) {
@@ -225,6 +226,7 @@ async function main(): Promise<void> {
       const clean = p.lines.find((l) => l['msg'] === 'stopped cleanly');
       const handles = Object.keys((clean?.['activeResources'] as object | undefined) ?? { none: 1 });
       if (code === 0 && clean && handles.length === 0) stops.push(ms);
+      if (ms > slowest.ms) slowest = { ms, cycle: i, steps: clean?.['stepsMs'] ?? {} };
       else {
         const why = `cycle ${i}: exit ${code}, ${clean ? `handles ${handles.join(',')}` : 'no "stopped cleanly"'}`;
         unclean.push(why);
@@ -273,6 +275,9 @@ async function main(): Promise<void> {
     say(`outpost stop time (SIGTERM → exit, under load, outage at cycle ${outageAt}-${backAt}): ${f(stops)}`);
     say(`peer mosquitto stop time (same devices and load times, in-memory): ${f(peerStops)}`);
     say(`ratio outpost/mosquitto stop time p50: ${(pct(stops, 50) / pct(peerStops, 50)).toFixed(1)}x`);
+    say(
+      `slowest stop: cycle ${slowest.cycle}, ${Math.round(slowest.ms)} ms, steps ${JSON.stringify(slowest.steps)}`,
+    );
     for (const u of unclean) say(`unclean: ${u}`);
     process.exitCode = unclean.length === 0 && lost === 0 ? 0 : 1;
   } finally {

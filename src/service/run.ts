@@ -146,6 +146,7 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
   let statusTimer: NodeJS.Timeout | undefined;
   const dataDir = resolve(config.dataDir);
 
+  let stepsTookMs: Record<string, number> = {};
   /** Stop steps in order (stop.ts): each awaited with its deadline; the log always closes. */
   const teardown = async (timeoutMs: number) => {
     const steps: StopStep[] = [
@@ -178,6 +179,7 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
       },
     ];
     const report = await stopInOrder(steps, Date.now() + timeoutMs, logger);
+    stepsTookMs = report.tookMs;
     if (report.late.length > 0 || report.failed.length > 0) {
       const late = report.late.map((l) => l.step);
       throw new Error(
@@ -337,7 +339,11 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
       });
     });
     logger.info(
-      { uptimeSeconds: Math.round((Date.now() - startedAt) / 1000), activeResources: activeResources() },
+      {
+        uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+        stepsMs: stepsTookMs,
+        activeResources: activeResources(),
+      },
       'stopped cleanly',
     );
     if (opts.hardExit !== false) {

@@ -28,6 +28,8 @@ export interface StopReport {
   /** Steps that missed their deadline, with what they held. */
   late: Array<{ step: string; holds: string[] }>;
   failed: string[];
+  /** How long each step took (ms). */
+  tookMs: Record<string, number>;
 }
 
 /** The closing steps always get this long, even when an earlier step used the whole budget. */
@@ -66,10 +68,11 @@ export function activeResources(): Record<string, number> {
 
 /** Runs the steps in order by `deadline` (epoch ms); never throws. */
 export async function stopInOrder(steps: StopStep[], deadline: number, logger: Logger): Promise<StopReport> {
-  const report: StopReport = { late: [], failed: [] };
+  const report: StopReport = { late: [], failed: [], tookMs: {} };
   for (const step of steps) {
     const left = deadline - Date.now() - (step.reserveMs ?? 0);
     const budget = Math.max(TAIL_FLOOR_MS, Math.floor(left * (step.share ?? 1)));
+    const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => {
       timer = setTimeout(() => resolve('late'), budget);
@@ -101,6 +104,7 @@ export async function stopInOrder(steps: StopStep[], deadline: number, logger: L
       }
     } finally {
       clearTimeout(timer);
+      report.tookMs[step.name] = Date.now() - started;
     }
   }
   return report;

@@ -69,7 +69,8 @@ describe('stop steps', () => {
     budgets.length = 0;
     const report = await stopInOrder(steps, Date.now() - 1, logger);
     expect(budgets).toEqual([TAIL_FLOOR_MS, TAIL_FLOOR_MS]);
-    expect(report).toEqual({ late: [], failed: [] });
+    expect(report).toMatchObject({ late: [], failed: [] });
+    expect(Object.keys(report.tookMs)).toEqual(['stopIngest', 'closeLog']);
   });
 
   it('lists a live timer among the active resources, and not once it is cleared', () => {
