@@ -13,6 +13,7 @@
  *   STOPS_CYCLES   cycles (default 100)
  *   STOPS_DEVICES  publishing devices per cycle (default 5)
  *   STOPS_SEED     seed of the random load times (default 1)
+ *   STOPS_VERBOSE  1: print the slowest stop's log lines
  *
  * Exit code 0 only when every cycle exited cleanly and no PUBACKed message is missing.
  * Not part of npm test.
@@ -191,7 +192,7 @@ async function main(): Promise<void> {
   const stops: number[] = [];
   const peerStops: number[] = [];
   const unclean: string[] = [];
-  let slowest = { ms: 0, cycle: -1, steps: {} as unknown };
+  let slowest = { ms: 0, cycle: -1, steps: {} as unknown, lines: [] as Array<Record<string, unknown>> };
   try {
     for (let i = 0; i < CYCLES; i++) {
       if (i === outageAt) {
@@ -225,8 +226,11 @@ async function main(): Promise<void> {
       if (code === 'hung') p.child.kill('SIGKILL');
       const clean = p.lines.find((l) => l['msg'] === 'stopped cleanly');
       const handles = Object.keys((clean?.['activeResources'] as object | undefined) ?? { none: 1 });
+      if (ms > slowest.ms) {
+        const from = p.lines.findIndex((l) => l['msg'] === 'stop requested: draining');
+        slowest = { ms, cycle: i, steps: clean?.['stepsMs'] ?? {}, lines: p.lines.slice(from) };
+      }
       if (code === 0 && clean && handles.length === 0) stops.push(ms);
-      if (ms > slowest.ms) slowest = { ms, cycle: i, steps: clean?.['stepsMs'] ?? {} };
       else {
         const why = `cycle ${i}: exit ${code}, ${clean ? `handles ${handles.join(',')}` : 'no "stopped cleanly"'}`;
         unclean.push(why);
@@ -278,6 +282,9 @@ async function main(): Promise<void> {
     say(
       `slowest stop: cycle ${slowest.cycle}, ${Math.round(slowest.ms)} ms, steps ${JSON.stringify(slowest.steps)}`,
     );
+    if (process.env['STOPS_VERBOSE'] === '1')
+      for (const l of slowest.lines)
+        say(`  ${String(l['time']).slice(11)} ${l['msg']} ${l['cluster'] ?? ''}`);
     for (const u of unclean) say(`unclean: ${u}`);
     process.exitCode = unclean.length === 0 && lost === 0 ? 0 : 1;
   } finally {
