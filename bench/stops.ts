@@ -282,9 +282,7 @@ async function main(): Promise<void> {
     say(
       `slowest stop: cycle ${slowest.cycle}, ${Math.round(slowest.ms)} ms, steps ${JSON.stringify(slowest.steps)}`,
     );
-    if (process.env['STOPS_VERBOSE'] === '1')
-      for (const l of slowest.lines)
-        say(`  ${String(l['time']).slice(11)} ${l['msg']} ${l['cluster'] ?? ''}`);
+    if (process.env['STOPS_VERBOSE'] === '1') for (const l of slowest.lines) say(`  ${JSON.stringify(l)}`);
     for (const u of unclean) say(`unclean: ${u}`);
     process.exitCode = unclean.length === 0 && lost === 0 ? 0 : 1;
   } finally {
