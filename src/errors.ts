@@ -28,6 +28,7 @@ export const ERROR_CODES = [
   'DATA_DIR_NOT_WRITABLE',
   'PORT_IN_USE',
   'SYSCALL_FAILED',
+  'SHUTDOWN_INCOMPLETE',
   // cli
   'USAGE',
   // sim / audit

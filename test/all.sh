@@ -19,6 +19,7 @@ command -v script >/dev/null || need+=(util-linux)                # a terminal f
 [ -x /usr/bin/chromium ] || need+=(chromium)                      # status page test (playwright-core drives it)
 command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)   # Kafka brokers for tests (test/kafka)
 command -v mvn >/dev/null || need+=(maven)                        # fetches Kafka's jars (test/kafka/fetch.sh)
+command -v promtool >/dev/null || need+=(prometheus)              # promtool checks and tests the alert rules
 if [ ${#need[@]} -gt 0 ]; then
   sudo=()
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)

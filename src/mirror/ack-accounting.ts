@@ -15,11 +15,11 @@
  *   - the batch holds edge offsets that already landed: the same classification, without a scan.
  */
 import type { Logger } from 'pino';
-import { OutpostError } from '../errors.ts';
+import { isOutpostError, OutpostError } from '../errors.ts';
 import { classifyLanded, type LandedRecord } from './landed.ts';
 import type { MirrorMetrics } from './metrics.ts';
 import type { IndexRange, OffsetIndex } from './offset-index.ts';
-import type { RemoteSession } from './remote.ts';
+import { kafkaErrorText, type RemoteSession } from './remote.ts';
 import { edgeOffsetOf } from './resume.ts';
 import { type Part, reportDuplicates } from './session-setup.ts';
 import { timed } from './timed.ts';
@@ -112,4 +112,29 @@ export async function recordAck(
   if (!plan) return index.recordBatch(alias, p.topic, p.partition, offsets, remoteBase);
   for (const run of plan.first) await index.record(alias, p.topic, p.partition, run);
   for (const run of plan.duplicates) await index.recordDuplicates(alias, p.topic, p.partition, run);
+}
+
+/**
+ * Waits for every partition's index+cursor commit, then gives the next session a clean chain: a
+ * failed LMDB commit must not fail every later ack of the partition (the next resume re-indexes
+ * what landed from the remote tail and moves the cursor). A failure that was not already reported
+ * as the session's own (`reported`) is logged and counted here, never dropped.
+ */
+export async function settleCommits(
+  ctx: { alias: string; logger: Logger; metrics: MirrorMetrics },
+  parts: Part[],
+  reported: unknown,
+): Promise<void> {
+  const settled = await Promise.allSettled(parts.map((p) => p.acking));
+  settled.forEach((r, i) => {
+    const p = parts[i] as Part;
+    p.acking = Promise.resolve();
+    if (r.status === 'fulfilled' || r.reason === reported) return;
+    const code = isOutpostError(r.reason) ? r.reason.code : 'MIRROR_STATE';
+    ctx.metrics.errors.inc({ cluster: ctx.alias, code });
+    ctx.logger.error(
+      { cluster: ctx.alias, topic: p.topic, partition: p.partition, code, err: kafkaErrorText(r.reason) },
+      'mirror index/cursor commit failed; the next session re-indexes from the remote tail',
+    );
+  });
 }

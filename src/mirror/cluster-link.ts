@@ -13,20 +13,20 @@
  */
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/index.ts';
-import { isOutpostError } from '../errors.ts';
 import type { PartitionedLog } from '../log/index.ts';
-import { accountAck, recordAck } from './ack-accounting.ts';
+import { accountAck, recordAck, settleCommits } from './ack-accounting.ts';
 import { type OutBatch, toOutBatches, trimLanded } from './batches.ts';
+import { reportFailure } from './failures.ts';
 import { encodeOffsetSync } from './formats/offset-sync.ts';
 import { heartbeatLoop } from './heartbeats.ts';
-import { ensureLinkCursors } from './link-cursors.ts';
+import { ensureLinkCursors, protectNewPartitions } from './link-cursors.ts';
 import type { MirrorMetrics } from './metrics.ts';
 import { offsetSyncsTopic, remoteTopic } from './naming.ts';
 import type { OffsetIndex } from './offset-index.ts';
 import { OffsetSyncQueue } from './offset-syncs.ts';
 import { Pacer } from './pacer.ts';
 import { produceBatch } from './produce.ts';
-import { kafkaErrorText, RemoteSession } from './remote.ts';
+import { RemoteSession } from './remote.ts';
 import {
   cursorName,
   newPart,
@@ -36,6 +36,7 @@ import {
   setupSession,
 } from './session-setup.ts';
 import { backoffMs, type LinkState, LinkStateMachine } from './state.ts';
+import { settlesWithin, stopIncomplete } from './stopping.ts';
 
 export type { PartitionStatus } from './session-setup.ts';
 
@@ -49,6 +50,8 @@ import { timed } from './timed.ts';
  * skip that batch). One request at a time keeps "the remote tail is a prefix of the edge" true.
  */
 const MAX_IN_FLIGHT = 1;
+/** On stop, how long a streaming link's in-flight batches may take to be acknowledged. */
+const STOP_GRACE_MS = 3_000;
 
 export interface ClusterLinkDeps {
   alias: string;
@@ -78,6 +81,8 @@ export class ClusterLink {
   readonly #syncs: OffsetSyncQueue;
   #stopping = false;
   #sessionAbort: AbortController | undefined;
+  /** The session in use (its Kafka clients), until the loop has closed it. */
+  #current: RemoteSession | undefined;
   #loop: Promise<void> | undefined;
   #attempt = 0;
   /** The error last reported as a session failure (so a commit chain carrying it is not logged twice). */
@@ -125,28 +130,8 @@ export class ClusterLink {
     this.#cfg = { ...cfg, required: this.#cfg.required, topics: this.#cfg.topics };
     this.#pacer.setRate(cfg.maxBytesPerSecond);
     if (this.#cfg.required) {
-      this.#protectNewPartitions().catch((err: unknown) =>
-        this.#d.logger.error(
-          { cluster: this.alias, err: String(err) },
-          'mirror could not protect new partitions',
-        ),
-      );
-    }
-  }
-
-  /**
-   * Partitions a reload added are mirrored only after a restart; until then a protected cursor at
-   * their start keeps retention from deleting what this required cluster has not received.
-   */
-  async #protectNewPartitions(): Promise<void> {
-    const added = await ensureLinkCursors(this.#d.log, this.alias, this.#cfg.topics, true, (key) =>
-      this.#parts.has(key),
-    );
-    for (const { topic, partition } of added) {
-      this.#d.logger.warn(
-        { cluster: this.alias, topic, partition },
-        'new partition protected from retention; it is mirrored after a restart',
-      );
+      const { log, logger } = this.#d;
+      void protectNewPartitions(log, this.alias, this.#cfg.topics, (k) => this.#parts.has(k), logger);
     }
   }
 
@@ -154,26 +139,34 @@ export class ClusterLink {
     while (!this.#stopping) {
       if (this.#sm.state === 'backing-off') this.#sm.to('connecting');
       const session = new RemoteSession(this.alias, this.#cfg);
+      this.#current = session;
       const abort = new AbortController();
       this.#sessionAbort = abort;
+      let wait = backoffMs(this.#attempt);
+      let level: 'info' | 'warn' | 'error' = 'warn';
       try {
         await this.#session(session, abort.signal);
       } catch (err) {
-        if (!this.#stopping) this.#failed(err);
+        if (!this.#stopping) {
+          wait = backoffMs(this.#attempt);
+          level = this.#failed(err, wait);
+        }
       } finally {
         abort.abort(new Error('session over'));
         this.#failSession = undefined;
         await session.close();
-        await Promise.allSettled([...this.#loops, this.#syncChain]);
-        await this.#settleCommits();
+        this.#current = undefined;
+        await Promise.allSettled([...this.#loops, this.#syncChain, this.#setup]);
+        await settleCommits(this.#d, [...this.#parts.values()], this.#reported);
         this.#loops = [];
         this.#throttledParts = 0;
         for (const p of this.#parts.values()) p.throttled = false;
       }
       if (this.#stopping) break;
       this.#sm.to('backing-off');
-      const wait = backoffMs(this.#attempt++);
-      this.#d.logger.warn(
+      this.#attempt++;
+      // The backoff line has its failure's level: a retry of a moving leader is no warning.
+      this.#d.logger[level === 'error' ? 'warn' : level](
         { cluster: this.alias, attempt: this.#attempt, backoffMs: wait },
         'mirror link backing off',
       );
@@ -188,37 +181,12 @@ export class ClusterLink {
     if (this.#sm.state !== 'stopped') this.#sm.to('stopped');
   }
 
-  /**
-   * Waits for every partition's index+cursor commit, then gives the next session a clean chain: a
-   * failed LMDB commit must not fail every later ack of the partition (the next resume re-indexes
-   * what landed from the remote tail and moves the cursor). A failure that was not already reported
-   * as the session's own is logged and counted here, never dropped.
-   */
-  async #settleCommits(): Promise<void> {
-    const parts = [...this.#parts.values()];
-    const settled = await Promise.allSettled(parts.map((p) => p.acking));
-    settled.forEach((r, i) => {
-      const p = parts[i] as Part;
-      p.acking = Promise.resolve();
-      if (r.status === 'fulfilled' || r.reason === this.#reported) return;
-      const code = isOutpostError(r.reason) ? r.reason.code : 'MIRROR_STATE';
-      this.#d.metrics.errors.inc({ cluster: this.alias, code });
-      this.#d.logger.error(
-        { cluster: this.alias, topic: p.topic, partition: p.partition, code, err: kafkaErrorText(r.reason) },
-        'mirror index/cursor commit failed; the next session re-indexes from the remote tail',
-      );
-    });
-  }
-
-  #failed(err: unknown): void {
+  /** Logs and counts a session failure by what it means (failures.ts); returns the level used. */
+  #failed(err: unknown, retryInMs: number): 'info' | 'warn' | 'error' {
     this.#reported = err;
-    const code = isOutpostError(err) ? err.code : 'MIRROR_PRODUCE_FAILED';
-    this.#lastError = isOutpostError(err) ? err.message : kafkaErrorText(err);
-    this.#d.metrics.errors.inc({ cluster: this.alias, code });
-    this.#d.logger.error(
-      { cluster: this.alias, code, err: this.#lastError, ...(isOutpostError(err) ? err.fields : {}) },
-      'mirror link failed; tearing the session down',
-    );
+    const { level, text } = reportFailure(this.#d, err, this.#attempt, retryInMs);
+    this.#lastError = text;
+    return level;
   }
 
   async #session(session: RemoteSession, signal: AbortSignal): Promise<void> {
@@ -226,7 +194,7 @@ export class ClusterLink {
     // connect → ensureInternalTopics → ensureRemoteTopics → resumePartitions (session-setup.ts)
     const t = this.#cfg.produceTimeoutMs;
     // The idempotent producer's InitProducerId runs alongside (nothing is produced before both end).
-    await Promise.all([
+    const setup = [
       setupSession({
         session,
         alias: this.alias,
@@ -240,7 +208,11 @@ export class ClusterLink {
         timeoutMs: t,
       }),
       this.#t(session.producer(), t, 'init producer'),
-    ]);
+    ];
+    // Both settle before the session is over (#run), also when one fails first: a call left
+    // running would keep its timers and retries past the session's close, and past a stop.
+    this.#setup = Promise.allSettled(setup);
+    await Promise.all(setup);
     await this.#d.hooks?.afterResume?.(this.alias);
     this.#syncs.reset(this.#cfg.offsetLagMax);
     this.#sm.to('streaming');
@@ -406,6 +378,7 @@ export class ClusterLink {
   }
 
   #syncChain: Promise<void> = Promise.resolve();
+  #setup: Promise<unknown> = Promise.resolve();
   #failSession: ((err: unknown) => void) | undefined;
   #loops: Array<Promise<void>> = [];
   #throttledParts = 0;
@@ -464,12 +437,35 @@ export class ClusterLink {
     );
   }
 
+  /** What the link still holds open (empty once its loop has ended). */
+  holds(): string[] {
+    if (this.#sm.state === 'stopped' && !this.#current) return [];
+    return [`link ${this.alias} (${this.#sm.state})`, ...(this.#current?.holds() ?? [])];
+  }
+
+  /**
+   * No new batches; what a streaming link has in flight gets STOP_GRACE_MS (at most half the
+   * budget) to be acknowledged (its ack moves the cursor); a link that is not streaming has nothing
+   * to wait for. Then the session's clients are closed (their requests fail; the next start resumes
+   * from the remote tail, so nothing is lost or sent twice). The loop must end by the deadline, or
+   * SHUTDOWN_INCOMPLETE names what it still holds.
+   */
   async stop(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     this.#stopping = true;
     this.#pacer.close();
     this.#sessionAbort?.abort(new Error('mirror stopping'));
     this.#wake?.();
-    await Promise.race([this.#loop, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    const loop = this.#loop ?? Promise.resolve();
+    const grace = ['streaming', 'throttled'].includes(this.state)
+      ? Math.min(STOP_GRACE_MS, timeoutMs / 2)
+      : 0;
+    if (!(await settlesWithin(loop, grace))) {
+      const session = this.#current;
+      if (session) await settlesWithin(session.close(), deadline - Date.now());
+      if (!(await settlesWithin(loop, deadline - Date.now())))
+        throw stopIncomplete(`mirror link ${this.alias}`, this.holds(), timeoutMs, this.alias);
+    }
     if (this.#sm.state !== 'stopped') this.#sm.to('stopped');
   }
 }

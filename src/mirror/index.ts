@@ -10,6 +10,7 @@ import { scheduleCheckpoints } from './checkpoints.ts';
 import { ClusterLink, type MirrorHooks, type PartitionStatus } from './cluster-link.ts';
 import { mirrorMetrics } from './metrics.ts';
 import { type IndexDb, OffsetIndex } from './offset-index.ts';
+import { stopIncomplete } from './stopping.ts';
 import { OffsetTranslator } from './translate.ts';
 
 export { emitCheckpoints } from './checkpoints.ts';
@@ -47,7 +48,13 @@ export interface MirrorStatus {
 export interface Mirror {
   status(): MirrorStatus;
   reload(config: Config): void;
+  /**
+   * Stops every link and checkpoint round, closing their Kafka clients; resolves once all are
+   * closed, or rejects with SHUTDOWN_INCOMPLETE naming what is still open at the deadline.
+   */
   stop(opts: { timeoutMs: number }): Promise<void>;
+  /** What the mirror still holds open (links, sessions, checkpoint rounds); empty once stopped. */
+  holds(): string[];
   /** Exact translation over this process's index. */
   readonly translator: OffsetTranslator;
 }
@@ -103,10 +110,11 @@ export async function startMirror(deps: {
     await link.start();
     links.push(link);
   }
-  const stopCheckpoints = scheduleCheckpoints({
+  const checkpoints = scheduleCheckpoints({
     config: () => config,
     translator,
     logger,
+    metrics,
     isUp: (alias) => ['streaming', 'throttled'].includes(links.find((l) => l.alias === alias)?.state ?? ''),
   });
   logger.info({ clusters: links.map((l) => l.alias) }, 'mirror started');
@@ -128,10 +136,19 @@ export async function startMirror(deps: {
         if (c) l.reload(c);
       }
     },
+    holds: () => [...links.flatMap((l) => l.holds()), ...checkpoints.holds()],
     async stop({ timeoutMs }) {
-      stopCheckpoints();
-      await Promise.all(links.map((l) => l.stop(timeoutMs)));
-      logger.info('mirror stopped');
+      // Rounds and links stop side by side, each by the same deadline.
+      const results = await Promise.allSettled([
+        checkpoints.stop(timeoutMs),
+        ...links.map((l) => l.stop(timeoutMs)),
+      ]);
+      const late = results.filter((r) => r.status === 'rejected');
+      if (late.length > 0) {
+        const holds = [...links.flatMap((l) => l.holds()), ...checkpoints.holds()];
+        throw stopIncomplete('mirror', holds, timeoutMs);
+      }
+      logger.info('mirror stopped: every link and checkpoint round closed its connections');
     },
   };
 }

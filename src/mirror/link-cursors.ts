@@ -2,6 +2,7 @@
  * The cursors `mirror.<alias>` of one link: one per edge partition the cluster receives, protected
  * when the cluster is `required`, so retention never deletes what it has not acknowledged.
  */
+import type { Logger } from 'pino';
 import type { PartitionedLog } from '../log/index.ts';
 import { topicSelected } from './naming.ts';
 import { cursorName } from './session-setup.ts';
@@ -38,4 +39,28 @@ export async function ensureLinkCursors(
     }
   }
   return out;
+}
+
+/**
+ * Partitions a reload added are mirrored only after a restart; until then a protected cursor at
+ * their start keeps retention from deleting what this required cluster has not received. A failed
+ * cursor write is an error (retention may then delete what the cluster lacks): logged, never thrown.
+ */
+export async function protectNewPartitions(
+  log: PartitionedLog,
+  alias: string,
+  topics: { include: string[]; exclude: string[] },
+  known: (key: string) => boolean,
+  logger: Logger,
+): Promise<void> {
+  try {
+    for (const { topic, partition } of await ensureLinkCursors(log, alias, topics, true, known)) {
+      logger.warn(
+        { cluster: alias, topic, partition },
+        'new partition protected from retention; it is mirrored after a restart',
+      );
+    }
+  } catch (err) {
+    logger.error({ cluster: alias, err: String(err) }, 'mirror could not protect new partitions');
+  }
 }

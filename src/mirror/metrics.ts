@@ -5,6 +5,7 @@ export interface MirrorMetrics {
   records: Counter<'cluster' | 'topic'>;
   bytes: Counter<'cluster'>;
   errors: Counter<'cluster' | 'code'>;
+  retries: Counter<'cluster' | 'reason'>;
   recovered: Counter<'cluster'>;
   duplicates: Counter<'cluster' | 'topic'>;
   refused: Counter<'cluster' | 'topic'>;
@@ -42,8 +43,14 @@ export function mirrorMetrics(
     }),
     errors: new Counter({
       name: 'outpost_mirror_errors_total',
-      help: 'Link failures (each one tears the session down and backs off), by error code.',
+      help: 'Link failures that are not a known transient condition (cluster unreachable, timeouts, refusals), by error code; each tears the session down and backs off.',
       labelNames: ['cluster', 'code'] as const,
+      registers,
+    }),
+    retries: new Counter({
+      name: 'outpost_mirror_retries_total',
+      help: 'Expected, self-healing conditions the link or a checkpoint round retried (a topic not yet known to every broker, a leader election, a checkpoint round that failed), by reason. Logged at info; not in outpost_mirror_errors_total.',
+      labelNames: ['cluster', 'reason'] as const,
       registers,
     }),
     recovered: new Counter({

@@ -140,9 +140,11 @@ export class RemoteSession {
         configs,
       });
     } catch (err) {
-      // TOPIC_ALREADY_EXISTS (36) from a concurrent creator is fine; anything else is not.
-      if (!JSON.stringify((err as { errors?: unknown }).errors ?? '').includes('TOPIC_ALREADY_EXISTS'))
-        throw err;
+      // TOPIC_ALREADY_EXISTS (36) from a concurrent creator, or from our own earlier session whose
+      // create the listing did not show yet, is fine; anything else is not. The code sits two levels
+      // down (MultipleErrors → ResponseError → ProtocolError; AggregateError's `errors` does not
+      // serialize), so match on the whole chain's text.
+      if (!kafkaErrorText(err).includes('TOPIC_ALREADY_EXISTS')) throw err;
     }
     // A new topic's partitions have no leader for a moment: wait (bounded) so the first ListOffsets
     // or Produce does not fail with LEADER_NOT_AVAILABLE and cost a session restart.
@@ -300,6 +302,13 @@ export class RemoteSession {
         headers: r.headers,
       })),
     );
+  }
+
+  /** What this session has open, for a stop that missed its deadline. */
+  holds(): string[] {
+    const open = ['admin client', ...(this.#producer ? ['producer'] : [])];
+    if (this.#fetchConns.size > 0) open.push(`${this.#fetchConns.size} fetch connection(s)`);
+    return [`session with ${this.alias}: ${open.join(', ')}`];
   }
 
   async close(): Promise<void> {

@@ -57,7 +57,14 @@ function registerDiskWriteMetric(registry: Registry): void {
 
 export function registerServiceMetrics(
   registry: Registry,
-  deps: { log: PartitionedLog; edgeId: string; version: string; startedAt: number },
+  deps: {
+    log: PartitionedLog;
+    edgeId: string;
+    version: string;
+    startedAt: number;
+    /** The log's configured disk limits (follow a SIGHUP reload), for the near-budget alert. */
+    limits?: () => { maxBytes: number; minFreeBytes: number };
+  },
 ): ServiceMetrics {
   const { log } = deps;
   const labels = ['topic', 'partition'] as const;
@@ -113,6 +120,25 @@ export function registerServiceMetrics(
     'Free bytes on the filesystem holding the data dir.',
     (s) => s.diskFreeBytes,
   );
+  const { limits } = deps;
+  if (limits) {
+    new Gauge({
+      name: 'outpost_log_max_bytes',
+      help: 'The disk budget log.maxBytes (compare outpost_log_used_bytes).',
+      registers: [registry],
+      collect() {
+        this.set(limits().maxBytes);
+      },
+    });
+    new Gauge({
+      name: 'outpost_log_min_free_bytes',
+      help: 'log.minFreeBytes: below this much free disk the log is full (compare outpost_log_disk_free_bytes).',
+      registers: [registry],
+      collect() {
+        this.set(limits().minFreeBytes);
+      },
+    });
+  }
   whole('outpost_log_full', '1 when appends are refused with LOG_FULL right now.', (s) => (s.full ? 1 : 0));
   new Counter({
     name: 'outpost_log_dropped_records_total',

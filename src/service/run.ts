@@ -8,8 +8,11 @@
  *          re-sending safe) → closeAdmin → closeDevices → closeLog → releaseLock
  *   reload (SIGHUP): see reload.ts.
  *
- * The drain is bounded by service.shutdownTimeoutMs; a second signal or the timeout exits at once.
- * That is safe: the log acknowledges an append only after it is fsynced.
+ * The drain is bounded by service.shutdownTimeoutMs; every step owns what it started and is awaited
+ * with its share of that budget (stop.ts). "stopped cleanly" is logged only after the last of them
+ * closed; the process then exits by itself. A step that misses its deadline is logged with what it
+ * still holds and the exit is non-zero. A second signal exits at once. That is safe: the log
+ * acknowledges an append only after it is fsynced.
  */
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -26,6 +29,7 @@ import { createRegistry, registerMirrorStatusMetrics, registerServiceMetrics } f
 import { type Notifier, openNotifier } from './notify.ts';
 import { reloadService } from './reload.ts';
 import type { ServiceState } from './state.ts';
+import { activeResources, type StopStep, stopInOrder } from './stop.ts';
 import { VERSION } from './version.ts';
 
 export interface RunServiceOptions {
@@ -61,6 +65,15 @@ function statusLine(state: ServiceState): string {
 
 export const EXIT_OK = 0;
 export const EXIT_FORCED = 1;
+
+/** After "stopped cleanly" nothing may keep the process alive; if something does, say what and exit. */
+const EXIT_WATCH_MS = 5_000;
+/** Of the stop budget, what the closing steps after the mirror keep for themselves. */
+const TAIL_RESERVE_MS = 2_000;
+/** Before the "stopped cleanly" line takes its snapshot of active handles. */
+const SETTLE_MS = 50;
+/** Bound on flushing the log lines still being written to stdout before that snapshot. */
+const FLUSH_MS = 2_000;
 
 function logOpenedTopics(logger: Logger, state: ServiceState): void {
   const log = state.log;
@@ -141,42 +154,46 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
   let statusTimer: NodeJS.Timeout | undefined;
   const dataDir = resolve(config.dataDir);
 
-  /** Stop steps in order; a failing step is logged and the next ones still run (the log always closes). */
+  let stepsTookMs: Record<string, number> = {};
+  /** Stop steps in order (stop.ts): each awaited with its deadline; the log always closes. */
   const teardown = async (timeoutMs: number) => {
-    const deadline = Date.now() + timeoutMs;
-    const left = () => Math.max(1, deadline - Date.now());
-    const steps: Array<[string, () => Promise<void> | void]> = [
-      [
-        'stopIngest',
-        async () => {
+    const steps: StopStep[] = [
+      {
+        name: 'stopIngest',
+        share: 0.6,
+        run: async (budgetMs) => {
           if (!state.ingest) return;
-          await state.ingest.stop({ timeoutMs: Math.max(1, Math.floor(left() * 0.6)) });
+          await state.ingest.stop({ timeoutMs: budgetMs });
           logger.info('ingest stopped: in-flight appends acknowledged');
         },
-      ],
-      ['stopMirror', () => state.mirror?.stop({ timeoutMs: left() })],
-      ['closeAdmin', () => admin?.close()],
-      ['stopRetention', () => stopRetention?.()],
-      ['closeDevices', () => state.devices?.close()],
-      [
-        'closeLog',
-        async () => {
+      },
+      {
+        name: 'stopMirror',
+        reserveMs: Math.min(TAIL_RESERVE_MS, timeoutMs * 0.2),
+        // The mirror enforces its own deadline (and reports what it holds); the step's is a backstop.
+        run: (budgetMs) => state.mirror?.stop({ timeoutMs: Math.max(1, budgetMs - 200) }),
+        holds: () => state.mirror?.holds() ?? [],
+      },
+      { name: 'closeAdmin', run: () => admin?.close() },
+      { name: 'stopRetention', run: () => stopRetention?.() },
+      { name: 'closeDevices', run: () => state.devices?.close() },
+      {
+        name: 'closeLog',
+        run: async () => {
           if (!state.log) return;
           await state.log.close();
           logger.info('log closed');
         },
-      ],
+      },
     ];
-    let failed = false;
-    for (const [step, run] of steps) {
-      try {
-        await run();
-      } catch (err) {
-        failed = true;
-        logger.error({ step, err: String(err) }, `stop step ${step} failed`);
-      }
+    const report = await stopInOrder(steps, Date.now() + timeoutMs, logger);
+    stepsTookMs = report.tookMs;
+    if (report.late.length > 0 || report.failed.length > 0) {
+      const late = report.late.map((l) => l.step);
+      throw new Error(
+        `stop incomplete: late ${late.join(', ') || '-'}; failed ${report.failed.join(', ') || '-'}`,
+      );
     }
-    if (failed) throw new Error('one or more stop steps failed');
   };
 
   try {
@@ -198,6 +215,7 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
       edgeId: config.edgeId,
       version: VERSION,
       startedAt,
+      limits: () => state.config.log,
     });
     metricsRef.current = metrics;
     const startRetention = (cron: string) =>
@@ -307,8 +325,9 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
       },
     ),
     forced.then(() => 'forced' as const),
+    // Backstop only: every step is already bounded (closing steps get a floor past the budget).
     new Promise<'timeout'>((r) => {
-      timer = setTimeout(() => r('timeout'), timeoutMs);
+      timer = setTimeout(() => r('timeout'), timeoutMs + 10_000);
     }),
   ]);
   clearTimeout(timer);
@@ -316,7 +335,36 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
   lock?.release();
   removeSignals();
   if (outcome === 'drained') {
-    logger.info({ uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) }, 'stopped cleanly');
+    // What still keeps the event loop alive now is a leak (expected: nothing). Handles closed a
+    // moment ago (servers, sockets) finish closing in the loop's close phase: let that run first.
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    // pino writes stdout asynchronously: its last lines in flight (an FSReqCallback) are ours, not
+    // a leak; flush them first (bounded: a reader that stopped reading must not hold the stop).
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, FLUSH_MS);
+      logger.flush(() => {
+        clearTimeout(t);
+        r();
+      });
+    });
+    logger.info(
+      {
+        uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+        stepsMs: stepsTookMs,
+        activeResources: activeResources(),
+      },
+      'stopped cleanly',
+    );
+    if (opts.hardExit !== false) {
+      const watch = setTimeout(() => {
+        logger.error(
+          { activeResources: activeResources() },
+          `still running ${EXIT_WATCH_MS} ms after a clean stop: exiting (a handle was not closed)`,
+        );
+        process.exit(EXIT_FORCED);
+      }, EXIT_WATCH_MS);
+      watch.unref();
+    }
     return EXIT_OK;
   }
   logger.warn({ outcome, timeoutMs }, 'stopped without a full drain (acknowledged data is on disk)');
