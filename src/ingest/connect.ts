@@ -60,9 +60,13 @@ const AUTH_CODE: Record<AuthRefusal, 4 | 5> = {
   'anonymous-refused': 5,
 };
 
-function connackError(code: 2 | 3 | 4 | 5, reason: string): AuthenticateError {
-  const err = new Error(reason) as AuthenticateError;
+/** A CONNACK refusal; `reason` lets the MQTT 5 handler pick its own reason code (mqtt5/codes.ts). */
+export type ConnackError = AuthenticateError & { reason: RefusalReason };
+
+function connackError(code: 2 | 3 | 4 | 5, message: string, reason: RefusalReason): ConnackError {
+  const err = new Error(message) as ConnackError;
   err.returnCode = code;
+  err.reason = reason;
   return err;
 }
 
@@ -94,7 +98,9 @@ export function connectHooks(deps: ConnectHookDeps) {
     const meta = deps.metaOf(client);
     const where = { clientId: packet.clientId, remoteAddress: meta?.remoteAddress, listener: meta?.listener };
     // [MQTT-3.1.2-2]: aedes answers levels other than 3 (3.1) and 4 (3.1.1) with CONNACK 1 itself.
-    if (packet.protocolVersion !== 3 && packet.protocolVersion !== 4) {
+    // Level 5 never reaches aedes: src/ingest/sniff.ts hands it to the MQTT 5 handler, which runs
+    // these hooks too.
+    if (packet.protocolVersion !== 3 && packet.protocolVersion !== 4 && packet.protocolVersion !== 5) {
       deps.refuse('protocol-version', { ...where, protocolVersion: packet.protocolVersion });
       callback(null, true);
       return;
@@ -120,7 +126,7 @@ export function connectHooks(deps: ConnectHookDeps) {
     const verdict = verdicts.get(client);
     if (verdict) {
       deps.refuse(verdict.reason, { clientId: client.id, remoteAddress, listener: meta?.listener });
-      callback(connackError(verdict.code, verdict.reason), false);
+      callback(connackError(verdict.code, verdict.reason, verdict.reason), false);
       return;
     }
     const a = deps.admission();
@@ -147,7 +153,7 @@ export function connectHooks(deps: ConnectHookDeps) {
                 remoteAddress,
                 willRefusal: will,
               });
-              callback(connackError(5, `will refused: ${will}`), false);
+              callback(connackError(5, `will refused: ${will}`, 'will-refused'), false);
               return;
             }
             callback(null, true);
@@ -159,11 +165,11 @@ export function connectHooks(deps: ConnectHookDeps) {
             remoteAddress,
             listener: meta?.listener,
           });
-          callback(connackError(AUTH_CODE[result.reason], result.reason), false);
+          callback(connackError(AUTH_CODE[result.reason], result.reason, result.reason), false);
         },
         (err: unknown) => {
           deps.refuse('auth-error', { clientId: client.id, err: String(err) });
-          callback(connackError(3, 'device registry unavailable'), false);
+          callback(connackError(3, 'device registry unavailable', 'auth-error'), false);
         },
       );
   };
