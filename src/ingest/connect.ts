@@ -6,7 +6,8 @@
  *   authorizeSubscribe: denied (SUBACK 0x80, [MQTT-3.9.3-2]); Outpost devices publish only.
  *
  * CONNACK codes (MQTT 3.1.1 §3.2.2.3): 1 unacceptable protocol level [MQTT-3.1.2-2] (sent by aedes;
- * MQTT 5 clients get it too), 2 identifier rejected (client id too long, an empty client id with
+ * MQTT 5 connections never reach aedes: src/ingest/mqtt5/ runs these hooks and turns each refusal's
+ * `reason` into an MQTT 5 reason code), 2 identifier rejected (client id too long, an empty client id with
  * CleanSession 0 [MQTT-3.1.3-8], keepalive above the limit, as Mosquitto does for 3.1.1), 3 server
  * unavailable (stopping, connection limit, log full), 4 bad user name or password, 5 not authorized
  * (disabled, throttled, anonymous refused, a will the device may not publish, as Mosquitto 2 does).

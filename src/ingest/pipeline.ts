@@ -135,7 +135,7 @@ export class PublishPipeline {
   ): void {
     // A refused connection closes once what came before the refusal is acknowledged: packets after
     // it (same socket read) are never appended and never acknowledged.
-    if (state?.doomed) return;
+    if (state?.doomed && packet.isWill !== true) return;
     const received = performance.now();
     const topic = packet.topic;
     // Steps 1-3 depend only on (topic, settings, identity): resolved once per topic and connection.

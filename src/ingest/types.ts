@@ -32,6 +32,8 @@ export interface PublishPacketLike {
   messageId?: number;
   /** Headers from MQTT 5 PUBLISH properties (src/ingest/mqtt5/properties.ts), added to the record's. */
   extraHeaders?: Headers;
+  /** A will, published after its connection closed (also after a refusal doomed the connection). */
+  isWill?: boolean;
   /** A refusal the protocol handler found in the packet itself (MQTT 5 payload format), in FIFO order. */
   invalid?: RefusalReason;
 }

@@ -43,7 +43,7 @@ function v5Connect(fields: Record<string, unknown>): Buffer {
 }
 
 describe('ingest › MQTT 5 CONNECT', () => {
-  test('ingest › an MQTT 5 client connects and gets the CONNACK properties of our limits [MQTT-3.2.2-3]', async () => {
+  test('ingest › an MQTT 5 client connects and gets the CONNACK properties of our limits (§3.2.2.3)', async () => {
     const h = await startHarness(
       baseConfig({
         mqtt: {
@@ -57,7 +57,7 @@ describe('ingest › MQTT 5 CONNECT', () => {
     expect(ack.reasonCode).toBe(0);
     expect(ack.sessionPresent).toBe(false);
     expect(ack.properties).toMatchObject({
-      receiveMaximum: 77, // [MQTT-3.2.2-?] Receive Maximum: our in-flight bound
+      receiveMaximum: 77, // §3.2.2.3.3 Receive Maximum: our in-flight bound
       topicAliasMaximum: 32,
       retainAvailable: true,
       wildcardSubscriptionAvailable: false,
@@ -93,7 +93,7 @@ describe('ingest › MQTT 5 CONNECT', () => {
     expect((await connack5(h.url(), { keepalive: 50 })).properties?.serverKeepAlive).toBeUndefined();
   });
 
-  test('ingest › a requested Session Expiry Interval is answered with 0: sessions end with the connection [MQTT-3.2.2-2]', async () => {
+  test('ingest › a requested Session Expiry Interval is answered with 0: sessions end with the connection [MQTT-3.2.2-3]', async () => {
     const h = await startHarness();
     const ack = await connack5(h.url(), {
       clientId: uniq('se5-'),
@@ -178,7 +178,7 @@ describe('ingest › MQTT 5 CONNECT', () => {
     expect(h.ingest.status().refusals['auth-method']).toBe(1);
   });
 
-  test('ingest › 3.1.1 keeps its CONNACK codes beside MQTT 5 on the same listener [MQTT-3.2.2-4]', async () => {
+  test('ingest › 3.1.1 keeps its CONNACK codes beside MQTT 5 on the same listener (3.1.1 §3.2.2.3)', async () => {
     const h = await startHarness(
       baseConfig({
         mqtt: {

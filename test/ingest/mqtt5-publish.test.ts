@@ -151,7 +151,7 @@ describe('ingest › MQTT 5 PUBLISH', () => {
     expect(s.unauthorized).toBe(1);
   });
 
-  test('ingest › a refused QoS 0 PUBLISH is counted and not stored; valid UTF-8 with the indicator is [MQTT-3.3.2-4]', async () => {
+  test('ingest › a refused QoS 0 PUBLISH is counted and not stored; valid UTF-8 with the indicator is (§3.3.2.3.2)', async () => {
     const h = await startHarness();
     const raw = await rawConnected5(h.port(), uniq('q0-'));
     raw.send(
@@ -165,7 +165,7 @@ describe('ingest › MQTT 5 PUBLISH', () => {
     expect(h.ingest.status().refusals['payload-format']).toBe(1);
   });
 
-  test('ingest › QoS 2: PUBREC after fsync, a DUP before PUBREL is not stored twice, PUBCOMP; unknown PUBREL 0x92 [MQTT-4.3.3-2, MQTT-4.3.3-11]', async () => {
+  test('ingest › QoS 2: PUBREC after fsync, a DUP before PUBREL is not stored twice, PUBCOMP; unknown PUBREL 0x92 [MQTT-4.3.3-2, §3.7.2.1]', async () => {
     const h = await startHarness(baseConfig({ unrouted: null }));
     const raw = await rawConnected5(h.port(), uniq('q2-'));
     raw.send(publish5('open/q2', 'once', 2, 11));
@@ -184,7 +184,7 @@ describe('ingest › MQTT 5 PUBLISH', () => {
       [11, 0],
       [12, 0x92],
     ]);
-    // A refused QoS 2 PUBLISH gets PUBREC with the code, which ends the exchange [MQTT-4.3.3-4].
+    // A refused QoS 2 PUBLISH gets PUBREC with the code, which ends the exchange (§4.3.3).
     raw.send(publish5('nowhere/q2', 'no', 2, 13));
     expect(codes(await packetsOf(raw, 'pubrec', 3))[2]).toEqual([13, 0x90]);
     expect(h.records('open').map((r) => r.value.toString())).toEqual(['once']);

@@ -10,7 +10,7 @@
  *   takeover        an open connection with the same client id is closed (DISCONNECT 0x8E)
  * A refusal is a CONNACK with the reason code of src/ingest/mqtt5/codes.ts, then the connection
  * closes [MQTT-3.2.2-7]. Sessions are not kept: Session Present is always 0 and a requested Session
- * Expiry Interval is answered with 0 (the session ends with the connection) [MQTT-3.2.2-2].
+ * Expiry Interval is answered with 0 (the session ends with the connection) [MQTT-3.2.2-3].
  */
 import { randomUUID } from 'node:crypto';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';

@@ -63,7 +63,7 @@ export class Mqtt5Connection {
   #connecting = false;
   #connected = false;
   #aliases = new Map<number, string>();
-  /** QoS 1 and 2 PUBLISHes not yet fully acknowledged: at most our Receive Maximum [MQTT-3.3.4-9]. */
+  /** QoS 1 and 2 PUBLISHes not yet fully acknowledged: at most our Receive Maximum [MQTT-3.3.4-7]. */
   #unacked = 0;
   #connectTimer: NodeJS.Timeout;
 
@@ -238,7 +238,7 @@ export class Mqtt5Connection {
     if (packet.qos > 0 && !dupOfHeld && ++this.#unacked > this.#deps.limits().maxInflightPerClient) {
       this.#violation(
         'receive-maximum',
-        new Error('more unacknowledged PUBLISHes than Receive Maximum [MQTT-3.3.4-9]'),
+        new Error('more unacknowledged PUBLISHes than Receive Maximum [MQTT-3.3.4-7]'),
       );
       return;
     }
@@ -271,7 +271,7 @@ export class Mqtt5Connection {
       this.#write({ cmd: 'puback', messageId, reasonCode });
       return;
     }
-    // A PUBREC with an error code ends the exchange [MQTT-4.3.3-4]; a success waits for PUBREL.
+    // A PUBREC with an error code ends the exchange (§4.3.3); a success waits for PUBREL.
     if (reasonCode >= RC.unspecified) {
       if (!this._inboundInflight.has(messageId)) this.#unacked--;
     } else this._inboundInflight.add(messageId);
@@ -281,7 +281,7 @@ export class Mqtt5Connection {
   #pubrel(messageId: number): void {
     const known = this._inboundInflight.delete(messageId);
     if (known) this.#unacked--;
-    // [MQTT-4.3.3-11]: PUBCOMP, with 0x92 for an id we do not hold.
+    // §3.7.2.1: PUBCOMP, with 0x92 for an id we do not hold.
     this.#write({ cmd: 'pubcomp', messageId, reasonCode: known ? RC.success : RC.packetIdNotFound });
     this.#done();
   }
@@ -340,6 +340,7 @@ export class Mqtt5Connection {
       payload: will.payload,
       qos: will.qos ?? 0,
       retain: will.retain ?? false,
+      isWill: true,
     };
     const extra = propertyHeaders(will.properties);
     if (extra !== undefined) packet.extraHeaders = extra;

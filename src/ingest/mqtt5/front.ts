@@ -1,7 +1,7 @@
 /**
  * The MQTT 5 side of ingest: creates a Mqtt5Connection for each connection whose CONNECT says level 5
  * (src/ingest/sniff.ts), keeps them by client id for session takeover across both protocols
- * [MQTT-3.1.4-2], and closes them with DISCONNECT 0x8B on stop.
+ * [MQTT-3.1.4-3], and closes them with DISCONNECT 0x8B on stop.
  */
 import type { Duplex } from 'node:stream';
 import type { Client as AedesClient } from 'aedes';
@@ -38,7 +38,7 @@ export class Mqtt5Front {
     });
   }
 
-  /** A new connection (3.1.1 or 5) with this client id takes over: DISCONNECT 0x8E [MQTT-3.1.4-2]. */
+  /** A new connection (3.1.1 or 5) with this client id takes over: DISCONNECT 0x8E [MQTT-3.1.4-3]. */
   takeOver(clientId: string): void {
     const old = this.#byId.get(clientId);
     if (old === undefined) return;

@@ -3,7 +3,7 @@
  *
  * Headers (all values are the property's bytes, UTF-8 for strings):
  *   mqtt.content.type         Content Type (§3.3.2.3.9)
- *   mqtt.payload.format       "1" (UTF-8, checked: [MQTT-3.3.2-4], 0x99 if not) or "0" when sent
+ *   mqtt.payload.format       "1" (UTF-8, checked: (§3.3.2.3.2), 0x99 if not) or "0" when sent
  *   mqtt.response.topic       Response Topic (§3.3.2.3.5)
  *   mqtt.correlation.data     Correlation Data, binary as sent (§3.3.2.3.6)
  *   mqtt.message.expiry       Message Expiry Interval in seconds, decimal, as received (§3.3.2.3.3);
@@ -54,7 +54,7 @@ export function propertyHeaders(p: PublishProperties | undefined): Headers | und
   return Object.keys(h).length === 0 ? undefined : h;
 }
 
-/** 'payload-format' when the payload says UTF-8 and is not [MQTT-3.3.2-4]; null otherwise. */
+/** 'payload-format' when the payload says UTF-8 and is not (§3.3.2.3.2); null otherwise. */
 export function payloadProblem(
   p: PublishProperties | undefined,
   payload: Buffer | string,
