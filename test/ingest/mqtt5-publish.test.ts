@@ -4,7 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { OutpostError } from '../../src/errors.ts';
 import type { PartitionedLog } from '../../src/log/index.ts';
 import { baseConfig, connect, headerText, startHarness, uniq } from './helpers.ts';
-import { encode5, publish5, type RawClient, rawConnected5 } from './raw.ts';
+import { connect5Packet, encode5, publish5, type RawClient, rawClient, rawConnected5 } from './raw.ts';
 
 const V5 = { protocolVersion: 5 } as const;
 
@@ -216,6 +216,11 @@ describe('ingest › MQTT 5 PUBLISH', () => {
     expect(c.connected).toBe(true);
     expect(h.records('open')).toHaveLength(acked);
     expect(h.ingest.status().refusals['log-full']).toBeGreaterThan(0);
+    // A new MQTT 5 CONNECT while the log is full: CONNACK 0x97 [MQTT-3.2.2-8].
+    const raw = await rawClient(h.port(), 5);
+    raw.send(connect5Packet(uniq('late5-')));
+    expect(await raw.next('connack')).toMatchObject({ reasonCode: 0x97 });
+    expect(h.ingest.status().refusals['log-full-connect']).toBe(1);
   });
 
   test('ingest › a failed append answers PUBACK 0x80, stores nothing and is counted once', async () => {
