@@ -1,7 +1,7 @@
 /**
  * Reads the start of a connection's first packet to learn its protocol level, then gives every byte
- * read back to the stream (`unshift`): level 5 goes to Outpost's MQTT 5 handler (src/ingest/mqtt5/),
- * everything else (3.1, 3.1.1, garbage) to aedes exactly as before.
+ * read back to the stream (`unshift`): level 5 (and above) goes to Outpost's MQTT 5 handler
+ * (src/ingest/mqtt5/), everything else (3.1, 3.1.1, garbage) to aedes exactly as before.
  *
  * The bytes looked at (MQTT 5 §3.1.2.1-2, MQTT 3.1.1 §3.1.2.1-2): the fixed header (type 1 = CONNECT
  * in the high nibble of byte 0), the Remaining Length (1-4 bytes, §1.5.5), the protocol name as a
@@ -31,7 +31,9 @@ export function sniffLevel(buf: Buffer): Sniffed | null {
   const levelAt = nameAt + 2 + nameLength;
   if (buf.length <= levelAt) return null;
   const name = buf.toString('latin1', nameAt + 2, levelAt);
-  return name === 'MQTT' && buf[levelAt] === 5 ? 'mqtt5' : 'other';
+  // Levels above 5 are newer than anything we speak: the MQTT 5 handler answers them with CONNACK
+  // 0x84 (unsupported protocol version) [MQTT-3.1.2-2], in the format the newest level we know uses.
+  return name === 'MQTT' && (buf[levelAt] as number) >= 5 ? 'mqtt5' : 'other';
 }
 
 /**

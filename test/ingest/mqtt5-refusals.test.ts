@@ -73,11 +73,12 @@ describe('ingest › MQTT 5 refusals', () => {
     }
   });
 
-  test('ingest › a malformed CONNECT gets CONNACK 0x81, an oversized one 0x95, before closing (§4.13)', async () => {
+  test('ingest › a malformed CONNECT gets CONNACK 0x81, an oversized one 0x95, level 6 0x84, before closing (§4.13)', async () => {
     const h = await startHarness(limited({ maxPayloadBytes: 1024, maxClientIdLength: 32 }));
     for (const [bytes, code, reason] of [
       [patch(connect5Packet('id-XX'), 'XX', [0xed, 0xa0]), 0x81, 'invalid-utf8'],
       [connect5Packet(uniq('big-'), { username: 'u', password: Buffer.alloc(4000) }), 0x95, 'too-large'],
+      [patch(connect5Packet('level-6'), '\u0005', [6]), 0x84, 'protocol-version'], // [MQTT-3.1.2-2]
     ] as const) {
       const raw = await rawClient(h.port(), 5);
       raw.send(bytes);

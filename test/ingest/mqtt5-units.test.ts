@@ -25,6 +25,9 @@ describe('ingest › MQTT 5 units', () => {
     for (let n = 0; n < 9; n++) expect(sniffLevel(v5.subarray(0, n))).toBeNull();
     expect(sniffLevel(v5.subarray(0, 9))).toBe('mqtt5');
     expect(sniffLevel(connect(4))).toBe('other');
+    const v6 = Buffer.from(v5);
+    v6[8] = 6; // a level newer than 5 gets the MQTT 5 handler's CONNACK 0x84
+    expect(sniffLevel(v6)).toBe('mqtt5');
     expect(sniffLevel(connect(3))).toBe('other');
     expect(sniffLevel(Buffer.from([0x30, 0x00]))).toBe('other'); // a PUBLISH first [MQTT-3.1.0-1]
     expect(sniffLevel(Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x01]))).toBe('other'); // bad length

@@ -21,7 +21,7 @@ import type { RefusalReason } from '../metrics.ts';
 import type { PublishPipeline } from '../pipeline.ts';
 import type { ClientState, PublishPacketLike } from '../types.ts';
 import { guardParser, violationReason } from '../wire.ts';
-import { pubackCode, RC, violationCode } from './codes.ts';
+import { connackCode, pubackCode, RC, violationCode } from './codes.ts';
 import { connect5 } from './connect5.ts';
 import { payloadProblem, propertyHeaders, resolveAlias } from './properties.ts';
 
@@ -312,7 +312,7 @@ export class Mqtt5Connection {
     const state = this.#deps.stateOf(this);
     if (!this.#connected) {
       // Before CONNACK the server may send a CONNACK with the reason code, then close (§4.13).
-      this.#write({ cmd: 'connack', sessionPresent: false, reasonCode: code });
+      this.#write({ cmd: 'connack', sessionPresent: false, reasonCode: connackCode(reason) });
       this.#end();
       return;
     }
