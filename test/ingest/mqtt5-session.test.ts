@@ -113,18 +113,19 @@ describe('ingest › MQTT 5 sessions', () => {
     expect(raw.isClosed()).toBe(false);
   });
 
-  test('ingest › a second CONNECT and an AUTH packet are DISCONNECT 0x82 [MQTT-3.1.0-2, MQTT-4.12.0-1]', async () => {
+  test('ingest › a second CONNECT, an AUTH packet, a DISCONNECT raising Session Expiry are DISCONNECT 0x82 [MQTT-3.1.0-2, MQTT-4.12.0-1, MQTT-3.14.2-2]', async () => {
     const h = await startHarness();
     for (const bad of [
       connect5Packet(uniq('again-')),
       encode5({ cmd: 'auth', reasonCode: 0x18 } as Packet),
+      encode5({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 60 } } as Packet),
     ]) {
       const raw = await rawConnected5(h.port(), uniq('pe5-'));
       raw.send(bad);
       expect(await raw.next('disconnect')).toMatchObject({ reasonCode: 0x82 });
       await raw.closed;
     }
-    expect(h.ingest.status().refusals['protocol-error']).toBe(2);
+    expect(h.ingest.status().refusals['protocol-error']).toBe(3);
   });
 
   test('ingest › a silent client is closed after 1.5 × keepalive with DISCONNECT 0x8D [MQTT-3.1.2-22]', async () => {

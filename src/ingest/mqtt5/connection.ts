@@ -174,6 +174,14 @@ export class Mqtt5Connection {
         this.#done();
         return;
       case 'disconnect':
+        // Our CONNACK said Session Expiry 0: a non-zero one now is a protocol error [MQTT-3.14.2-2].
+        if ((p.properties?.sessionExpiryInterval ?? 0) > 0) {
+          this.#violation(
+            'protocol-error',
+            new Error('Session Expiry Interval on DISCONNECT [MQTT-3.14.2-2]'),
+          );
+          return;
+        }
         this.#clientDisconnect(p.reasonCode ?? RC.success);
         return;
       case 'auth':
