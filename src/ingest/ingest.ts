@@ -1,5 +1,7 @@
 /**
- * startIngest: aedes broker + listeners + the publish pipeline, as one lifecycle.
+ * startIngest: aedes broker + listeners + the publish pipeline, as one lifecycle. Each connection's
+ * CONNECT protocol level (sniff.ts) hands it to aedes (3.1, 3.1.1) or to the MQTT 5 handler
+ * (mqtt5/); both run the same connect hooks and the same PublishPipeline.
  *
  * Startup steps: compile routes → create broker (hooks) → open listeners → ready.
  * Shutdown steps (stop): stop accepting → refuse new CONNECTs → hold new publishes → wait for

@@ -6,7 +6,9 @@
  * calls back (node_modules/aedes/lib/handlers/publish.js: publishActions = [authorizePublish,
  * enqueuePublish]). Calling back after `log.append` resolves therefore makes the acknowledgement
  * mean "durable" [MQTT-4.3.2-2, MQTT-4.3.3-2]. Calling back with an error makes aedes destroy the
- * connection without acknowledging, which is how MQTT 3.1.1 refuses a PUBLISH [MQTT-3.3.5-2].
+ * connection without acknowledging, which is how MQTT 3.1.1 refuses a PUBLISH [MQTT-3.3.5-2]. The
+ * MQTT 5 handler (src/ingest/mqtt5/) calls `authorize` the same way; its connections have
+ * `negativeAcks`, so a refusal becomes a reason code in FIFO order and the connection goes on.
  *
  * Ordering: aedes parses one socket read at a time and dispatches every packet of that read
  * synchronously, in wire order, then waits for all of their callbacks before reading the socket

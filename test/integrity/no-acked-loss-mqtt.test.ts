@@ -157,8 +157,17 @@ describe('integrity › no acknowledged MQTT message is lost', () => {
     const ackedAtKill: number[] = [];
     for (let k = 0; k < KILLS; k++) {
       current = await startService(configPath);
+      const before = pubs.map((p) => p.ackedUpTo);
       for (const p of pubs) p.attach(current.port);
-      await new Promise((r) => setTimeout(r, 200 + Math.random() * 900));
+      // Kill at a random moment once this run's stream flows: its first new PUBACK can take a few
+      // hundred ms after "listening" on a loaded machine (a fixed delay sometimes killed before it).
+      await expect
+        .poll(() => pubs.some((p, i) => p.ackedUpTo > (before[i] as number)), {
+          timeout: 20_000,
+          interval: 5,
+        })
+        .toBe(true);
+      await new Promise((r) => setTimeout(r, Math.random() * 900));
       current.child.kill('SIGKILL');
       await current.exited;
       for (const p of pubs) p.detach();
