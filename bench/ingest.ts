@@ -18,6 +18,8 @@
  *   BENCH_PAYLOAD (200) BENCH_IDLE (5000) BENCH_ROUNDS (1: alternate brokers this many times)
  *   BENCH_AEDES (1; 0 = skip the bare-aedes framework floor, see startAedes)
  *   BENCH_ARTEMIS (1; 0 = skip the durable peer, e.g. where Java 17 or Maven is missing)
+ *   BENCH_MQTT (4; 5 = every load connection speaks MQTT 5: Outpost's MQTT 5 handler, Mosquitto's
+ *   MQTT 5, Artemis' MQTT 5; aedes 1.x has no MQTT 5, so the bare-aedes floor is skipped)
  *   BENCH_PROFILE=<dir>: V8 CPU profile of the Outpost process (--cpu-prof; written on its clean exit)
  *
  * Besides throughput it reports CPU: the broker's (from /proc, per acknowledged message) and the
@@ -35,6 +37,7 @@ import {
   startOutpost,
 } from './lib/brokers.ts';
 import { type LoadFigures, loadSettings, measureIdle, measureLoad } from './lib/ingest-load.ts';
+import { BENCH_PROTOCOL } from './lib/load-worker.ts';
 import { envInt } from './lib/proc.ts';
 import { stopOnSignal, stopping } from './lib/stop-on-signal.ts';
 import { startArtemis } from './peers/artemis/artemis.ts';
@@ -53,7 +56,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'outpost-bench-ingest-'));
   stopOnSignal('bench dir', async () => rmSync(dir, { recursive: true, force: true }));
   const rounds = envInt('BENCH_ROUNDS', 1);
-  const withAedes = process.env['BENCH_AEDES'] !== '0';
+  const withAedes = process.env['BENCH_AEDES'] !== '0' && BENCH_PROTOCOL === 4;
   const withArtemis = process.env['BENCH_ARTEMIS'] !== '0';
   const figures: Record<string, LoadFigures[]> = { outpost: [], mosquitto: [], artemis: [], aedes: [] };
   const idle: Record<string, number> = {};
@@ -104,7 +107,7 @@ function report(
   const o = best('outpost') as LoadFigures;
   console.log('');
   console.log(
-    `QoS 1, ${s.payload} B, ${s.workers} load processes × ${s.connections} connections, window ${s.window}, ${s.messages} messages (best of ${rounds}); disk = write_bytes of the broker process per acknowledged message`,
+    `MQTT ${BENCH_PROTOCOL === 5 ? '5' : '3.1.1'}, QoS 1, ${s.payload} B, ${s.workers} load processes × ${s.connections} connections, window ${s.window}, ${s.messages} messages (best of ${rounds}); disk = write_bytes of the broker process per acknowledged message`,
   );
   for (const name of ['outpost', 'mosquitto', 'artemis']) {
     const f = best(name);

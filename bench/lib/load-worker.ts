@@ -6,6 +6,9 @@
  */
 import mqtt, { type MqttClient } from 'mqtt';
 
+/** BENCH_MQTT=5: the load speaks MQTT 5 (every broker of bench:ingest takes it), else 3.1.1. */
+export const BENCH_PROTOCOL: 4 | 5 = process.env['BENCH_MQTT'] === '5' ? 5 : 4;
+
 export interface WorkerJob {
   kind: 'load' | 'idle';
   port: number;
@@ -33,6 +36,7 @@ export async function connectAll(port: number, n: number, prefix: string): Promi
       Array.from({ length: Math.min(50, n - i) }, (_, k) => {
         const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
           clientId: `${prefix}-${i + k}`,
+          protocolVersion: BENCH_PROTOCOL,
           reconnectPeriod: 0,
           connectTimeout: 30_000,
           keepalive: 600,

@@ -97,9 +97,20 @@ export function refusalEntry(state: ClientState, close: () => void): Admitted {
     err: REFUSED,
     skip: false,
     refusal: true,
+    rejected: false,
     clientId: state.client.id,
     state,
   };
+}
+
+/** The FIFO entry of a refused PUBLISH on an MQTT 5 connection: `cb(err)` runs in its turn. */
+export function rejectedEntry(state: ClientState, cb: (err: Error) => void, err: Error): Admitted {
+  const entry = refusalEntry(state, () => cb(err));
+  entry.refusal = false;
+  entry.rejected = true;
+  entry.err = err;
+  entry.cb = () => cb(err);
+  return entry;
 }
 
 export const REFUSED = new OutpostError('INGEST_REFUSED', 'connection refused');

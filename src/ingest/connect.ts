@@ -6,7 +6,8 @@
  *   authorizeSubscribe: denied (SUBACK 0x80, [MQTT-3.9.3-2]); Outpost devices publish only.
  *
  * CONNACK codes (MQTT 3.1.1 §3.2.2.3): 1 unacceptable protocol level [MQTT-3.1.2-2] (sent by aedes;
- * MQTT 5 clients get it too), 2 identifier rejected (client id too long, an empty client id with
+ * MQTT 5 connections never reach aedes: src/ingest/mqtt5/ runs these hooks and turns each refusal's
+ * `reason` into an MQTT 5 reason code), 2 identifier rejected (client id too long, an empty client id with
  * CleanSession 0 [MQTT-3.1.3-8], keepalive above the limit, as Mosquitto does for 3.1.1), 3 server
  * unavailable (stopping, connection limit, log full), 4 bad user name or password, 5 not authorized
  * (disabled, throttled, anonymous refused, a will the device may not publish, as Mosquitto 2 does).
@@ -60,9 +61,13 @@ const AUTH_CODE: Record<AuthRefusal, 4 | 5> = {
   'anonymous-refused': 5,
 };
 
-function connackError(code: 2 | 3 | 4 | 5, reason: string): AuthenticateError {
-  const err = new Error(reason) as AuthenticateError;
+/** A CONNACK refusal; `reason` lets the MQTT 5 handler pick its own reason code (mqtt5/codes.ts). */
+export type ConnackError = AuthenticateError & { reason: RefusalReason };
+
+function connackError(code: 2 | 3 | 4 | 5, message: string, reason: RefusalReason): ConnackError {
+  const err = new Error(message) as ConnackError;
   err.returnCode = code;
+  err.reason = reason;
   return err;
 }
 
@@ -94,7 +99,9 @@ export function connectHooks(deps: ConnectHookDeps) {
     const meta = deps.metaOf(client);
     const where = { clientId: packet.clientId, remoteAddress: meta?.remoteAddress, listener: meta?.listener };
     // [MQTT-3.1.2-2]: aedes answers levels other than 3 (3.1) and 4 (3.1.1) with CONNACK 1 itself.
-    if (packet.protocolVersion !== 3 && packet.protocolVersion !== 4) {
+    // Level 5 never reaches aedes: src/ingest/sniff.ts hands it to the MQTT 5 handler, which runs
+    // these hooks too.
+    if (packet.protocolVersion !== 3 && packet.protocolVersion !== 4 && packet.protocolVersion !== 5) {
       deps.refuse('protocol-version', { ...where, protocolVersion: packet.protocolVersion });
       callback(null, true);
       return;
@@ -120,7 +127,7 @@ export function connectHooks(deps: ConnectHookDeps) {
     const verdict = verdicts.get(client);
     if (verdict) {
       deps.refuse(verdict.reason, { clientId: client.id, remoteAddress, listener: meta?.listener });
-      callback(connackError(verdict.code, verdict.reason), false);
+      callback(connackError(verdict.code, verdict.reason, verdict.reason), false);
       return;
     }
     const a = deps.admission();
@@ -147,7 +154,7 @@ export function connectHooks(deps: ConnectHookDeps) {
                 remoteAddress,
                 willRefusal: will,
               });
-              callback(connackError(5, `will refused: ${will}`), false);
+              callback(connackError(5, `will refused: ${will}`, 'will-refused'), false);
               return;
             }
             callback(null, true);
@@ -159,11 +166,11 @@ export function connectHooks(deps: ConnectHookDeps) {
             remoteAddress,
             listener: meta?.listener,
           });
-          callback(connackError(AUTH_CODE[result.reason], result.reason), false);
+          callback(connackError(AUTH_CODE[result.reason], result.reason, result.reason), false);
         },
         (err: unknown) => {
           deps.refuse('auth-error', { clientId: client.id, err: String(err) });
-          callback(connackError(3, 'device registry unavailable'), false);
+          callback(connackError(3, 'device registry unavailable', 'auth-error'), false);
         },
       );
   };

@@ -33,6 +33,11 @@ export class ConnectionRegistry {
 
   socketClosed(client: AedesClient): void {
     this.#open--;
+    this.dropState(client);
+  }
+
+  /** The client's pipeline state ends (its socket closed, or closed before authentication finished). */
+  dropState(client: AedesClient): void {
     const state = this.#states.get(client);
     if (!state || state.closed) return;
     this.#pipeline.closeState(state);

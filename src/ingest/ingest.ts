@@ -1,5 +1,7 @@
 /**
- * startIngest: aedes broker + listeners + the publish pipeline, as one lifecycle.
+ * startIngest: aedes broker + listeners + the publish pipeline, as one lifecycle. Each connection's
+ * CONNECT protocol level (sniff.ts) hands it to aedes (3.1, 3.1.1) or to the MQTT 5 handler
+ * (mqtt5/); both run the same connect hooks and the same PublishPipeline.
  *
  * Startup steps: compile routes → create broker (hooks) → open listeners → ready.
  * Shutdown steps (stop): stop accepting → refuse new CONNECTs → hold new publishes → wait for
@@ -19,8 +21,10 @@ import { listenTcp } from './listeners/tcp.ts';
 import { type HandshakeError, listenTls } from './listeners/tls.ts';
 import { listenWs } from './listeners/ws.ts';
 import { createMetrics, RateWindow, type RefusalReason } from './metrics.ts';
+import { Mqtt5Front } from './mqtt5/front.ts';
 import { PublishPipeline } from './pipeline.ts';
 import { compileRoutes } from './routing.ts';
+import { sniffProtocol } from './sniff.ts';
 import type { PipelineSettings } from './types.ts';
 import { guardParser, sortErrorReason, violationReason } from './wire.ts';
 
@@ -97,7 +101,15 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
     devices,
     metaOf: (client) => connections.metaOf(client.conn),
     refuse,
-    onAuthenticated: (client, identity) => connections.authenticated(client, identity),
+    onAuthenticated: (client, identity) => {
+      // A 3.1.1 connection takes over an MQTT 5 one with its client id (MQTT 5 takes over in mqtt5/).
+      if (!Mqtt5Front.isMqtt5(client)) mqtt5.takeOver(client.id);
+      connections.authenticated(client, identity);
+      if (Mqtt5Front.isMqtt5(client)) {
+        const state = connections.stateOf(client);
+        if (state) state.negativeAcks = true;
+      }
+    },
     willRefusal: (client) => {
       const state = connections.stateOf(client);
       const will = (client as unknown as { _will?: { topic: string; payload: Buffer | string } })._will;
@@ -137,12 +149,50 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
     refuse(sorted, { clientId: client.id, remoteAddress: meta?.remoteAddress, err: err.message });
   }
 
+  const mqtt5 = new Mqtt5Front({
+    hooks,
+    pipeline,
+    stateOf: (conn) => connections.stateOf(conn as never),
+    refuse,
+    limits: () => config.mqtt.limits,
+    connectTimeoutMs: config.mqtt.connectTimeoutMs,
+    closeAedesClient: (clientId) =>
+      (broker as unknown as { clients: Record<string, AedesClient | undefined> }).clients[clientId]?.close(),
+    dropState: (conn) => connections.dropState(conn as never),
+  });
+
   const onHandshakeError: HandshakeError = (err, remoteAddress) => {
     refuse('tls-handshake', { listener: 'tls', remoteAddress, err: err.message });
   };
 
+  /** Every connection: its protocol level decides who speaks to it (MQTT 5: mqtt5/; else aedes). */
   const accept: Accept = (stream, meta, req) => {
     connections.accepted(stream, meta);
+    const closedEarly = (): void => connections.socketClosed(stream as never);
+    stream.once('close', closedEarly);
+    sniffProtocol(
+      stream,
+      config.mqtt.connectTimeoutMs,
+      (protocol) => {
+        stream.removeListener('close', closedEarly);
+        const owner = protocol === 'mqtt5' ? mqtt5.accept(stream, meta) : acceptAedes(stream, meta, req);
+        stream.once('close', () => {
+          connections.socketClosed(owner as never);
+          if (Mqtt5Front.isMqtt5(owner)) owner.publishWill(connections.stateOf(owner as never));
+        });
+      },
+      () => {
+        refuse('connect-timeout', { remoteAddress: meta.remoteAddress, listener: meta.listener });
+        stream.destroy();
+      },
+    );
+  };
+
+  const acceptAedes = (
+    stream: Parameters<Accept>[0],
+    meta: Parameters<Accept>[1],
+    req: Parameters<Accept>[2],
+  ) => {
     const client = broker.handle(stream as never, req as never) as unknown as AedesClient;
     guardParser(
       client,
@@ -161,12 +211,7 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
         else pipeline.closeAfterAcks(state, close);
       },
     );
-    let closed = false;
-    stream.once('close', () => {
-      if (closed) return;
-      closed = true;
-      connections.socketClosed(client);
-    });
+    return client;
   };
 
   // Step 3: listeners.
@@ -239,6 +284,7 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
         connections.live().map((s) => s.client.conn as never),
         1000,
       );
+      mqtt5.closeAll();
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       pipeline.close();
       logger.info({ refusals }, 'MQTT ingest stopped');

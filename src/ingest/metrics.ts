@@ -24,6 +24,7 @@ export type RefusalReason =
   | 'log-full-connect'
   | 'stopping'
   | 'auth-error'
+  | 'auth-method'
   // PUBLISH
   | 'unrouted'
   | 'unauthorized'
@@ -34,6 +35,9 @@ export type RefusalReason =
   | 'append-failed'
   | 'record-invalid'
   | 'invalid-topic'
+  | 'payload-format'
+  | 'topic-alias-invalid'
+  | 'receive-maximum'
   // any packet
   | 'invalid-utf8'
   | 'null-character'

@@ -6,7 +6,9 @@
  * calls back (node_modules/aedes/lib/handlers/publish.js: publishActions = [authorizePublish,
  * enqueuePublish]). Calling back after `log.append` resolves therefore makes the acknowledgement
  * mean "durable" [MQTT-4.3.2-2, MQTT-4.3.3-2]. Calling back with an error makes aedes destroy the
- * connection without acknowledging, which is how MQTT 3.1.1 refuses a PUBLISH [MQTT-3.3.5-2].
+ * connection without acknowledging, which is how MQTT 3.1.1 refuses a PUBLISH [MQTT-3.3.5-2]. The
+ * MQTT 5 handler (src/ingest/mqtt5/) calls `authorize` the same way; its connections have
+ * `negativeAcks`, so a refusal becomes a reason code in FIFO order and the connection goes on.
  *
  * Ordering: aedes parses one socket read at a time and dispatches every packet of that read
  * synchronously, in wire order, then waits for all of their callbacks before reading the socket
@@ -24,7 +26,7 @@ import type { Logger } from 'pino';
 import type { DeviceIdentity } from '../devices/index.ts';
 import { isOutpostError, OutpostError } from '../errors.ts';
 import type { PartitionedLog } from '../log/index.ts';
-import { afterWrites, countAppended, refusalEntry } from './append-steps.ts';
+import { afterWrites, countAppended, refusalEntry, rejectedEntry } from './append-steps.ts';
 import { DeviceRateBucket } from './device-rate.ts';
 import { GroupAppender } from './group-append.ts';
 import type { IngestMetrics, RateWindow, RefusalReason } from './metrics.ts';
@@ -92,6 +94,7 @@ export class PublishPipeline {
       inflight: 0,
       closed: false,
       doomed: false,
+      negativeAcks: false,
       timer: null,
       routeCache: new Map(),
       routeGeneration: -1,
@@ -134,13 +137,17 @@ export class PublishPipeline {
   ): void {
     // A refused connection closes once what came before the refusal is acknowledged: packets after
     // it (same socket read) are never appended and never acknowledged.
-    if (state?.doomed) return;
+    if (state?.doomed && packet.isWill !== true) return;
     const received = performance.now();
     const topic = packet.topic;
     // Steps 1-3 depend only on (topic, settings, identity): resolved once per topic and connection.
     const resolved = resolveTopic(state, topic, this.#settings, this.#generation);
     if (typeof resolved === 'string') {
       this.#refuse(state, client, packet, cb, resolved, REFUSAL_TEXT[resolved] ?? resolved);
+      return;
+    }
+    if (packet.invalid !== undefined) {
+      this.#refuse(state, client, packet, cb, packet.invalid, REFUSAL_TEXT[packet.invalid] ?? packet.invalid);
       return;
     }
     // The payload is aedes' own Buffer (a slice of the read): kept as is, copied once, by the encoder.
@@ -150,7 +157,8 @@ export class PublishPipeline {
       return;
     }
     // Step 4: the record (it is the Admitted itself; headers come precomputed per connection and topic).
-    const headers = headersFor(resolved, state, client?.id, packet.qos, packet.retain);
+    const base = headersFor(resolved, state, client?.id, packet.qos, packet.retain);
+    const headers = packet.extraHeaders === undefined ? base : { ...base, ...packet.extraHeaders };
     // Retained messages are recorded (mqtt.retain header) but not kept by the broker: there is no
     // subscriber to hand them to. Clearing the flag stops aedes' retained store from growing.
     packet.retain = false;
@@ -172,6 +180,7 @@ export class PublishPipeline {
         packet.messageId !== undefined &&
         client?._inboundInflight?.has(packet.messageId) === true,
       refusal: false,
+      rejected: false,
       clientId: client?.id,
       state: null,
     };
@@ -189,9 +198,7 @@ export class PublishPipeline {
     }
     pending.state = state;
     // Step 5: admit in arrival order.
-    state.queue.push(pending);
-    this.#busy.add(state);
-    this.#pump(state);
+    this.#enqueue(state, pending);
   }
 
   /**
@@ -227,7 +234,14 @@ export class PublishPipeline {
       ...(clientId ? { clientId } : {}),
     });
     if (state === null || state.closed || client?.closed) cb(err);
+    else if (state.negativeAcks) this.#enqueue(state, rejectedEntry(state, cb, err));
     else this.closeAfterAcks(state, () => cb(err));
+  }
+
+  #enqueue(state: ClientState, entry: Admitted): void {
+    state.queue.push(entry);
+    this.#busy.add(state);
+    this.#pump(state);
   }
 
   /**
@@ -241,9 +255,10 @@ export class PublishPipeline {
       return;
     }
     state.doomed = true;
-    state.queue.push(refusalEntry(state, () => afterWrites(state.client.conn, close)));
-    this.#busy.add(state);
-    this.#pump(state);
+    this.#enqueue(
+      state,
+      refusalEntry(state, () => afterWrites(state.client.conn, close)),
+    );
   }
 
   /** The client's connection is gone: drop held (never appended, never acknowledged) packets. */
@@ -296,7 +311,7 @@ export class PublishPipeline {
         this.#deps.metrics.paused.inc();
         return; // a completion pumps again
       }
-      if ((state.queue[0] as Admitted).skip) {
+      if ((state.queue[0] as Admitted).skip || (state.queue[0] as Admitted).rejected) {
         const dup = state.queue.shift() as Admitted;
         dup.done = true;
         state.acks.push(dup);
@@ -369,8 +384,9 @@ export class PublishPipeline {
       this.#releaseAcks(state, now);
       state.client.conn.uncork?.();
       refreshKeepalive(state.client);
-      if (err !== null) {
-        // The connection closes without acknowledging what it still holds [MQTT-3.3.5-2].
+      if (err !== null && !state.negativeAcks) {
+        // The connection closes without acknowledging what it still holds [MQTT-3.3.5-2]. (MQTT 5
+        // connections get a reason code for the failed records and go on with the queued ones.)
         state.queue.length = 0;
       }
       if (state.queue.length > 0) this.#pump(state);

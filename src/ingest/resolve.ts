@@ -13,6 +13,7 @@ export const REFUSAL_TEXT: Partial<Record<RefusalReason, string>> = {
   'topic-too-many-levels': 'topic has too many levels',
   unrouted: 'no route matches the topic',
   unauthorized: 'device may not publish to this topic',
+  'payload-format': 'payload is not UTF-8 though its Payload Format Indicator says so',
 };
 
 /**

@@ -30,6 +30,12 @@ export interface PublishPacketLike {
   retain: boolean;
   dup?: boolean;
   messageId?: number;
+  /** Headers from MQTT 5 PUBLISH properties (src/ingest/mqtt5/properties.ts), added to the record's. */
+  extraHeaders?: Headers;
+  /** A will, published after its connection closed (also after a refusal doomed the connection). */
+  isWill?: boolean;
+  /** A refusal the protocol handler found in the packet itself (MQTT 5 payload format), in FIFO order. */
+  invalid?: RefusalReason;
 }
 
 export type Callback = (err?: Error | null) => void;
@@ -53,6 +59,8 @@ export interface Admitted extends AppendRecord {
   skip: boolean;
   /** Not a record: the refusal that closes the connection once everything before it is acknowledged. */
   refusal: boolean;
+  /** Not a record: a refused PUBLISH whose negative acknowledgement (MQTT 5) waits for its turn. */
+  rejected: boolean;
   /** The sending client's id (for log lines about a will, whose connection state may be gone). */
   clientId: string | undefined;
   state: ClientState | null;
@@ -72,6 +80,11 @@ export interface ClientState {
   closed: boolean;
   /** Refused: closes once earlier packets are acknowledged; nothing more is appended. */
   doomed: boolean;
+  /**
+   * MQTT 5: a refused PUBLISH is answered in FIFO order with a reason code (its callback gets the
+   * error) and the connection goes on; a failed append does not drop what is queued behind it.
+   */
+  negativeAcks: boolean;
   timer: NodeJS.Timeout | null;
   routeCache: Map<string, Resolved | RefusalReason>;
   routeGeneration: number;

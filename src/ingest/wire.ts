@@ -35,6 +35,7 @@ interface ParserPacket {
   topic?: string;
   messageId?: number;
   protocolVersion?: number;
+  properties?: { topicAlias?: number };
   will?: { qos: number; topic: string };
   username?: string;
   password?: Buffer;
@@ -64,6 +65,14 @@ export interface WireLimits {
   maxPayloadBytes: number;
   maxTopicLength: number;
   maxClientIdLength: number;
+}
+
+/**
+ * The largest Remaining Length the guard lets through: payload + topic + fixed fields (and for
+ * CONNECT the client id, user name and password). MQTT 5 properties (user properties) share it.
+ */
+export function maxRemainingLength(l: WireLimits, connect = false): number {
+  return l.maxPayloadBytes + l.maxTopicLength + PACKET_OVERHEAD + (connect ? l.maxClientIdLength + 1024 : 0);
 }
 
 /** A protocol violation found by the guard: its refusal reason and the clause it breaks. */
@@ -108,13 +117,7 @@ export function guardParser(
   parser._parseLength = function guardedParseLength(this: ParserLike): boolean {
     const ok = proto._parseLength.call(this);
     if (ok) {
-      const l = limits();
-      // CONNECT carries client id, will topic + message, user name and password.
-      const max =
-        l.maxPayloadBytes +
-        l.maxTopicLength +
-        PACKET_OVERHEAD +
-        (this.packet.cmd === 'connect' ? l.maxClientIdLength + 1024 : 0);
+      const max = maxRemainingLength(limits(), this.packet.cmd === 'connect');
       if (this.packet.length > max) {
         this._emitError(violation('too-large', PACKET_TOO_LARGE));
         return false;
@@ -151,7 +154,10 @@ export function guardParser(
   parser._parsePublish = function guardedParsePublish(this: ParserLike): unknown {
     const r = proto._parsePublish.call(this);
     if (this.error) return r;
-    const problem = topicNameProblem(this.packet.topic ?? '');
+    // MQTT 5: an empty topic with a Topic Alias names the aliased topic [MQTT-3.3.2-12]
+    // (src/ingest/mqtt5/properties.ts resolves it and checks the alias).
+    const aliased = this.packet.topic === '' && this.packet.properties?.topicAlias !== undefined;
+    const problem = aliased ? null : topicNameProblem(this.packet.topic ?? '');
     if (problem !== null) this._emitError(violation('invalid-topic', problem));
     return r;
   };

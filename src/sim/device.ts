@@ -14,6 +14,8 @@ export interface DeviceConnection {
   connectTimeoutMs?: number;
   /** Delay before reconnecting after a drop; doubles per failed attempt up to 10×. */
   reconnectMs?: number;
+  /** MQTT protocol level: 4 (3.1.1, default) or 5. */
+  protocolVersion?: 4 | 5;
 }
 
 export interface DeviceHooks {
@@ -159,7 +161,7 @@ export class SimDevice {
     const opts: IClientOptions = {
       clientId: this.id,
       clean: true,
-      protocolVersion: 4,
+      protocolVersion: this.#conn.protocolVersion ?? 4,
       keepalive: this.#conn.keepaliveS ?? 30,
       connectTimeout: this.#conn.connectTimeoutMs ?? 10_000,
       reconnectPeriod: 0,
@@ -226,7 +228,9 @@ export class SimDevice {
       }
       this.#inflight.set(o.seq, o);
       client.publish(o.topic, o.payload, { qos: o.qos, dup: o.resend }, (err) => {
-        if (gen !== this.#generation || err) return; // a drop: #onDrop re-queues it
+        // A drop: #onDrop re-queues it. An MQTT 5 PUBACK with a reason code ≥ 0x80 (a refusal, the
+        // connection goes on) leaves it unacknowledged: counted in `unacked` at stop.
+        if (gen !== this.#generation || err) return;
         if (!this.#inflight.delete(o.seq)) return;
         this.acks.acked.add(o.seq);
         this.#hooks.onAck?.(this.id, performance.now() - o.sentAt);

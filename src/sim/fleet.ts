@@ -31,6 +31,8 @@ export interface FleetOptions {
   idPrefix?: string;
   /** Outstanding messages per device before it holds back (default 100). */
   maxInflightPerDevice?: number;
+  /** Share of the devices (0..1, spread evenly over both classes) that speak MQTT 5; the rest 3.1.1. */
+  mqtt5Share?: number;
   chaos?: {
     /** Probability per device per second of an abrupt disconnect. */
     disconnect?: number;
@@ -65,7 +67,7 @@ export interface FleetProgress {
 export interface FleetSummary {
   run: string;
   seed: number;
-  devices: { stb: number; vehicles: number; connectedAtEnd: number };
+  devices: { stb: number; vehicles: number; mqtt5: number; connectedAtEnd: number };
   generated: number;
   publishes: number;
   acked: number;
@@ -117,6 +119,11 @@ interface Member {
   rng: Rng;
 }
 
+/** Whether the device at `index` speaks MQTT 5: every device where the running share steps up. */
+export function speaksMqtt5(index: number, share: number): boolean {
+  return Math.floor((index + 1) * share) > Math.floor(index * share);
+}
+
 /**
  * Runs a fleet: connect (ramped) → generate at the configured rates with chaos → stop generating
  * at the bound → drain outstanding acknowledgements → disconnect → summary + acked record.
@@ -136,6 +143,7 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
       const gen = createGenerator(kind, id, { seed: opts.seed, run, clockSkewMs: skew });
       const conn = {
         url,
+        protocolVersion: speaksMqtt5(members.length, opts.mqtt5Share ?? 0) ? (5 as const) : (4 as const),
         ...(opts.password !== undefined
           ? { username: id, password: opts.password.replaceAll('{deviceId}', id) }
           : {}),
@@ -280,7 +288,12 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
     summary: {
       run,
       seed: opts.seed,
-      devices: { stb: opts.stb, vehicles: opts.vehicles, connectedAtEnd: end.connected },
+      devices: {
+        stb: opts.stb,
+        vehicles: opts.vehicles,
+        mqtt5: members.filter((_, i) => speaksMqtt5(i, opts.mqtt5Share ?? 0)).length,
+        connectedAtEnd: end.connected,
+      },
       generated,
       publishes,
       acked: end.acked,

@@ -38,7 +38,8 @@ export function publishPacket(
   });
 }
 
-export async function rawClient(port: number): Promise<RawClient> {
+/** `protocolVersion` 5 parses what the server sends as MQTT 5 (reason codes, properties). */
+export async function rawClient(port: number, protocolVersion: 4 | 5 = 4): Promise<RawClient> {
   const socket = netConnect(port, '127.0.0.1');
   socket.on('error', () => {});
   onTestFinished(() => {
@@ -48,7 +49,7 @@ export async function rawClient(port: number): Promise<RawClient> {
     socket.once('connect', resolve);
     socket.once('error', reject);
   });
-  const parser = mqttPacket.parser();
+  const parser = mqttPacket.parser({ protocolVersion });
   const packets: Packet[] = [];
   const waiters: Array<{ cmd: string; resolve: (p: Packet | null) => void }> = [];
   let isClosed = false;
@@ -85,4 +86,51 @@ export async function rawClient(port: number): Promise<RawClient> {
       return new Promise((resolve) => waiters.push({ cmd, resolve }));
     },
   };
+}
+
+const V5 = { protocolVersion: 5 } as const;
+
+/** MQTT 5 packets (mqtt-packet with protocolVersion 5). */
+export function encode5(p: Packet): Buffer {
+  return mqttPacket.generate(p, V5);
+}
+
+export function connect5Packet(clientId: string, extra: Record<string, unknown> = {}): Buffer {
+  return encode5({
+    cmd: 'connect',
+    protocolId: 'MQTT',
+    protocolVersion: 5,
+    clean: true,
+    clientId,
+    keepalive: 60,
+    ...extra,
+  } as Packet);
+}
+
+export function publish5(
+  topic: string,
+  payload: Buffer | string,
+  qos: 0 | 1 | 2,
+  messageId = 1,
+  properties?: Record<string, unknown>,
+): Buffer {
+  return encode5({
+    cmd: 'publish',
+    topic,
+    payload,
+    qos,
+    retain: false,
+    dup: false,
+    ...(qos > 0 ? { messageId } : {}),
+    ...(properties ? { properties } : {}),
+  } as Packet);
+}
+
+/** A raw MQTT 5 client past CONNACK 0. */
+export async function rawConnected5(port: number, clientId: string): Promise<RawClient> {
+  const raw = await rawClient(port, 5);
+  raw.send(connect5Packet(clientId));
+  const ack = (await raw.next('connack')) as { reasonCode?: number } | null;
+  if (ack?.reasonCode !== 0) throw new Error(`CONNACK ${ack?.reasonCode}`);
+  return raw;
 }

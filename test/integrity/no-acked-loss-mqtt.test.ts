@@ -1,7 +1,7 @@
 /**
  * Invariant: an MQTT PUBACK from Outpost means the message is durable.
  *
- * Publishers send QoS 1 messages carrying a per-device sequence number (bounded window) and record
+ * Publishers (half MQTT 3.1.1, half MQTT 5) send QoS 1 messages carrying a per-device sequence number (bounded window) and record
  * every PUBACK. The test runs the real service (`node src/cli/main.ts run --config …`), kills it
  * with SIGKILL at random moments at least 10 times, restarts it, and finally checks the log:
  *   - every acknowledged message is there;
@@ -25,6 +25,7 @@ const WINDOW = 16;
 
 class Publisher {
   readonly id: string;
+  readonly protocolVersion: 4 | 5;
   /** Contiguous prefix of acknowledged sequence numbers (PUBACKs arrive in order [MQTT-4.6.0-2]). */
   ackedUpTo = 0;
   acked = new Set<number>();
@@ -35,8 +36,9 @@ class Publisher {
   limit = Number.POSITIVE_INFINITY;
   #client: MqttClient | null = null;
 
-  constructor(id: string) {
+  constructor(id: string, protocolVersion: 4 | 5) {
     this.id = id;
+    this.protocolVersion = protocolVersion;
   }
 
   done(): boolean {
@@ -47,6 +49,7 @@ class Publisher {
     this.detach();
     const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
       clientId: this.id,
+      protocolVersion: this.protocolVersion,
       reconnectPeriod: 0,
       connectTimeout: 3000,
       clean: true,
@@ -65,7 +68,7 @@ class Publisher {
           inflight++;
           client.publish(`vehicles/${this.id}/telemetry/seq`, String(seq), { qos: 1 }, (err) => {
             inflight--;
-            if (err) return;
+            if (err) return; // no PUBACK, or (MQTT 5) a PUBACK with a refusal code: not acknowledged
             this.acked.add(seq);
             while (this.acked.has(this.ackedUpTo)) this.ackedUpTo++;
             pump();
@@ -122,7 +125,7 @@ function readAll(records: LogRecord[], log: Awaited<ReturnType<typeof openLog>>,
 }
 
 describe('integrity › no acknowledged MQTT message is lost', () => {
-  test(`integrity › every PUBACKed message survives ${KILLS} kill -9 restarts of outpost run, in per-device order`, async () => {
+  test(`integrity › every PUBACKed message survives ${KILLS} kill -9 restarts of outpost run, in per-device order, over MQTT 3.1.1 and 5`, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'outpost-noloss-'));
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
     const configPath = join(dir, 'config.json');
@@ -144,7 +147,7 @@ describe('integrity › no acknowledged MQTT message is lost', () => {
     );
     const { mkdir } = await import('node:fs/promises');
     await mkdir(join(dir, 'data'));
-    const pubs = Array.from({ length: DEVICES }, (_, i) => new Publisher(`dev${i}`));
+    const pubs = Array.from({ length: DEVICES }, (_, i) => new Publisher(`dev${i}`, i % 2 === 0 ? 4 : 5));
     let current: Service | null = null;
     onTestFinished(() => {
       for (const p of pubs) p.detach();
@@ -154,8 +157,17 @@ describe('integrity › no acknowledged MQTT message is lost', () => {
     const ackedAtKill: number[] = [];
     for (let k = 0; k < KILLS; k++) {
       current = await startService(configPath);
+      const before = pubs.map((p) => p.ackedUpTo);
       for (const p of pubs) p.attach(current.port);
-      await new Promise((r) => setTimeout(r, 200 + Math.random() * 900));
+      // Kill at a random moment once this run's stream flows: its first new PUBACK can take a few
+      // hundred ms after "listening" on a loaded machine (a fixed delay sometimes killed before it).
+      await expect
+        .poll(() => pubs.some((p, i) => p.ackedUpTo > (before[i] as number)), {
+          timeout: 20_000,
+          interval: 5,
+        })
+        .toBe(true);
+      await new Promise((r) => setTimeout(r, Math.random() * 900));
       current.child.kill('SIGKILL');
       await current.exited;
       for (const p of pubs) p.detach();

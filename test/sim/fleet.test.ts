@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:net';
 import { Aedes } from 'aedes';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { type AuditRecord, audit } from '../../src/sim/audit.ts';
-import { parseQosMix, runFleet } from '../../src/sim/fleet.ts';
+import { parseQosMix, runFleet, speaksMqtt5 } from '../../src/sim/fleet.ts';
 import { envelopeSchema } from '../../src/sim/payloads/index.ts';
 
 /** A real MQTT broker (aedes on a real socket) that records every PUBLISH it accepts, in order. */
@@ -133,5 +133,13 @@ describe('sim fleet', () => {
       { qos: 2, weight: 0.1 },
     ]);
     expect(() => parseQosMix('3:1')).toThrow(/bad QoS mix/);
+  });
+
+  it('spreads the MQTT 5 share evenly over the fleet', () => {
+    const pick = (n: number, share: number) => Array.from({ length: n }, (_, i) => speaksMqtt5(i, share));
+    expect(pick(4, 0.5)).toEqual([false, true, false, true]);
+    expect(pick(3, 0).some(Boolean)).toBe(false);
+    expect(pick(3, 1).every(Boolean)).toBe(true);
+    expect(pick(10, 0.3).filter(Boolean)).toHaveLength(3);
   });
 });

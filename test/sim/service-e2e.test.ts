@@ -4,7 +4,7 @@ import { mqttTcp, readAckedFile, startOutpost } from '../../src/sim/index.ts';
 import { cli, fleetConfig, tempDir } from './helpers.ts';
 
 describe('sim against outpost run', () => {
-  it('registers its fleet, survives random disconnects, and the edge audit passes against the acked file', async () => {
+  it('registers its fleet (half MQTT 5), survives random disconnects, and the edge audit passes against the acked file', async () => {
     const { dir, cleanup } = tempDir('outpost-sim-e2e-');
     onTestFinished(cleanup);
     const config = fleetConfig(dir, `sim-${process.pid}-${Date.now() % 100_000}`);
@@ -19,6 +19,7 @@ describe('sim against outpost run', () => {
       ...['--config', config, '--register', '--port', String(port)],
       ...['--stb', '12', '--vehicles', '6', '--rate-stb', '8', '--rate-vehicle', '8'],
       ...['--messages', '1500', '--seed', '3', '--chaos-disconnect', '0.2', '--acked-out', acked],
+      ...['--mqtt5', '0.5'],
     ]);
     expect(sim.stderr).toContain('registered 18 device(s)');
     expect(sim.code).toBe(0);
@@ -27,7 +28,9 @@ describe('sim against outpost run', () => {
       acked: number;
       qos0: number;
       drops: number;
+      devices: { mqtt5: number };
     };
+    expect(summary.devices.mqtt5).toBe(9); // 3.1.1 and MQTT 5 devices side by side
     expect(summary.generated).toBe(1500);
     expect(summary.acked + summary.qos0).toBe(1500);
     expect(summary.drops).toBeGreaterThan(0);

@@ -56,12 +56,22 @@ function burst(text: string | undefined): { probability: number; size: number } 
   return { probability: Number(m[1]), size: Number(m[2]) };
 }
 
+/** --mqtt5 SHARE: a number in [0, 1]. */
+function mqtt5Share(args: CommandArgs): number {
+  const share = num(args, 'mqtt5', 0) as number;
+  if (share > 1)
+    throw new OutpostError('USAGE', `--mqtt5 must be a share between 0 and 1, got "${share}"`, {
+      reason: 'mqtt5',
+    });
+  return share;
+}
+
 export const simCommand: Command = {
   name: 'sim',
   summary:
     'Simulate a fleet of set-top boxes and vehicles publishing over MQTT; writes what was acknowledged.',
   usage:
-    '[--host H] [--port P] [--stb N] [--vehicles M] [--rate-stb R] [--rate-vehicle R] [--qos-mix MIX] [--seed S] [--duration SEC | --messages K] [--register --config FILE] [--password P] [--chaos-disconnect P] [--chaos-burst P:N] [--chaos-skew MS] [--acked-out FILE]',
+    '[--host H] [--port P] [--stb N] [--vehicles M] [--rate-stb R] [--rate-vehicle R] [--qos-mix MIX] [--seed S] [--duration SEC | --messages K] [--register --config FILE] [--password P] [--chaos-disconnect P] [--chaos-burst P:N] [--chaos-skew MS] [--mqtt5 SHARE] [--acked-out FILE]',
   help: [
     'Options:',
     `      --host H              MQTT host (default: the first tcp listener of --config, else ${D.host}).`,
@@ -81,6 +91,7 @@ export const simCommand: Command = {
     `                            Default with --register: "${D.registerPassword}"; otherwise anonymous.`,
     '      --id-prefix X         Prefix for device ids (two fleets side by side).',
     `      --max-inflight N      Outstanding messages per device before it holds back (default ${D.maxInflight}).`,
+    '      --mqtt5 SHARE         Share of the devices (0..1) that connect with MQTT 5; the rest 3.1.1 (default 0).',
     '      --chaos-disconnect P  Probability per device per second of an abrupt disconnect.',
     '      --chaos-burst P:N     Probability per device per second of a burst of N messages.',
     '      --chaos-skew MS       Device clocks off by up to ±MS (payload "ts").',
@@ -108,6 +119,7 @@ export const simCommand: Command = {
     password: { type: 'string' },
     'id-prefix': { type: 'string' },
     'max-inflight': { type: 'string' },
+    mqtt5: { type: 'string' },
     'chaos-disconnect': { type: 'string' },
     'chaos-burst': { type: 'string' },
     'chaos-skew': { type: 'string' },
@@ -186,6 +198,7 @@ export const simCommand: Command = {
       seed: num(args, 'seed', D.seed, { int: true }) as number,
       idPrefix,
       maxInflightPerDevice: num(args, 'max-inflight', D.maxInflight, { int: true, min: 1 }) as number,
+      mqtt5Share: mqtt5Share(args),
       drainTimeoutMs: (num(args, 'drain-timeout', D.drainTimeoutSeconds) as number) * 1000,
       signal: controller.signal,
       chaos: {

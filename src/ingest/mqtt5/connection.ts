@@ -1,0 +1,357 @@
+/**
+ * One MQTT 5 connection: mqtt-packet parses and writes (protocolVersion 5), the wire guard of
+ * src/ingest/wire.ts checks what it parses, and every PUBLISH goes through the same PublishPipeline
+ * as 3.1.1 (validation, routes, ACL, rate, per-client FIFO, group commit, acknowledgement after fsync,
+ * acknowledgements in order [MQTT-4.6.0-2]).
+ *
+ * Reading: like aedes, one socket read at a time; its packets are dispatched in wire order and the
+ * next read waits until every one of them has called back (a PUBLISH calls back once its
+ * acknowledgement is written). A held FIFO therefore stops reading the socket: TCP pushes back.
+ *
+ * Refusals: a refused PUBLISH gets its PUBACK/PUBREC reason code in its FIFO turn and the connection
+ * goes on [MQTT-3.4.2-1, MQTT-3.5.2-1]; QoS 0 is only counted. A protocol violation closes with a
+ * DISCONNECT reason code (§4.13) once what came before it is acknowledged (closeAfterAcks).
+ */
+import type { Duplex } from 'node:stream';
+import mqttPacket, { type IConnectPacket, type IPublishPacket, type Packet } from 'mqtt-packet';
+import type { Config } from '../../config/index.ts';
+import type { connectHooks } from '../connect.ts';
+import type { ConnectionMeta } from '../listeners/common.ts';
+import type { RefusalReason } from '../metrics.ts';
+import type { PublishPipeline } from '../pipeline.ts';
+import type { ClientState, PublishPacketLike } from '../types.ts';
+import { guardParser, violationReason } from '../wire.ts';
+import { connackCode, pubackCode, RC, violationCode } from './codes.ts';
+import { connect5 } from './connect5.ts';
+import { payloadProblem, propertyHeaders, resolveAlias } from './properties.ts';
+
+export interface Mqtt5Deps {
+  hooks: ReturnType<typeof connectHooks>;
+  pipeline: PublishPipeline;
+  stateOf: (conn: Mqtt5Connection) => ClientState | undefined;
+  refuse: (reason: RefusalReason, fields: Record<string, unknown>) => void;
+  limits: () => Config['mqtt']['limits'];
+  connectTimeoutMs: number;
+  /** Closes any other connection (3.1.1 or 5) with this client id: a session takeover. */
+  takeOver: (clientId: string, by: Mqtt5Connection) => void;
+  /** The connection ended (after CONNACK 0): forget it. */
+  ended: (conn: Mqtt5Connection) => void;
+  /** Authentication finished after the socket had closed: drop the state it registered. */
+  lateClose: (conn: Mqtt5Connection) => void;
+}
+
+type Will = NonNullable<IConnectPacket['will']>;
+const GENERATE = { protocolVersion: 5 } as const;
+/** The queue entry of a parser violation (not an MQTT packet). */
+const VIOLATION = 'outpost-violation';
+
+export class Mqtt5Connection {
+  id = '';
+  closed = false;
+  readonly conn: Duplex;
+  _keepaliveTimer: NodeJS.Timeout | null = null;
+  _keepaliveInterval = 0;
+  /** QoS 2 packet ids acknowledged with PUBREC, awaiting PUBREL [MQTT-4.3.3-2]. */
+  readonly _inboundInflight = new Set<number>();
+  _will?: Will;
+  #deps: Mqtt5Deps;
+  #meta: ConnectionMeta;
+  #parser = mqttPacket.parser(GENERATE);
+  #queue: Packet[] = [];
+  #pending = 0;
+  #pumping = false;
+  #connecting = false;
+  #connected = false;
+  #aliases = new Map<number, string>();
+  /** QoS 1 and 2 PUBLISHes not yet fully acknowledged: at most our Receive Maximum [MQTT-3.3.4-7]. */
+  #unacked = 0;
+  #connectTimer: NodeJS.Timeout;
+
+  constructor(stream: Duplex, meta: ConnectionMeta, deps: Mqtt5Deps) {
+    this.conn = stream;
+    this.#meta = meta;
+    this.#deps = deps;
+    // A violation takes its place in the queue: the packets parsed before it are handled first.
+    guardParser({ _parser: this.#parser }, deps.limits, (err) =>
+      this.#queue.push({ cmd: VIOLATION, err } as unknown as Packet),
+    );
+    this.#parser.on('packet', (p: Packet) => this.#queue.push(p));
+    this.#parser.on('error', () => {}); // reported once through the guard
+    this.#connectTimer = setTimeout(() => this.#connectTimedOut(), deps.connectTimeoutMs);
+    this.#connectTimer.unref();
+    stream.on('readable', () => this.#pump());
+    stream.on('error', () => {});
+    stream.once('close', () => this.#onClose());
+    this.#pump();
+  }
+
+  /** Server DISCONNECT with a reason code (§3.14), then the socket closes. */
+  disconnect(reasonCode: number): void {
+    if (this.conn.destroyed) return;
+    this.closed = true;
+    this.#write({ cmd: 'disconnect', reasonCode });
+    this.#end();
+  }
+
+  #where(): Record<string, unknown> {
+    return {
+      clientId: this.id || undefined,
+      remoteAddress: this.#meta.remoteAddress,
+      listener: this.#meta.listener,
+    };
+  }
+
+  #write(packet: Packet): void {
+    if (!this.conn.destroyed && this.conn.writable) this.conn.write(mqttPacket.generate(packet, GENERATE));
+  }
+
+  /** Ends the socket once written bytes left (bounded: a peer that does not read is destroyed). */
+  #end(): void {
+    this.closed = true;
+    this.conn.end();
+    setTimeout(() => this.conn.destroy(), 1000).unref();
+  }
+
+  /** Reads and dispatches one socket read at a time (see the file comment). */
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (!this.closed) {
+        while (this.#queue.length > 0 && !this.#connecting && !this.closed) {
+          this.#pending++;
+          this.#handle(this.#queue.shift() as Packet);
+        }
+        if (this.#pending > 0 || this.#queue.length > 0 || this.closed) return;
+        const buf = this.conn.read() as Buffer | null;
+        if (buf === null) return;
+        this._keepaliveTimer?.refresh(); // any packet from the client counts [MQTT-3.1.2-22]
+        this.#parser.parse(buf);
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #done = (): void => {
+    this.#pending--;
+    this.#pump();
+  };
+
+  #handle(p: Packet): void {
+    if ((p.cmd as string) === VIOLATION) {
+      const { err } = p as unknown as { err: Error };
+      this.#violation(violationReason(err), err);
+      return;
+    }
+    switch (p.cmd) {
+      case 'connect':
+        void this.#connect(p);
+        return;
+      case 'publish':
+        this.#publish(p);
+        return;
+      case 'pubrel':
+        this.#pubrel(p.messageId as number);
+        return;
+      case 'pingreq':
+        this.#write({ cmd: 'pingresp' });
+        this.#done();
+        return;
+      case 'subscribe':
+        this.#subscribe(
+          p.subscriptions.map((s) => s.topic),
+          p.messageId as number,
+        );
+        return;
+      case 'unsubscribe':
+        // No subscription ever exists (§3.11.2.1: 0x11).
+        this.#write({
+          cmd: 'unsuback',
+          messageId: p.messageId as number,
+          granted: p.unsubscriptions.map(() => RC.noSubscriptionExisted),
+        } as Packet);
+        this.#done();
+        return;
+      case 'disconnect':
+        // Our CONNACK said Session Expiry 0: a non-zero one now is a protocol error [MQTT-3.14.2-2].
+        if ((p.properties?.sessionExpiryInterval ?? 0) > 0) {
+          this.#violation(
+            'protocol-error',
+            new Error('Session Expiry Interval on DISCONNECT [MQTT-3.14.2-2]'),
+          );
+          return;
+        }
+        this.#clientDisconnect(p.reasonCode ?? RC.success);
+        return;
+      case 'auth':
+        // Enhanced authentication is refused at CONNECT, so an AUTH packet is a protocol error [MQTT-4.12.0-1].
+        this.#violation('protocol-error', new Error('AUTH without an Authentication Method [MQTT-4.12.0-1]'));
+        return;
+      default:
+        this.#done();
+        return; // PUBACK, PUBREC, PUBCOMP: Outpost never sends QoS > 0 to a device
+    }
+  }
+
+  async #connect(packet: IConnectPacket): Promise<void> {
+    this.#connecting = true;
+    const limits = this.#deps.limits();
+    const outcome = await connect5(this, packet, {
+      hooks: this.#deps.hooks,
+      limits,
+      refuse: this.#deps.refuse,
+      where: this.#where(),
+    });
+    clearTimeout(this.#connectTimer);
+    if (this.conn.destroyed) {
+      if (outcome.ok) this.#deps.lateClose(this);
+      return;
+    }
+    this.#write(outcome.connack);
+    if (!outcome.ok) {
+      this.#end();
+      return;
+    } // [MQTT-3.2.2-7]
+    this.#connected = true;
+    this.#deps.takeOver(this.id, this);
+    if (outcome.keepaliveSeconds > 0) this.#startKeepalive(outcome.keepaliveSeconds);
+    this.#connecting = false;
+    this.#done();
+  }
+
+  #startKeepalive(seconds: number): void {
+    this._keepaliveInterval = seconds * 1000;
+    // [MQTT-3.1.2-22]: silent for one and a half keepalive periods.
+    this._keepaliveTimer = setTimeout(() => {
+      this.#deps.refuse('keepalive-timeout', this.#where());
+      this.disconnect(RC.keepAliveTimeout);
+    }, seconds * 1500);
+    this._keepaliveTimer.unref();
+  }
+
+  #connectTimedOut(): void {
+    if (this.#connected || this.conn.destroyed) return;
+    this.#deps.refuse('connect-timeout', this.#where());
+    this.conn.destroy();
+  }
+
+  #publish(packet: IPublishPacket & PublishPacketLike): void {
+    const state = this.#deps.stateOf(this);
+    if (state === undefined) {
+      this.#done();
+      return;
+    }
+    const dupOfHeld = packet.qos === 2 && this._inboundInflight.has(packet.messageId as number);
+    if (packet.qos > 0 && !dupOfHeld && ++this.#unacked > this.#deps.limits().maxInflightPerClient) {
+      this.#violation(
+        'receive-maximum',
+        new Error('more unacknowledged PUBLISHes than Receive Maximum [MQTT-3.3.4-7]'),
+      );
+      return;
+    }
+    const topic = resolveAlias(this.#aliases, packet.topic, packet.properties);
+    if (topic === 'topic-alias-invalid' || topic === 'protocol-error') {
+      this.#violation(
+        topic,
+        new Error(`topic alias ${packet.properties?.topicAlias} [MQTT-3.3.2-8, MQTT-3.3.2-9]`),
+      );
+      return;
+    }
+    packet.topic = topic;
+    const extra = propertyHeaders(packet.properties);
+    if (extra !== undefined) packet.extraHeaders = extra;
+    const problem = payloadProblem(packet.properties, packet.payload);
+    if (problem !== null) packet.invalid = problem;
+    this.#deps.pipeline.authorize(state, this, packet, (err) => {
+      this.#ack(packet, err ?? null);
+      this.#done();
+    });
+  }
+
+  /** PUBACK / PUBREC with the reason code of the outcome (§3.4.2.1, §3.5.2.1). */
+  #ack(packet: IPublishPacket, err: Error | null): void {
+    if (packet.qos === 0) return;
+    const messageId = packet.messageId as number;
+    const reasonCode = err === null ? RC.success : pubackCode(err);
+    if (packet.qos === 1) {
+      this.#unacked--;
+      this.#write({ cmd: 'puback', messageId, reasonCode });
+      return;
+    }
+    // A PUBREC with an error code ends the exchange (§4.3.3); a success waits for PUBREL.
+    if (reasonCode >= RC.unspecified) {
+      if (!this._inboundInflight.has(messageId)) this.#unacked--;
+    } else this._inboundInflight.add(messageId);
+    this.#write({ cmd: 'pubrec', messageId, reasonCode });
+  }
+
+  #pubrel(messageId: number): void {
+    const known = this._inboundInflight.delete(messageId);
+    if (known) this.#unacked--;
+    // §3.7.2.1: PUBCOMP, with 0x92 for an id we do not hold.
+    this.#write({ cmd: 'pubcomp', messageId, reasonCode: known ? RC.success : RC.packetIdNotFound });
+    this.#done();
+  }
+
+  #subscribe(filters: string[], messageId: number): void {
+    for (const filter of filters) this.#deps.refuse('subscribe-denied', { ...this.#where(), filter });
+    // Outpost devices publish only: every filter is refused [MQTT-3.9.3-1] with 0x87.
+    this.#write({ cmd: 'suback', messageId, granted: filters.map(() => RC.notAuthorized) });
+    this.#done();
+  }
+
+  /** DISCONNECT from the client: 0x00 discards the will [MQTT-3.14.4-3]; any other code keeps it (0x04). */
+  #clientDisconnect(reasonCode: number): void {
+    if (reasonCode === RC.success) delete this._will;
+    const state = this.#deps.stateOf(this);
+    if (state === undefined || state.closed) {
+      this.#end();
+      return;
+    }
+    // Earlier PUBLISHes are still acknowledged before the connection closes [MQTT-4.6.0-2].
+    this.#deps.pipeline.closeAfterAcks(state, () => this.#end());
+  }
+
+  /** A protocol violation: counted once; CONNACK or DISCONNECT with its code once earlier packets are acknowledged. */
+  #violation(reason: RefusalReason, err: Error): void {
+    this.#deps.refuse(reason, { ...this.#where(), err: err.message });
+    const code = violationCode(reason);
+    const state = this.#deps.stateOf(this);
+    if (!this.#connected) {
+      // Before CONNACK the server may send a CONNACK with the reason code, then close (§4.13).
+      this.#write({ cmd: 'connack', sessionPresent: false, reasonCode: connackCode(reason) });
+      this.#end();
+      return;
+    }
+    if (state === undefined || state.closed) {
+      this.disconnect(code);
+      return;
+    }
+    this.#deps.pipeline.closeAfterAcks(state, () => this.disconnect(code));
+  }
+
+  #onClose(): void {
+    this.closed = true;
+    clearTimeout(this.#connectTimer);
+    if (this._keepaliveTimer) clearTimeout(this._keepaliveTimer);
+    if (this.#connected) this.#deps.ended(this);
+  }
+
+  /** Publishes the will, if any, once the connection is gone [MQTT-3.1.2-8]; called after the state closed. */
+  publishWill(state: ClientState | undefined): void {
+    const will = this._will;
+    if (will === undefined || !this.#connected) return;
+    delete this._will;
+    const packet: PublishPacketLike = {
+      topic: will.topic,
+      payload: will.payload,
+      qos: will.qos ?? 0,
+      retain: will.retain ?? false,
+      isWill: true,
+    };
+    const extra = propertyHeaders(will.properties);
+    if (extra !== undefined) packet.extraHeaders = extra;
+    this.#deps.pipeline.authorize(state ?? null, this, packet, () => {}); // a refusal is counted there
+  }
+}
