@@ -158,12 +158,20 @@ export class Sealer {
   #timer: NodeJS.Timeout | null = null;
   /** Called when sealing itself fails (a bug or out of memory): the log stops appending. */
   #onError: (err: unknown) => void;
+  /** Since open: commits put (write transactions with batches) and records sealed into them. */
+  #commits = 0;
+  #records = 0;
 
   constructor(core: Core, policy: CommitPolicy, onError: (err: unknown) => void) {
     this.#dbs = core.dbs;
     this.#core = core;
     this.#policy = { ...policy };
     this.#onError = onError;
+  }
+
+  /** What the log has committed since it was opened: the flash-wear figures' denominators. */
+  counts(): { commits: number; records: number } {
+    return { commits: this.#commits, records: this.#records };
   }
 
   setPolicy(policy: CommitPolicy): void {
@@ -242,6 +250,8 @@ export class Sealer {
 
   #put(batches: Array<Job & { batch: Buffer; rawBytes: number }>): Promise<boolean> {
     const { records } = this.#dbs;
+    this.#commits++;
+    for (const b of batches) this.#records += b.records.length;
     return records.batch(() => {
       for (const { part, base, records: recs, batch, rawBytes } of batches) {
         records.put([part.tid, part.p, base], batch);

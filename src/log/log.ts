@@ -375,8 +375,10 @@ class Log implements PartitionedLog {
     this.#open('stats');
     const dropped =
       this.#core?.droppedRecords ?? (this.#dbs.meta.get(DROPPED_KEY) as number | undefined) ?? 0;
-    if (this.#budget === null) return { ...this.#reader.stats(), droppedRecords: dropped };
-    return { ...this.#budget.snapshot(), droppedRecords: dropped };
+    const counts = this.#sealer?.counts() ?? { commits: 0, records: 0 };
+    const committed = { commits: counts.commits, appendedRecords: counts.records };
+    if (this.#budget === null) return { ...this.#reader.stats(), droppedRecords: dropped, ...committed };
+    return { ...this.#budget.snapshot(), droppedRecords: dropped, ...committed };
   }
 
   async reconfigure(

@@ -87,6 +87,10 @@ export interface LogStats {
   droppedRecords: number;
   /** True when appends would fail with LOG_FULL right now. */
   full: boolean;
+  /** Since the log was opened (owner role; 0 for a reader): LMDB commits that stored batches. */
+  commits: number;
+  /** Since the log was opened (owner role; 0 for a reader): records stored by those commits. */
+  appendedRecords: number;
 }
 
 export interface RetentionReport {

@@ -99,6 +99,43 @@ export function registerServiceMetrics(
   );
   perPartition('outpost_log_records', 'Records stored in the partition (end - start).', (p) => p.records);
   perPartition('outpost_log_partition_bytes', 'Encoded bytes stored for the partition.', (p) => p.bytes);
+  // Flash wear: what a commit costs, and what the process wrote per stored record.
+  new Counter({
+    name: 'outpost_log_commits_total',
+    help: 'LMDB commits that stored record batches, since start (each fsynced; fewer per record means less flash wear).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(log.stats().commits);
+    },
+  });
+  new Counter({
+    name: 'outpost_log_appended_records_total',
+    help: 'Records stored by the log since start (what outpost_log_commits_total committed).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(log.stats().appendedRecords);
+    },
+  });
+  if (processWriteBytes() !== null) {
+    new Gauge({
+      name: 'outpost_process_disk_write_bytes_per_appended_record',
+      help: 'Bytes this process wrote to storage per record the log stored, since start (flash wear per message; absent before the first record).',
+      registers: [registry],
+      collect() {
+        this.reset();
+        const v = processWriteBytes();
+        const n = log.stats().appendedRecords;
+        if (v !== null && n > 0) this.set(v / n);
+      },
+    });
+  }
+  perPartition(
+    'outpost_log_partition_raw_bytes',
+    'Uncompressed record-v2 bytes of what the partition stores (compare outpost_log_partition_bytes).',
+    (p) => p.rawBytes,
+  );
   perPartition(
     'outpost_log_oldest_record_age_seconds',
     'Age of the oldest stored record (absent when empty).',

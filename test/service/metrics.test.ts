@@ -110,6 +110,16 @@ describe('service /metrics', () => {
       // At least one 4 KiB page per committed append.
       expect(v1 - v0).toBeGreaterThanOrEqual(N * 4096);
       expect(after).toMatch(new RegExp(`# TYPE ${name} counter`));
+      // Each publish waited for its PUBACK, so each went into a commit of its own.
+      expect(metricValue(after, 'outpost_log_appended_records_total')).toBe(N);
+      expect(metricValue(after, 'outpost_log_commits_total')).toBeGreaterThanOrEqual(N);
+      const perRecord = metricValue(after, 'outpost_process_disk_write_bytes_per_appended_record');
+      expect(perRecord).toBeGreaterThanOrEqual(lo1 / N);
+      expect(perRecord).toBeLessThanOrEqual(procWriteBytes() / N);
+      // Raw (uncompressed record-v2) bytes beside stored bytes, per partition.
+      expect(metricValue(after, 'outpost_log_partition_raw_bytes', { topic: 'a' })).toBeGreaterThanOrEqual(
+        N * 200,
+      );
     }
     svc.proc.kill('SIGTERM');
     expect((await svc.exited).code).toBe(0);
