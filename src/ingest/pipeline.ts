@@ -137,7 +137,9 @@ export class PublishPipeline {
   ): void {
     // A refused connection closes once what came before the refusal is acknowledged: packets after
     // it (same socket read) are never appended and never acknowledged.
-    if (state?.doomed && packet.isWill !== true) return;
+    // A will (MQTT 5 marks it; aedes publishes it once the client is closed) still goes on: a
+    // connection the server closes for a refusal publishes its will [MQTT-3.1.2-8].
+    if (state?.doomed && packet.isWill !== true && client?.closed !== true) return;
     const received = performance.now();
     const topic = packet.topic;
     // Steps 1-3 depend only on (topic, settings, identity): resolved once per topic and connection.

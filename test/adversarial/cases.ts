@@ -152,6 +152,21 @@ export const CASES: Case[] = [
     run: (rig) => ackThenRefuse(rig, rawPublish('nowhere/at/all', 'x', 1, 8)),
   },
   {
+    name: 'a connection closed for a bad packet still publishes its will',
+    reason: 'invalid-utf8',
+    async run(rig) {
+      const tag = uniq('will-');
+      const raw = await rawClient(rig.h.port());
+      raw.send(rawConnect({ clientId: uniq('wd'), will: { topic: 'open/bad/will', payload: tag, qos: 1 } }));
+      expect(await raw.next('connack')).toMatchObject({ returnCode: 0 });
+      raw.send(rawPublish(Buffer.from('open/bad/\xff', 'latin1'), 'x', 1));
+      await closedBy(raw);
+      for (let i = 0; i < 200 && values(rig, tag).length === 0; i++)
+        await new Promise((r) => setTimeout(r, 10));
+      expect(values(rig, tag)).toEqual([tag]); // [MQTT-3.1.2-8]
+    },
+  },
+  {
     name: 'ill-formed UTF-8 in a topic closes the connection and stores nothing',
     reason: 'invalid-utf8',
     run: async (rig) => {
