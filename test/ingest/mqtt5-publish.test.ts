@@ -1,4 +1,5 @@
 /** MQTT 5 PUBLISH over real sockets: properties → headers, topic aliases, reason codes, QoS 2. */
+import { randomBytes } from 'node:crypto';
 import type { Packet } from 'mqtt-packet';
 import { describe, expect, test } from 'vitest';
 import { OutpostError } from '../../src/errors.ts';
@@ -199,7 +200,8 @@ describe('ingest › MQTT 5 PUBLISH', () => {
     };
     const h = await startHarness(baseConfig({ log: { topics, maxBytes: 3 * 1024 ** 2, onFull: 'reject' } }));
     const c = await connect(h.url(), { ...V5, clientId: uniq('fill5-') });
-    const payload = Buffer.alloc(16 * 1024, 5);
+    // Random bytes: the default zstd cannot shrink them, so the budget fills.
+    const payload = randomBytes(16 * 1024);
     let acked = 0;
     let code: number | undefined;
     for (let i = 0; i < 1000 && code === undefined; i++) {
