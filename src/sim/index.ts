@@ -1,4 +1,4 @@
-// Public face of the fleet simulator and the delivery audit (issue 6).
+// Public face of the fleet simulator and the delivery audit.
 export {
   ACKED_FORMAT,
   ACKED_VERSION,
