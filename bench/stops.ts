@@ -21,13 +21,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { openLog } from '../src/log/index.ts';
 import { mulberry32 } from '../src/sim/index.ts';
 import { type KafkaCluster, startClusters } from '../test/kafka/harness.ts';
+import { startMosquitto } from './lib/brokers.ts';
 
 const CYCLES = Number(process.env['STOPS_CYCLES'] ?? 100);
 const DEVICES = Number(process.env['STOPS_DEVICES'] ?? 5);
@@ -35,15 +35,6 @@ const SEED = Number(process.env['STOPS_SEED'] ?? 1);
 const SHUTDOWN_MS = 20_000; // service.shutdownTimeoutMs default
 const MAIN = resolve(import.meta.dirname, '../src/cli/main.ts');
 const say = (s: string) => process.stdout.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const a = srv.address();
-  await new Promise<void>((r) => srv.close(() => r()));
-  if (a === null || typeof a === 'string') throw new Error('no port');
-  return a.port;
-}
 
 interface Proc {
   child: ChildProcess;
@@ -83,29 +74,6 @@ async function until<T>(what: string, ms: number, probe: () => T | undefined): P
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-/** mosquitto on a free loopback port, anonymous, in-memory (the peer). */
-async function startMosquitto(
-  dir: string,
-): Promise<{ port: number; child: ChildProcess; exited: Promise<unknown> }> {
-  const port = await freePort();
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
-  const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'ignore'] });
-  const exited = new Promise((r) => child.once('exit', r));
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>((done) => {
-      const s = connect(port, '127.0.0.1', () => {
-        s.destroy();
-        done(true);
-      });
-      s.on('error', () => done(false));
-    });
-    if (up) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { port, child, exited };
 }
 
 /** QoS 1 publishers, 20 in flight each, recording every PUBACKed payload, until stop(). */
@@ -242,8 +210,7 @@ async function main(): Promise<void> {
       const stopPeer = await load(m.port, `m${i}`, new Set());
       await new Promise((r) => setTimeout(r, loadMs));
       const m0 = performance.now();
-      m.child.kill('SIGTERM');
-      await m.exited;
+      await m.stop(); // SIGTERM, then the wait for its exit
       peerStops.push(performance.now() - m0);
       stopPeer();
       if ((i + 1) % 10 === 0 || i === CYCLES - 1)
