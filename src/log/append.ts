@@ -18,6 +18,7 @@ import {
   BATCH_OVERHEAD_V2,
   type RecordFields,
   recordSizeV2,
+  type Stamp,
   sealBatch,
   sealBatchAsync,
 } from './codec/record-v2.ts';
@@ -44,8 +45,8 @@ export interface Prepared {
  * Encoded size of one record as the log stores it alone: a one-record record-v2 batch before
  * compression (the unit log.maxRecordBytes limits, like Kafka's max.message.bytes).
  */
-export function storedRecordBytes(fields: RecordFields): number {
-  return BATCH_OVERHEAD_V2 + recordSizeV2(fields);
+export function storedRecordBytes(fields: RecordFields, stamp: Stamp | null): number {
+  return BATCH_OVERHEAD_V2 + recordSizeV2(fields, 0, 0, stamp);
 }
 
 export function prepare(core: Core, records: readonly AppendRecord[], maxRecordBytes: number): Prepared {
@@ -75,7 +76,7 @@ export function prepare(core: Core, records: readonly AppendRecord[], maxRecordB
       headers: r.headers ?? {},
       value: r.value,
     };
-    const size = storedRecordBytes(fields);
+    const size = storedRecordBytes(fields, core.stamp);
     if (size > maxRecordBytes) {
       throw new OutpostError(
         'RECORD_TOO_LARGE',
@@ -118,12 +119,10 @@ export function validateRecord(core: Core, r: AppendRecord, maxRecordBytes: numb
       reason: bad,
     });
   }
-  const size = storedRecordBytes({
-    timestamp: r.timestamp ?? 0,
-    key: r.key ?? null,
-    headers: r.headers ?? {},
-    value: r.value,
-  });
+  const size = storedRecordBytes(
+    { timestamp: r.timestamp ?? 0, key: r.key ?? null, headers: r.headers ?? {}, value: r.value },
+    core.stamp,
+  );
   if (size > maxRecordBytes) {
     return new OutpostError(
       'RECORD_TOO_LARGE',
@@ -221,13 +220,19 @@ export class Sealer {
     this.#open.clear();
     try {
       if (!offPool && this.#behind === null) {
-        round.resolve(this.#put(jobs.map((j) => ({ ...j, ...sealBatch(j.base, j.records, j.codec) }))));
+        const stamp = this.#core.stamp;
+        round.resolve(
+          this.#put(jobs.map((j) => ({ ...j, ...sealBatch(j.base, j.records, j.codec, stamp) }))),
+        );
         return;
       }
       // gzip/zstd run on the thread pool; rounds still reach LMDB in the order they were sealed
       // (publish relies on commits completing in offset order).
       const sealed = Promise.all(
-        jobs.map(async (j) => ({ ...j, ...(await sealBatchAsync(j.base, j.records, j.codec)) })),
+        jobs.map(async (j) => ({
+          ...j,
+          ...(await sealBatchAsync(j.base, j.records, j.codec, this.#core.stamp)),
+        })),
       );
       const behind = Promise.all([this.#behind, sealed]).then(([, batches]) => this.#put(batches));
       const tail = behind.then(

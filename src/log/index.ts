@@ -3,11 +3,15 @@ export { COMPRESSIONS, type Compression } from './codec/compression.ts';
 export { decodeRecord, encodeRecord, RECORD_V1 } from './codec/record-v1.ts';
 export {
   BATCH_OVERHEAD_V2,
-  decodeBatch,
   encodeBatch,
   RECORD_V2_MAGIC,
   recordSizeV2,
+  STAMP_ID_HEADER,
+  STAMP_OFFSET_HEADER,
+  type Stamp,
+  stampBytes,
 } from './codec/record-v2.ts';
+export { decodeBatch, isBatchV2, peekBatch } from './codec/record-v2-read.ts';
 export { openLog } from './log.ts';
 export { logOptionsFromConfig, logTopicSpecs } from './options.ts';
 export { murmur2, partitionFor, toPositive } from './partitioner.ts';

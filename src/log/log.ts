@@ -17,15 +17,18 @@ import { isOutpostError, OutpostError } from '../errors.ts';
 import { type CommitPolicy, type Pending, prepare, publish, Sealer, validateRecord } from './append.ts';
 import { Budget } from './budget.ts';
 import { deleteCursor, getCursor, listCursors, setCursor } from './cursors.ts';
-import { readRange } from './read.ts';
+import { readEntries, readRange } from './read.ts';
 import { ReaderView } from './reader.ts';
 import { dropOldest, runRetention } from './retention.ts';
+import { recordStampEpoch } from './stamps.ts';
 import { type Core, getPart, type Part, queueCheckpoints, syncTopics } from './state.ts';
 import { DROPPED_KEY, entryAt, type LogDbs, openDbs, RESERVED_PREFIX, recordFormats } from './store.ts';
 import type {
   AppendRecord,
   AppendResult,
   CursorInfo,
+  EntryReadOptions,
+  EntryTailOptions,
   LogOptions,
   LogRecord,
   LogStats,
@@ -34,6 +37,7 @@ import type {
   PartitionInfo,
   ReadOptions,
   RetentionReport,
+  StoredEntry,
   TailOptions,
 } from './types.ts';
 
@@ -60,9 +64,13 @@ export async function openLog(options: LogOptions): Promise<PartitionedLog> {
       minFreeBytes: options.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES,
       droppedRecords: (dbs.meta.get(DROPPED_KEY) as number | undefined) ?? 0,
       dataDir: options.dataDir,
+      stamp: options.stamp ? { id: Buffer.from(options.stamp.id, 'utf8') } : null,
+      stampEpochs: [],
     };
     core.topics = syncTopics(dbs, options.topics, core.topics);
     await recordFormats(dbs);
+    const parts = [...core.topics.values()].flatMap((t) => t.parts);
+    core.stampEpochs = await recordStampEpoch(dbs, parts, options.stamp?.id ?? null);
     return new Log(dbs, options, core);
   } catch (err) {
     await dbs.env.close();
@@ -212,20 +220,62 @@ class Log implements PartitionedLog {
     );
   }
 
-  async *tail(
+  entries(topic: string, partition: number, offset: number, options: EntryReadOptions = {}): StoredEntry[] {
+    this.#open('entries');
+    if (this.#core === null) return this.#reader.entries(topic, partition, offset, options);
+    const part = getPart(this.#core, topic, partition);
+    const from = Math.max(offset, part.start);
+    return readEntries(
+      this.#dbs,
+      part.tid,
+      partition,
+      from,
+      part.durableEnd,
+      this.#core.stampEpochs,
+      options,
+    );
+  }
+
+  tail(
     topic: string,
     partition: number,
     offset: number,
     options: TailOptions = {},
   ): AsyncIterable<LogRecord[]> {
-    const signal = options.signal;
-    let next = offset;
-    while (!this.#closed && signal?.aborted !== true) {
+    return this.#follow(topic, partition, offset, options.signal, (next) => {
       const batch = this.read(topic, partition, next, options);
       const last = batch[batch.length - 1];
-      if (last !== undefined) {
-        next = last.offset + 1;
-        yield batch;
+      return last === undefined ? undefined : { items: batch, next: last.offset + 1 };
+    });
+  }
+
+  tailEntries(
+    topic: string,
+    partition: number,
+    offset: number,
+    options: EntryTailOptions = {},
+  ): AsyncIterable<StoredEntry[]> {
+    return this.#follow(topic, partition, offset, options.signal, (next) => {
+      const entries = this.entries(topic, partition, next, options);
+      const last = entries[entries.length - 1];
+      return last === undefined ? undefined : { items: entries, next: last.baseOffset + last.count };
+    });
+  }
+
+  /** Reads with `step` from `offset` on; waits for durable appends whenever it finds nothing. */
+  async *#follow<T>(
+    topic: string,
+    partition: number,
+    offset: number,
+    signal: AbortSignal | undefined,
+    step: (next: number) => { items: T; next: number } | undefined,
+  ): AsyncIterable<T> {
+    let next = offset;
+    while (!this.#closed && signal?.aborted !== true) {
+      const got = step(next);
+      if (got !== undefined) {
+        next = got.next;
+        yield got.items;
         continue;
       }
       await this.#waitFor(topic, partition, next, signal);

@@ -13,6 +13,8 @@ export function logOptionsFromConfig(config: Config, role: 'owner' | 'reader' = 
     commitWindowMs: config.log.commitWindowMs,
     commitMaxBytes: config.log.commitMaxBytes,
     role,
+    // Stamped records go to a central cluster as stored; a gateway that mirrors nothing stores none.
+    ...(Object.keys(config.mirror.clusters).length > 0 ? { stamp: { id: config.edgeId } } : {}),
   };
 }
 

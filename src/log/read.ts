@@ -5,9 +5,11 @@
  */
 import { isOutpostError, OutpostError } from '../errors.ts';
 import { decodeRecord } from './codec/record-v1.ts';
-import { type BatchRecord, decodeBatch, isBatchV2 } from './codec/record-v2.ts';
+import type { BatchRecord } from './codec/record-v2.ts';
+import { decodeBatch, isBatchV2 } from './codec/record-v2-read.ts';
+import { type StampEpoch, stampIdAt } from './stamps.ts';
 import { entryAt, type LogDbs } from './store.ts';
-import type { LogRecord, ReadOptions } from './types.ts';
+import type { EntryReadOptions, LogRecord, ReadOptions, StoredEntry } from './types.ts';
 
 export const DEFAULT_READ_RECORDS = 500;
 export const DEFAULT_READ_BYTES = 1024 ** 2;
@@ -34,7 +36,7 @@ function decodeEntry(
       const id = `${tid}/${partition}/${base}/${value.length}/${value.readUInt32BE(17)}`;
       const hit = lastDecoded.get(dbs);
       if (hit?.id === id) return hit.records;
-      const records = decodeBatch(value);
+      const records = decodeBatch(value, { unstamped: true });
       lastDecoded.set(dbs, { id, records });
       return records;
     }
@@ -93,6 +95,49 @@ export function readRange(
         value: r.value,
       });
     }
+  }
+  return out;
+}
+
+export const DEFAULT_READ_ENTRIES = 64;
+
+/**
+ * Stored entries holding offsets of [from, end), as they are on disk (copies of the values), in
+ * offset order: at most maxEntries, stopping before maxBytes of values (the first entry always
+ * comes). The first entry may start below `from` (a batch is one entry). Nothing is decoded or
+ * checked here: the reader forwards or decodes them itself.
+ */
+export function readEntries(
+  dbs: LogDbs,
+  tid: number,
+  partition: number,
+  from: number,
+  end: number,
+  epochs: readonly StampEpoch[],
+  options: EntryReadOptions,
+): StoredEntry[] {
+  const out: StoredEntry[] = [];
+  if (from >= end) return out;
+  const maxEntries = options.maxEntries ?? DEFAULT_READ_ENTRIES;
+  const maxBytes = options.maxBytes ?? DEFAULT_READ_BYTES;
+  const first = entryAt(dbs, tid, partition, from);
+  if (first === undefined) return out;
+  let bytes = 0;
+  for (const { key, value } of dbs.records.getRange({
+    start: [tid, partition, first.base],
+    end: [tid, partition, end],
+  })) {
+    if (out.length >= maxEntries || (out.length > 0 && bytes + value.length > maxBytes)) break;
+    const base = key[2];
+    const v2 = isBatchV2(value);
+    bytes += value.length;
+    out.push({
+      baseOffset: base,
+      count: v2 ? value.readInt32BE(23) + 1 : 1,
+      format: v2 ? 2 : 1,
+      value: Buffer.from(value),
+      stampId: v2 ? stampIdAt(epochs, tid, partition, base) : null,
+    });
   }
   return out;
 }

@@ -11,9 +11,10 @@
 import { statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { OutpostError } from '../errors.ts';
-import { readRange } from './read.ts';
+import { readEntries, readRange } from './read.ts';
+import { loadStampEpochs } from './stamps.ts';
 import { diskOffsets, entryAt, type LogDbs, partitionBytes, type TopicEntry, usedPages } from './store.ts';
-import type { PartitionInfo, ReadOptions } from './types.ts';
+import type { EntryReadOptions, PartitionInfo, ReadOptions, StoredEntry } from './types.ts';
 
 export class ReaderView {
   #dbs: LogDbs;
@@ -51,6 +52,13 @@ export class ReaderView {
     const t = this.#topic(topic, partition);
     const { start, end } = diskOffsets(this.#dbs, t.id, partition);
     return readRange(this.#dbs, topic, t.id, partition, Math.max(start, offset), end, options);
+  }
+
+  entries(topic: string, partition: number, offset: number, options: EntryReadOptions): StoredEntry[] {
+    const t = this.#topic(topic, partition);
+    const { start, end } = diskOffsets(this.#dbs, t.id, partition);
+    const epochs = loadStampEpochs(this.#dbs);
+    return readEntries(this.#dbs, t.id, partition, Math.max(start, offset), end, epochs, options);
   }
 
   topicNames(): string[] {

@@ -4,7 +4,8 @@
  */
 import type { Database } from 'lmdb';
 import { OutpostError } from '../errors.ts';
-import type { RecordFields } from './codec/record-v2.ts';
+import type { RecordFields, Stamp } from './codec/record-v2.ts';
+import type { StampEpoch } from './stamps.ts';
 import { checkpointKey, diskOffsets, type LogDbs, partitionBytes, type TopicEntry } from './store.ts';
 import type { LogTopicSpec } from './types.ts';
 
@@ -51,6 +52,10 @@ export interface Core {
   minFreeBytes: number;
   droppedRecords: number;
   dataDir: string;
+  /** Provenance headers sealed into every record (codec/record-v2.ts), or null. */
+  stamp: Stamp | null;
+  /** Which entries carry which stamp (stamps.ts). */
+  stampEpochs: StampEpoch[];
 }
 
 function loadPart(dbs: LogDbs, topic: string, tid: number, p: number): Part {

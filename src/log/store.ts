@@ -51,7 +51,7 @@ import { join } from 'node:path';
 import { type Database, open, type RootDatabase } from 'lmdb';
 import { OutpostError } from '../errors.ts';
 import { peekTimestamp, RECORD_V1 } from './codec/record-v1.ts';
-import { batchRawBytes, isBatchV2, peekBatch } from './codec/record-v2.ts';
+import { batchRawBytes, isBatchV2, peekBatch } from './codec/record-v2-read.ts';
 
 export const LAYOUT_VERSION = 2;
 /** Record formats this code reads. */

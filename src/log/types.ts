@@ -134,6 +134,36 @@ export interface LogOptions {
    * Both are safe at the same time on the same data dir.
    */
   role?: 'owner' | 'reader';
+  /**
+   * Provenance headers sealed into every record from now on (after its own headers):
+   * `outpost.edge.id` = id and `outpost.edge.offset` = the record's offset. A mirror then sends
+   * stored batches as they are. Reads leave these headers out. Owner only.
+   */
+  stamp?: { id: string };
+}
+
+/** One stored entry as it is on disk, for a reader that forwards bytes (the mirror). */
+export interface StoredEntry {
+  /** Offset of the entry's first record; it holds [baseOffset, baseOffset + count). */
+  baseOffset: number;
+  count: number;
+  /** 2: a record-v2 batch; 1: one record-v1 record (0.1.0 logs). */
+  format: 1 | 2;
+  /** The stored bytes (a copy). */
+  value: Buffer;
+  /** The stamp id sealed into its records (LogOptions.stamp), null when unstamped. */
+  stampId: string | null;
+}
+
+export interface EntryReadOptions {
+  /** Default 64. */
+  maxEntries?: number;
+  /** Stop before this many stored bytes (the first entry always comes). Default 1 MiB. */
+  maxBytes?: number;
+}
+
+export interface EntryTailOptions extends EntryReadOptions {
+  signal?: AbortSignal;
 }
 
 export interface PartitionedLog {
@@ -155,6 +185,18 @@ export interface PartitionedLog {
    * 100 ms). Yields only durable records. Ends when the signal aborts or the log closes.
    */
   tail(topic: string, partition: number, offset: number, options?: TailOptions): AsyncIterable<LogRecord[]>;
+  /**
+   * Durable stored entries holding offsets ≥ `offset` (clamped up to startOffset), as on disk; the
+   * first may start below `offset`. Empty at the end.
+   */
+  entries(topic: string, partition: number, offset: number, options?: EntryReadOptions): StoredEntry[];
+  /** Like tail(), with stored entries: what a mirror forwards without decoding. */
+  tailEntries(
+    topic: string,
+    partition: number,
+    offset: number,
+    options?: EntryTailOptions,
+  ): AsyncIterable<StoredEntry[]>;
   offsets(topic: string, partition: number): { startOffset: number; endOffset: number };
   partitions(): PartitionInfo[];
   topicNames(): string[];

@@ -47,29 +47,22 @@
 import { crc32c } from '@node-rs/crc32';
 import { OutpostError } from '../../errors.ts';
 import type { Headers } from '../types.ts';
-import {
-  COMPRESSION_BITS,
-  type Compression,
-  compress,
-  compressAsync,
-  compressionOf,
-  decompress,
-} from './compression.ts';
+import { COMPRESSION_BITS, type Compression, compress, compressAsync } from './compression.ts';
 
 export const RECORD_V2_MAGIC = 2;
 /** Bytes of the batch header before the first record. */
 export const BATCH_OVERHEAD_V2 = 61;
-const LENGTH_AT = 8;
-const MAGIC_AT = 16;
-const CRC_AT = 17;
-const ATTRIBUTES_AT = 21;
-const LAST_DELTA_AT = 23;
-const BASE_TS_AT = 27;
-const MAX_TS_AT = 35;
-const COUNT_AT = 57;
-const LOG_OVERHEAD = 12;
+export const LENGTH_AT = 8;
+export const MAGIC_AT = 16;
+export const CRC_AT = 17;
+export const ATTRIBUTES_AT = 21;
+export const LAST_DELTA_AT = 23;
+export const BASE_TS_AT = 27;
+export const MAX_TS_AT = 35;
+export const COUNT_AT = 57;
+export const LOG_OVERHEAD = 12;
 /** Largest decompressed records section we accept (guards against a corrupt length). */
-const MAX_DECOMPRESSED = 256 * 1024 ** 2;
+export const MAX_DECOMPRESSED = 256 * 1024 ** 2;
 
 export interface RecordFields {
   timestamp: number;
@@ -128,12 +121,50 @@ function nameBytes(name: string): Buffer {
   return b;
 }
 
-/** Bytes of a record after its length field. */
-function bodySize(r: RecordFields, offsetDelta: number, timestampDelta: number): number {
+/**
+ * Provenance headers a stamped log writes after each record's own headers (Stamp): the log's id and
+ * the record's own offset, decimal ASCII. They are what a mirrored record carries on a central
+ * cluster, so a stored batch can go there as it is. Reads of the log leave them out.
+ */
+export const STAMP_ID_HEADER = 'outpost.edge.id';
+export const STAMP_OFFSET_HEADER = 'outpost.edge.offset';
+const STAMP_ID_NAME = Buffer.from(STAMP_ID_HEADER);
+const STAMP_OFFSET_NAME = Buffer.from(STAMP_OFFSET_HEADER);
+/** Decimal digits of the largest offset (2^53 - 1): the stamp's worst case before offsets exist. */
+const MAX_OFFSET_DIGITS = 16;
+
+export interface Stamp {
+  /** The log's id (the gateway's edgeId), ASCII. */
+  id: Buffer;
+}
+
+function digits(offset: number): number {
+  let d = 1;
+  for (let p = 10; offset >= p && d < MAX_OFFSET_DIGITS; p *= 10) d++;
+  return d;
+}
+
+/** Bytes the stamp adds to a record at `offset` (undefined: the worst case, any offset). */
+export function stampBytes(stamp: Stamp | null, offset?: number): number {
+  if (stamp === null) return 0;
+  const d = offset === undefined ? MAX_OFFSET_DIGITS : digits(offset);
+  // Each header: key length (1-byte varint: 15 and 19), key, value length, value (≤ 16 digits).
+  const id = 1 + STAMP_ID_NAME.length + varintSize(stamp.id.length) + stamp.id.length;
+  return id + 1 + STAMP_OFFSET_NAME.length + 1 + d;
+}
+
+/** Bytes of a record after its length field (stamped at `offset` when `stamp` is set). */
+function bodySize(
+  r: RecordFields,
+  offsetDelta: number,
+  timestampDelta: number,
+  stamp: Stamp | null = null,
+  offset?: number,
+): number {
   const keyLen = r.key === null ? -1 : r.key.length;
   let n = 1 + varintSize(timestampDelta) + varintSize(offsetDelta) + varintSize(keyLen) + Math.max(0, keyLen);
   n += varintSize(r.value.length) + r.value.length;
-  let count = 0;
+  let count = stamp === null ? 0 : 2;
   const headers = r.headers;
   for (const name in headers) {
     count++;
@@ -141,20 +172,35 @@ function bodySize(r: RecordFields, offsetDelta: number, timestampDelta: number):
     const v = (headers[name] as Buffer).length;
     n += varintSize(k) + k + varintSize(v) + v;
   }
-  return n + varintSize(count);
+  return n + varintSize(count) + (stamp === null ? 0 : stampBytes(stamp, offset));
 }
 
 /**
  * Exact encoded size of one record inside an uncompressed batch (length field included), for a
  * record at `offsetDelta` whose timestamp is `timestampDelta` ms after the batch's first. A batch of
- * only this record is BATCH_OVERHEAD_V2 + recordSizeV2(r) bytes before compression.
+ * only this record is BATCH_OVERHEAD_V2 + recordSizeV2(r) bytes before compression. With a stamp,
+ * the size at the largest offset (an upper bound for any offset).
  */
-export function recordSizeV2(r: RecordFields, offsetDelta = 0, timestampDelta = 0): number {
-  const body = bodySize(r, offsetDelta, timestampDelta);
+export function recordSizeV2(
+  r: RecordFields,
+  offsetDelta = 0,
+  timestampDelta = 0,
+  stamp: Stamp | null = null,
+): number {
+  const body = bodySize(r, offsetDelta, timestampDelta, stamp);
   return varintSize(body) + body;
 }
 
-function putRecord(buf: Buffer, at: number, r: RecordFields, body: number, od: number, td: number): number {
+function putRecord(
+  buf: Buffer,
+  at: number,
+  r: RecordFields,
+  body: number,
+  od: number,
+  td: number,
+  stamp: Stamp | null,
+  offset: number,
+): number {
   at = putVarint(buf, body, at);
   buf[at++] = 0;
   at = putVarint(buf, td, at);
@@ -169,20 +215,29 @@ function putRecord(buf: Buffer, at: number, r: RecordFields, body: number, od: n
   buf.set(r.value, at);
   at += r.value.length;
   const headers = r.headers;
-  let count = 0;
+  let count = stamp === null ? 0 : 2;
   for (const _ in headers) count++;
   at = putVarint(buf, count, at);
-  for (const name in headers) {
-    const k = nameBytes(name);
-    const v = headers[name] as Buffer;
-    at = putVarint(buf, k.length, at);
-    buf.set(k, at);
-    at += k.length;
-    at = putVarint(buf, v.length, at);
-    buf.set(v, at);
-    at += v.length;
+  for (const name in headers) at = putHeader(buf, at, nameBytes(name), headers[name] as Buffer);
+  if (stamp !== null) {
+    at = putHeader(buf, at, STAMP_ID_NAME, stamp.id);
+    at = putVarint(buf, STAMP_OFFSET_NAME.length, at);
+    buf.set(STAMP_OFFSET_NAME, at);
+    at += STAMP_OFFSET_NAME.length;
+    const d = digits(offset);
+    at = putVarint(buf, d, at);
+    at += buf.write(String(offset), at, d, 'latin1');
   }
   return at;
+}
+
+function putHeader(buf: Buffer, at: number, k: Buffer, v: Buffer): number {
+  at = putVarint(buf, k.length, at);
+  buf.set(k, at);
+  at += k.length;
+  at = putVarint(buf, v.length, at);
+  buf.set(v, at);
+  return at + v.length;
 }
 
 /**
@@ -193,8 +248,9 @@ export function encodeBatch(
   baseOffset: number,
   records: readonly RecordFields[],
   codec: Compression,
+  stamp: Stamp | null = null,
 ): Buffer {
-  return sealBatch(baseOffset, records, codec).batch;
+  return sealBatch(baseOffset, records, codec, stamp).batch;
 }
 
 /** encodeBatch, also returning the batch's uncompressed size (what batchRawBytes reads back). */
@@ -202,8 +258,9 @@ export function sealBatch(
   baseOffset: number,
   records: readonly RecordFields[],
   codec: Compression,
+  stamp: Stamp | null = null,
 ): { batch: Buffer; rawBytes: number } {
-  const open = openBatch(baseOffset, records, codec === 'none');
+  const open = openBatch(baseOffset, records, codec === 'none', stamp);
   const batch = frameBatch(open, codec, codec === 'none' ? open.records : compress(codec, open.records));
   return { batch, rawBytes: open.rawBytes };
 }
@@ -216,8 +273,9 @@ export async function sealBatchAsync(
   baseOffset: number,
   records: readonly RecordFields[],
   codec: Compression,
+  stamp: Stamp | null = null,
 ): Promise<{ batch: Buffer; rawBytes: number }> {
-  const open = openBatch(baseOffset, records, codec === 'none');
+  const open = openBatch(baseOffset, records, codec === 'none', stamp);
   const packed = codec === 'none' ? open.records : await compressAsync(codec, open.records);
   return { batch: frameBatch(open, codec, packed), rawBytes: open.rawBytes };
 }
@@ -234,7 +292,12 @@ interface OpenBatch {
 }
 
 /** Encodes the records section; with `inPlace` straight into a batch buffer (no compression). */
-function openBatch(baseOffset: number, records: readonly RecordFields[], inPlace: boolean): OpenBatch {
+function openBatch(
+  baseOffset: number,
+  records: readonly RecordFields[],
+  inPlace: boolean,
+  stamp: Stamp | null,
+): OpenBatch {
   const n = records.length;
   if (n === 0 || n > 0x7fffffff) {
     throw new OutpostError('RECORD_TOO_LARGE', `a record-v2 batch holds 1 to 2^31-1 records, not ${n}`);
@@ -246,7 +309,7 @@ function openBatch(baseOffset: number, records: readonly RecordFields[], inPlace
   for (let i = 0; i < n; i++) {
     const r = records[i] as RecordFields;
     if (r.timestamp > maxTs) maxTs = r.timestamp;
-    const body = bodySize(r, i, r.timestamp - baseTs);
+    const body = bodySize(r, i, r.timestamp - baseTs, stamp, baseOffset + i);
     bodies[i] = body;
     size += varintSize(body) + body;
   }
@@ -255,7 +318,7 @@ function openBatch(baseOffset: number, records: readonly RecordFields[], inPlace
   let at = 0;
   for (let i = 0; i < n; i++) {
     const r = records[i] as RecordFields;
-    at = putRecord(out, at, r, bodies[i] as number, i, r.timestamp - baseTs);
+    at = putRecord(out, at, r, bodies[i] as number, i, r.timestamp - baseTs, stamp, baseOffset + i);
   }
   return { baseOffset, n, baseTs, maxTs, records: out, frame, rawBytes: BATCH_OVERHEAD_V2 + size };
 }
@@ -281,145 +344,4 @@ function frameBatch(open: OpenBatch, codec: Compression, packed: Buffer): Buffer
   batch.writeInt32BE(open.n, COUNT_AT);
   batch.writeUInt32BE(crc32c(batch.subarray(ATTRIBUTES_AT)), CRC_AT);
   return batch;
-}
-
-function corrupt(reason: string): OutpostError {
-  return new OutpostError('RECORD_CORRUPT', `record-v2 corrupt: ${reason}`, { reason });
-}
-
-function int64(buf: Buffer, at: number): number {
-  const v = buf.readBigInt64BE(at);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
-    throw corrupt(`64-bit field at ${at} beyond 2^53`);
-  }
-  return Number(v);
-}
-
-/** True when `buf` looks like a record-v2 batch (a record-v1 value starts with 0x01, a batch with 0x00). */
-export function isBatchV2(buf: Buffer): boolean {
-  return buf.length >= BATCH_OVERHEAD_V2 && buf[0] === 0 && buf[MAGIC_AT] === RECORD_V2_MAGIC;
-}
-
-export function peekBatch(buf: Buffer): BatchHeader {
-  if (buf.length < BATCH_OVERHEAD_V2) throw corrupt(`short batch (${buf.length} bytes)`);
-  const bits = buf.readInt16BE(ATTRIBUTES_AT) & 0x07;
-  const compression = compressionOf(bits);
-  if (compression === undefined) {
-    throw new OutpostError('FORMAT_UNSUPPORTED', `record-v2 compression ${bits} is unknown`, {
-      reason: `compression ${bits}`,
-    });
-  }
-  return {
-    baseOffset: int64(buf, 0),
-    count: buf.readInt32BE(LAST_DELTA_AT) + 1,
-    baseTimestamp: int64(buf, BASE_TS_AT),
-    maxTimestamp: int64(buf, MAX_TS_AT),
-    compression,
-  };
-}
-
-/** Uncompressed size of a zstd frame from its header (RFC 8878 §3.1.1.1), or undefined when absent. */
-function zstdContentSize(f: Buffer): number | undefined {
-  if (f.length < 6 || f.readUInt32LE(0) !== 0xfd2fb528) return undefined;
-  const d = f[4] as number;
-  const single = (d & 0x20) !== 0;
-  const fcsFlag = d >> 6;
-  const at = 5 + (single ? 0 : 1) + ([0, 1, 2, 4][d & 0x03] as number);
-  const size = fcsFlag === 0 ? (single ? 1 : 0) : 1 << fcsFlag;
-  if (size === 0 || at + size > f.length) return undefined;
-  if (size === 1) return f[at] as number;
-  if (size === 2) return f.readUInt16LE(at) + 256;
-  if (size === 4) return f.readUInt32LE(at);
-  return Number(f.readBigUInt64LE(at));
-}
-
-/**
- * Size the batch would have uncompressed (header + records), for stored-versus-raw figures. Read
- * from the codec's own size fields where it has them (zstd frame content size, gzip ISIZE);
- * snappy and lz4 are decompressed (fast, and only done on open, deletion and reports).
- */
-export function batchRawBytes(buf: Buffer): number {
-  const h = peekBatch(buf);
-  const packed = buf.subarray(BATCH_OVERHEAD_V2);
-  let raw: number | undefined;
-  if (h.compression === 'none') raw = packed.length;
-  else if (h.compression === 'zstd') raw = zstdContentSize(packed);
-  else if (h.compression === 'gzip' && packed.length >= 18) raw = packed.readUInt32LE(packed.length - 4);
-  raw ??= decompress(h.compression, packed, MAX_DECOMPRESSED).length;
-  return BATCH_OVERHEAD_V2 + raw;
-}
-
-/**
- * Checks and decodes one batch. Key, header values and value never alias `buf` (safe to keep after
- * LMDB reuses its read buffer). Throws RECORD_CORRUPT or FORMAT_UNSUPPORTED; callers add where.
- */
-export function decodeBatch(buf: Buffer): BatchRecord[] {
-  if (buf.length < BATCH_OVERHEAD_V2) throw corrupt(`short batch (${buf.length} bytes)`);
-  if (buf[MAGIC_AT] !== RECORD_V2_MAGIC) {
-    throw new OutpostError('FORMAT_UNSUPPORTED', `record batch magic ${buf[MAGIC_AT]} is not 2`, {
-      reason: `magic ${buf[MAGIC_AT]}`,
-    });
-  }
-  if (buf.readInt32BE(LENGTH_AT) !== buf.length - LOG_OVERHEAD) throw corrupt('batchLength does not match');
-  if (crc32c(buf.subarray(ATTRIBUTES_AT)) !== buf.readUInt32BE(CRC_AT)) throw corrupt('checksum mismatch');
-  const h = peekBatch(buf);
-  const n = buf.readInt32BE(COUNT_AT);
-  if (n < 0 || n > buf.length) throw corrupt(`records count ${n}`);
-  const packed = buf.subarray(BATCH_OVERHEAD_V2);
-  const data = h.compression === 'none' ? packed : decompress(h.compression, packed, MAX_DECOMPRESSED);
-  const copy = h.compression === 'none';
-  const out: BatchRecord[] = new Array(n);
-  let at = 0;
-  const end = data.length;
-  const varint = (): number => {
-    let z = 0;
-    let mul = 1;
-    for (let i = 0; i < 10; i++) {
-      if (at >= end) throw corrupt('varint runs past the end');
-      const b = data[at++] as number;
-      z += (b & 0x7f) * mul;
-      if (b < 0x80) {
-        if (z > Number.MAX_SAFE_INTEGER) throw corrupt('varint beyond 2^53');
-        return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
-      }
-      mul *= 128;
-    }
-    throw corrupt('varint longer than 10 bytes');
-  };
-  const bytes = (len: number): Buffer => {
-    if (len < 0 || at + len > end) throw corrupt('length field points past the end');
-    const b = data.subarray(at, at + len);
-    at += len;
-    return copy ? Buffer.from(b) : b;
-  };
-  for (let i = 0; i < n; i++) {
-    const length = varint();
-    const recordEnd = at + length;
-    if (length < 1 || recordEnd > end) throw corrupt('record length points past the end');
-    at++; // attributes
-    const timestamp = h.baseTimestamp + varint();
-    const offset = h.baseOffset + varint();
-    const keyLen = varint();
-    const key = keyLen === -1 ? null : bytes(keyLen);
-    const valueLen = varint();
-    const value = valueLen === -1 ? Buffer.alloc(0) : bytes(valueLen);
-    const hc = varint();
-    if (hc < 0) throw corrupt(`headers count ${hc}`);
-    const headers: Headers = {};
-    for (let j = 0; j < hc; j++) {
-      const kLen = varint();
-      if (kLen < 0 || at + kLen > end) throw corrupt('header key length points past the end');
-      const name = data.toString('utf8', at, at + kLen);
-      at += kLen;
-      const vLen = varint();
-      headers[name] = vLen === -1 ? Buffer.alloc(0) : bytes(vLen);
-    }
-    if (at !== recordEnd) throw corrupt('record length does not match its fields');
-    out[i] = { offset, timestamp, key, headers, value };
-  }
-  if (at !== end) throw corrupt('trailing bytes after the last record');
-  if (n > 0 && (out[n - 1] as BatchRecord).offset !== h.baseOffset + h.count - 1) {
-    throw corrupt('lastOffsetDelta does not match the last record');
-  }
-  return out;
 }
