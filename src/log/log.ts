@@ -17,6 +17,7 @@ import { isOutpostError, OutpostError } from '../errors.ts';
 import { type CommitPolicy, type Pending, prepare, publish, Sealer, validateRecord } from './append.ts';
 import { Budget } from './budget.ts';
 import { deleteCursor, getCursor, listCursors, setCursor } from './cursors.ts';
+import { follow, type Waiting } from './follow.ts';
 import { readEntries, readRange } from './read.ts';
 import { ReaderView } from './reader.ts';
 import { dropOldest, runRetention } from './retention.ts';
@@ -49,7 +50,6 @@ function commitPolicy(o: { commitWindowMs?: number; commitMaxBytes?: number }): 
 }
 const DEFAULT_MIN_FREE_BYTES = 256 * 1024 ** 2;
 const CHECKPOINT_INTERVAL_MS = 5_000;
-const READER_POLL_MS = 100;
 
 export async function openLog(options: LogOptions): Promise<PartitionedLog> {
   const dbs = openDbs(options.dataDir);
@@ -236,13 +236,17 @@ class Log implements PartitionedLog {
     );
   }
 
+  #waiting(): Waiting {
+    return { core: this.#core, closed: () => this.#closed, closeSignal: this.#closeSignal.signal };
+  }
+
   tail(
     topic: string,
     partition: number,
     offset: number,
     options: TailOptions = {},
   ): AsyncIterable<LogRecord[]> {
-    return this.#follow(topic, partition, offset, options.signal, (next) => {
+    return follow(this.#waiting(), topic, partition, offset, options.signal, (next) => {
       const batch = this.read(topic, partition, next, options);
       const last = batch[batch.length - 1];
       return last === undefined ? undefined : { items: batch, next: last.offset + 1 };
@@ -255,53 +259,10 @@ class Log implements PartitionedLog {
     offset: number,
     options: EntryTailOptions = {},
   ): AsyncIterable<StoredEntry[]> {
-    return this.#follow(topic, partition, offset, options.signal, (next) => {
+    return follow(this.#waiting(), topic, partition, offset, options.signal, (next) => {
       const entries = this.entries(topic, partition, next, options);
       const last = entries[entries.length - 1];
       return last === undefined ? undefined : { items: entries, next: last.baseOffset + last.count };
-    });
-  }
-
-  /** Reads with `step` from `offset` on; waits for durable appends whenever it finds nothing. */
-  async *#follow<T>(
-    topic: string,
-    partition: number,
-    offset: number,
-    signal: AbortSignal | undefined,
-    step: (next: number) => { items: T; next: number } | undefined,
-  ): AsyncIterable<T> {
-    let next = offset;
-    while (!this.#closed && signal?.aborted !== true) {
-      const got = step(next);
-      if (got !== undefined) {
-        next = got.next;
-        yield got.items;
-        continue;
-      }
-      await this.#waitFor(topic, partition, next, signal);
-    }
-  }
-
-  #waitFor(topic: string, partition: number, next: number, signal: AbortSignal | undefined): Promise<void> {
-    return new Promise<void>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      let part: Part | undefined;
-      const done = () => {
-        if (timer !== undefined) clearTimeout(timer);
-        part?.waiters.delete(done);
-        signal?.removeEventListener('abort', done);
-        this.#closeSignal.signal.removeEventListener('abort', done);
-        resolve();
-      };
-      signal?.addEventListener('abort', done, { once: true });
-      this.#closeSignal.signal.addEventListener('abort', done, { once: true });
-      if (this.#core === null) {
-        timer = setTimeout(done, READER_POLL_MS);
-        return;
-      }
-      part = getPart(this.#core, topic, partition);
-      if (part.durableEnd > next) done();
-      else part.waiters.add(done);
     });
   }
 

@@ -3,7 +3,12 @@ import { describe, expect, test } from 'vitest';
 import { isOutpostError } from '../../src/errors.ts';
 import { COMPRESSIONS } from '../../src/log/codec/compression.ts';
 import { encodeRecord } from '../../src/log/codec/record-v1.ts';
-import { BATCH_OVERHEAD_V2, encodeBatch, type RecordFields, recordSizeV2 } from '../../src/log/codec/record-v2.ts';
+import {
+  BATCH_OVERHEAD_V2,
+  encodeBatch,
+  type RecordFields,
+  recordSizeV2,
+} from '../../src/log/codec/record-v2.ts';
 import { decodeBatch, isBatchV2, peekBatch } from '../../src/log/codec/record-v2-read.ts';
 
 // Worked by hand from the layout in record-v2.ts; the CRC-32C by a bitwise Python loop
