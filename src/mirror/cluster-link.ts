@@ -15,9 +15,9 @@ import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/index.ts';
 import type { PartitionedLog } from '../log/index.ts';
 import { accountAck, recordAck, settleCommits } from './ack-accounting.ts';
-import { type OutBatch, toOutBatches, trimLanded } from './batches.ts';
 import { reportFailure } from './failures.ts';
 import { encodeOffsetSync } from './formats/offset-sync.ts';
+import { forwardContext, planBatches, trimLanded, type WireBatch } from './forward.ts';
 import { heartbeatLoop } from './heartbeats.ts';
 import { ensureLinkCursors, protectNewPartitions } from './link-cursors.ts';
 import type { MirrorMetrics } from './metrics.ts';
@@ -44,12 +44,14 @@ import { timed } from './timed.ts';
 
 /**
  * Produce requests in flight per partition: ONE. With two, a failed request followed by a successful
- * one could land records out of order: @platformatic/kafka drops the producer id and sequence numbers
- * after a failed send, so the next send of the same partition would start a fresh idempotent
- * producer that the broker accepts without the failed batch before it (then resume-from-tail would
- * skip that batch). One request at a time keeps "the remote tail is a prefix of the edge" true.
+ * one could land records out of order: after a failed send the raw producer is not reused (a new
+ * session brings a new producer id), so a second request already sent under the old id could land
+ * without the failed batch before it (then resume-from-tail would skip that batch). One request at
+ * a time keeps "the remote tail is a prefix of the edge" true.
  */
 const MAX_IN_FLIGHT = 1;
+/** Stored entries per log read: the planner coalesces the small ones within batch.maxBytes. */
+const MAX_ENTRIES_PER_READ = 256;
 /** On stop, how long a streaming link's in-flight batches may take to be acknowledged. */
 const STOP_GRACE_MS = 3_000;
 
@@ -248,39 +250,37 @@ export class ClusterLink {
   }
 
   async #partitionLoop(p: Part, session: RemoteSession, signal: AbortSignal): Promise<void> {
-    const tail = this.#d.log.tail(p.topic, p.partition, p.next, {
-      maxRecords: this.#cfg.batch.maxRecords,
+    const tail = this.#d.log.tailEntries(p.topic, p.partition, p.next, {
       maxBytes: this.#cfg.batch.maxBytes,
+      maxEntries: MAX_ENTRIES_PER_READ,
       signal,
     });
     // MAX_IN_FLIGHT (1) produce request per partition, acknowledged in order; any failure tears the
     // session down and the next one resumes from the remote tail.
     const window: Array<Promise<void>> = [];
     try {
-      for await (const batch of tail) {
-        for (let out of toOutBatches(
-          batch,
-          this.#d.edgeId,
-          this.#cfg.batch.maxBytes,
-          p.remote,
-          p.partition,
-        )) {
+      for await (const entries of tail) {
+        // Settings in force from the next read (reload); the first read starts at p.next.
+        const ctx = forwardContext(this.#d.edgeId, this.#cfg.batch, this.#cfg.compression);
+        for (const planned of planBatches(entries, p.next, ctx)) {
           if (signal.aborted) return;
-          const fresh = trimLanded(out, p.maxEdge);
+          const fresh = trimLanded(planned, p.maxEdge, ctx);
           if (!fresh) {
-            this.#skipLanded(p, out);
+            this.#skipLanded(p, planned);
             continue;
           }
-          out = fresh;
-          await this.#pace(p, out, signal);
-          const produced = this.#produce(p, session, out);
-          produced.catch(() => {}); // handled through `done` below
-          const done = (window.at(-1) ?? Promise.resolve())
-            .then(() => produced)
-            .then((remoteBase) => this.#acked(p, session, signal, out, remoteBase));
-          done.catch((err: unknown) => this.#failSession?.(err));
-          window.push(done);
-          if (window.length >= MAX_IN_FLIGHT) await window.shift();
+          for (const out of fresh) {
+            await this.#pace(p, out, signal);
+            if (signal.aborted) return;
+            const produced = this.#produce(p, session, out);
+            produced.catch(() => {}); // handled through `done` below
+            const done = (window.at(-1) ?? Promise.resolve())
+              .then(() => produced)
+              .then((remoteBase) => this.#acked(p, session, signal, out, remoteBase));
+            done.catch((err: unknown) => this.#failSession?.(err));
+            window.push(done);
+            if (window.length >= MAX_IN_FLIGHT) await window.shift();
+          }
         }
       }
     } finally {
@@ -292,7 +292,7 @@ export class ClusterLink {
    * A whole batch already landed (an ack's rescan found these edge offsets on the remote, indexed):
    * not sent again; the cursor moves past it after the previous commits.
    */
-  #skipLanded(p: Part, out: OutBatch): void {
+  #skipLanded(p: Part, out: WireBatch): void {
     const last = out.offsets[out.offsets.length - 1] as number;
     p.next = last + 1;
     p.acking = p.acking.then(() => this.#advanceCursor(p, last + 1));
@@ -304,7 +304,7 @@ export class ClusterLink {
   }
 
   /** Waits for pacing tokens (state throttled while waiting). */
-  async #pace(p: Part, out: OutBatch, signal: AbortSignal): Promise<void> {
+  async #pace(p: Part, out: WireBatch, signal: AbortSignal): Promise<void> {
     const last = out.offsets[out.offsets.length - 1] as number;
     const live = last + 1 >= this.#d.log.offsets(p.topic, p.partition).endOffset;
     const req = { bytes: out.bytes, live, priority: this.#d.priority(p.topic), signal };
@@ -322,7 +322,7 @@ export class ClusterLink {
   }
 
   /** One produce request, bounded; errors mapped in produce.ts (a too-large batch blocks its partition). */
-  #produce(p: Part, session: RemoteSession, out: OutBatch): Promise<number> {
+  #produce(p: Part, session: RemoteSession, out: WireBatch): Promise<number> {
     const { logger, metrics } = this.#d;
     const ctx = { alias: this.alias, logger, metrics, timeoutMs: this.#cfg.produceTimeoutMs };
     return produceBatch(ctx, p, session, out);
@@ -333,7 +333,7 @@ export class ClusterLink {
     p: Part,
     session: RemoteSession,
     signal: AbortSignal,
-    out: OutBatch,
+    out: WireBatch,
     remoteBase: number,
   ): Promise<void> {
     const { index, metrics, logger, edgeId } = this.#d;
@@ -373,6 +373,7 @@ export class ClusterLink {
     p.lastAckedAt = Date.now();
     metrics.records.inc({ cluster: this.alias, topic: p.topic }, count);
     metrics.bytes.inc({ cluster: this.alias }, out.bytes);
+    metrics.batches.inc({ cluster: this.alias, how: out.how });
     await prev;
     void this.#flushSyncs(session);
   }

@@ -4,6 +4,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 export interface MirrorMetrics {
   records: Counter<'cluster' | 'topic'>;
   bytes: Counter<'cluster'>;
+  batches: Counter<'cluster' | 'how'>;
   errors: Counter<'cluster' | 'code'>;
   retries: Counter<'cluster' | 'reason'>;
   recovered: Counter<'cluster'>;
@@ -37,8 +38,14 @@ export function mirrorMetrics(
     }),
     bytes: new Counter({
       name: 'outpost_mirror_bytes_total',
-      help: 'Key+value+header bytes of records acknowledged by a central cluster.',
+      help: 'Record batch bytes (as sent: compressed when the batch is) acknowledged by a central cluster.',
       labelNames: ['cluster'] as const,
+      registers,
+    }),
+    batches: new Counter({
+      name: 'outpost_mirror_batches_total',
+      help: 'Record batches acknowledged by a central cluster, by how they were built: forwarded (a stored batch sent as it is), coalesced (consecutive stored batches merged into one) or recoded (decoded and sealed again: record-v1 or unstamped entries, a start inside a batch, a batch above batch.maxBytes, or a link codec other than the stored one).',
+      labelNames: ['cluster', 'how'] as const,
       registers,
     }),
     errors: new Counter({

@@ -9,7 +9,7 @@
  */
 import type { Logger } from 'pino';
 import { isOutpostError, OutpostError } from '../errors.ts';
-import type { OutBatch } from './batches.ts';
+import type { WireBatch } from './forward.ts';
 import type { MirrorMetrics } from './metrics.ts';
 import { kafkaErrorText, type RemoteSession } from './remote.ts';
 import type { Part } from './session-setup.ts';
@@ -19,37 +19,33 @@ export function produceBatch(
   ctx: { alias: string; logger: Logger; metrics: MirrorMetrics; timeoutMs: number },
   p: Part,
   session: RemoteSession,
-  out: OutBatch,
+  out: WireBatch,
 ): Promise<number> {
   const { alias } = ctx;
   const what = `produce ${p.remote}/${p.partition}`;
-  return timed(session.produceMessages(p.remote, p.partition, out.records), ctx.timeoutMs, what, alias).catch(
-    (err: unknown) => {
-      if (isOutpostError(err)) throw err;
-      const text = kafkaErrorText(err);
-      const fields = {
-        cluster: alias,
-        topic: p.topic,
-        partition: p.partition,
-        offset: out.offsets[0] as number,
-        cause: err,
-      };
-      if (/MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/.test(text)) {
-        p.blocked =
-          out.records.length === 1
-            ? `edge record ${p.topic}/${p.partition}@${out.offsets[0]} (${out.encoded} B encoded) is larger than ${alias} accepts: raise the broker's message.max.bytes (and the topic's max.message.bytes)`
-            : `a ${out.encoded} B batch is larger than ${alias} accepts: lower mirror.clusters.${alias}.batch.maxBytes below the broker's message.max.bytes`;
-        ctx.metrics.refused.inc({ cluster: alias, topic: p.topic });
-        ctx.logger.error(
-          { ...fields, cause: undefined, err: text },
-          `mirror partition blocked: ${p.blocked}`,
-        );
-        throw new OutpostError('RECORD_TOO_LARGE', `${what}: ${p.blocked}`, fields);
-      }
-      throw new OutpostError('MIRROR_PRODUCE_FAILED', `${what} failed: ${text}`, {
-        ...fields,
-        retriable: true,
-      });
-    },
-  );
+  const sent = session.produceBatch(p.remote, p.partition, out.batch, out.offsets.length);
+  return timed(sent, ctx.timeoutMs, what, alias).catch((err: unknown) => {
+    if (isOutpostError(err)) throw err;
+    const text = kafkaErrorText(err);
+    const fields = {
+      cluster: alias,
+      topic: p.topic,
+      partition: p.partition,
+      offset: out.offsets[0] as number,
+      cause: err,
+    };
+    if (/MESSAGE_TOO_LARGE|RECORD_LIST_TOO_LARGE/.test(text)) {
+      p.blocked =
+        out.offsets.length === 1
+          ? `edge record ${p.topic}/${p.partition}@${out.offsets[0]} (${out.encoded} B encoded) is larger than ${alias} accepts: raise the broker's message.max.bytes (and the topic's max.message.bytes)`
+          : `a ${out.encoded} B batch is larger than ${alias} accepts: lower mirror.clusters.${alias}.batch.maxBytes below the broker's message.max.bytes`;
+      ctx.metrics.refused.inc({ cluster: alias, topic: p.topic });
+      ctx.logger.error({ ...fields, cause: undefined, err: text }, `mirror partition blocked: ${p.blocked}`);
+      throw new OutpostError('RECORD_TOO_LARGE', `${what}: ${p.blocked}`, fields);
+    }
+    throw new OutpostError('MIRROR_PRODUCE_FAILED', `${what} failed: ${text}`, {
+      ...fields,
+      retriable: true,
+    });
+  });
 }

@@ -1,6 +1,7 @@
 /**
  * One session with one central Kafka cluster, over @platformatic/kafka: an Admin client, one
- * idempotent producer (acks=all, KIP-98 sequence numbers per partition), and sessionless Fetch
+ * idempotent raw producer of record batches (wire/raw-producer.ts: acks=all, KIP-98 sequence
+ * numbers per partition, stored batches sent as they are), and sessionless Fetch
  * requests to partition leaders for reading a remote tail back (Fetch v12, sessionId 0 / epoch -1 =
  * "full fetch, no session", KIP-227). A session is thrown away whole on any error; the link builds a
  * new one, so no state (producer id, sequence numbers, metadata) survives a failure.
@@ -13,11 +14,10 @@ import {
   FetchIsolationLevels,
   fetchV12,
   ListOffsetTimestamps,
-  ProduceAcks,
-  Producer,
 } from '@platformatic/kafka';
 import type { ClusterConfig } from '../config/index.ts';
-import type { OutMessage } from './batches.ts';
+import { encodeBatch, type Headers } from '../log/index.ts';
+import { RawProducer } from './wire/raw-producer.ts';
 
 export interface RemoteRecord {
   offset: number;
@@ -89,8 +89,8 @@ export class RemoteSession {
   readonly admin: Admin;
   readonly #cfg: ClusterConfig;
   readonly #timeoutMs: number;
-  #producer: Producer | undefined;
-  #producerReady: Promise<Producer> | undefined;
+  #producer: RawProducer | undefined;
+  #producerReady: Promise<RawProducer> | undefined;
   readonly #fetchConns = new Map<number, Connection>();
 
   constructor(alias: string, cfg: ClusterConfig, timeoutMs: number = cfg.produceTimeoutMs) {
@@ -100,17 +100,12 @@ export class RemoteSession {
     this.admin = new Admin(clientOptions(alias, cfg, 'admin', timeoutMs));
   }
 
-  /** The session's idempotent producer (KIP-98: acks=all, enable.idempotence), initialized once. */
-  producer(): Promise<Producer> {
+  /** The session's idempotent producer (KIP-98: acks=all, one producer id), initialized once. */
+  producer(): Promise<RawProducer> {
     this.#producerReady ??= (async () => {
-      const p = new Producer({
-        ...clientOptions(this.alias, this.#cfg, 'mirror', this.#timeoutMs),
-        idempotent: true,
-        acks: ProduceAcks.ALL,
-        autocreateTopics: false,
-      });
+      const p = new RawProducer({ alias: this.alias, cfg: this.#cfg, timeoutMs: this.#timeoutMs });
       this.#producer = p;
-      await p.initIdempotentProducer({});
+      await p.init();
       return p;
     })();
     return this.#producerReady;
@@ -277,31 +272,22 @@ export class RemoteSession {
   }
 
   /**
-   * Produces prebuilt messages (batches.ts: all for `topic`/`partition`) as one batch; resolves with
-   * the base offset the broker assigned. The mirror's hot path: no per-record copy here.
+   * Produces one record-v2 batch (stored, coalesced or recoded: forward.ts) of `count` records to
+   * one partition; resolves with the base offset the broker assigned. The mirror's hot path.
    */
-  async produceMessages(topic: string, partition: number, messages: OutMessage[]): Promise<number> {
+  async produceBatch(topic: string, partition: number, batch: Buffer, count: number): Promise<number> {
     const p = await this.producer();
-    const res = await p.send({ messages });
-    const o = res.offsets?.find((x) => x.topic === topic && x.partition === partition);
-    if (!o) throw new Error(`no offset in produce response for ${topic}/${partition}`);
-    return Number(o.offset);
+    return p.produce(topic, partition, batch, count);
   }
 
-  /** Produces one batch to one partition; resolves with the base offset the broker assigned. */
+  /** Produces records (MM2's internal records: heartbeats, offset syncs) as one uncompressed batch. */
   produce(topic: string, partition: number, records: OutRecord[]): Promise<number> {
-    return this.produceMessages(
-      topic,
-      partition,
-      records.map((r) => ({
-        topic,
-        partition,
-        ...(r.key ? { key: r.key } : {}),
-        value: r.value,
-        timestamp: BigInt(r.timestamp),
-        headers: r.headers,
-      })),
-    );
+    const fields = records.map((r) => {
+      const headers: Headers = {};
+      for (const [k, v] of r.headers) headers[k.toString('utf8')] = v;
+      return { timestamp: r.timestamp, key: r.key, headers, value: r.value };
+    });
+    return this.produceBatch(topic, partition, encodeBatch(0, fields, 'none'), records.length);
   }
 
   /** What this session has open, for a stop that missed its deadline. */
@@ -313,7 +299,7 @@ export class RemoteSession {
 
   async close(): Promise<void> {
     const closing: Array<Promise<unknown>> = [this.admin.close()];
-    if (this.#producer) closing.push(this.#producer.close(true));
+    if (this.#producer) closing.push(this.#producer.close());
     for (const c of this.#fetchConns.values()) closing.push(c.close());
     this.#fetchConns.clear();
     await Promise.allSettled(closing);

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { toOutBatches, trimLanded } from '../../src/mirror/batches.ts';
 import { classifyLanded, describeRuns } from '../../src/mirror/landed.ts';
 
 describe('mirror landed-record classification', () => {
@@ -41,27 +40,5 @@ describe('mirror landed-record classification', () => {
     );
     expect(c.duplicates).toEqual([{ edgeStart: 3, remoteStart: 0, count: 1 }]);
     expect(c.first).toEqual([{ edgeStart: 4, remoteStart: 1, count: 1 }]);
-  });
-
-  it('trims the records that already landed from an out batch and keeps its byte counts consistent', () => {
-    const recs = Array.from({ length: 10 }, (_, i) => ({
-      topic: 't',
-      partition: 0,
-      offset: 100 + i,
-      timestamp: 1,
-      key: null,
-      headers: {},
-      value: Buffer.alloc(10),
-    }));
-    const [out] = toOutBatches(recs, 'edge', 1024 ** 2);
-    if (!out) throw new Error('no batch');
-    expect(trimLanded(out, 99)).toBe(out);
-    expect(trimLanded(out, 109)).toBeUndefined();
-    const t = trimLanded(out, 104);
-    expect(t?.offsets).toEqual([105, 106, 107, 108, 109]);
-    expect(t?.records.length).toBe(5);
-    const [fresh] = toOutBatches(recs.slice(5), 'edge', 1024 ** 2);
-    expect(t?.bytes).toBe(fresh?.bytes);
-    expect(t?.encoded).toBeGreaterThanOrEqual(fresh?.encoded ?? Number.POSITIVE_INFINITY);
   });
 });

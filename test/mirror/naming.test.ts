@@ -33,34 +33,3 @@ describe('mirror naming', () => {
     expect(topicSelected('other', f)).toBe(false);
   });
 });
-
-describe('mirror produce batches', () => {
-  it('adds provenance headers and splits under the encoded-size bound', async () => {
-    const { toOutBatches } = await import('../../src/mirror/batches.ts');
-    const recs = Array.from({ length: 100 }, (_, i) => ({
-      topic: 't',
-      partition: 0,
-      offset: 10 + i,
-      timestamp: 1,
-      key: i % 2 ? Buffer.from('k') : null,
-      headers: { a: Buffer.from('b') },
-      value: Buffer.alloc(200),
-    }));
-    const out = toOutBatches(recs, 'gw', 5000);
-    expect(out.length).toBeGreaterThan(4);
-    expect(out.flatMap((b) => b.offsets)).toEqual(recs.map((r) => r.offset));
-    for (const b of out) expect(b.encoded).toBeLessThanOrEqual(5000);
-    const h = [...((out[0]?.records[0]?.headers as Map<Buffer, Buffer> | undefined) ?? new Map())].map(
-      ([k, v]) => [k.toString(), v.toString()],
-    );
-    expect(h).toEqual([
-      ['a', 'b'],
-      ['outpost.edge.id', 'gw'],
-      ['outpost.edge.offset', '10'],
-    ]);
-    // One record larger than the bound still goes alone (the broker decides).
-    expect(
-      toOutBatches([{ ...recs[0], value: Buffer.alloc(9000) } as (typeof recs)[number]], 'gw', 5000),
-    ).toHaveLength(1);
-  });
-});
