@@ -1,5 +1,5 @@
 // Public face of the partitioned log (see types.ts for the contract).
-export { COMPRESSIONS, type Compression } from './codec/compression.ts';
+export { COMPRESSIONS, type Compression, compress, decompress } from './codec/compression.ts';
 export { decodeRecord, encodeRecord, RECORD_V1 } from './codec/record-v1.ts';
 export {
   BATCH_OVERHEAD_V2,
