@@ -51,6 +51,12 @@ export const clusterSchema = z
       .strict()
       .prefault({})
       .describe('Produce batch limits.'),
+    compression: z
+      .enum(['stored', 'none', 'gzip', 'snappy', 'lz4', 'zstd'])
+      .default('stored')
+      .describe(
+        'Codec of the record batches sent to this cluster. "stored" (default) sends what the log stored (log.topics.<t>.compression) as it is; another codec recompresses each batch once, for a link that wants it.',
+      ),
     topics: z
       .object({
         include: z.array(z.string()).default(['*']).describe('Glob patterns of edge topics to mirror.'),
