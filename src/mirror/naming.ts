@@ -2,6 +2,8 @@
  * Names, as MirrorMaker 2's DefaultReplicationPolicy spells them (separator "."), and the provenance
  * headers Outpost adds to every mirrored record.
  */
+import { STAMP_ID_HEADER, STAMP_OFFSET_HEADER } from '../log/index.ts';
+
 export const SEPARATOR = '.';
 
 /** Remote name of an edge topic: `<edgeId>.<topic>` (DefaultReplicationPolicy.formatRemoteTopic). */
@@ -62,6 +64,7 @@ export function topicSelected(
  * - `outpost.edge.offset`: the record's offset in the edge partition (decimal). Edge partition p is
  *   remote partition p, so (edge id, topic, partition, offset) names the edge record exactly. The link
  *   reads this header back from the remote tail to resume without duplicates.
+ * The log seals both into every stored record (its stamp), so stored batches go out as they are.
  */
-export const HEADER_EDGE_ID = 'outpost.edge.id';
-export const HEADER_EDGE_OFFSET = 'outpost.edge.offset';
+export const HEADER_EDGE_ID: string = STAMP_ID_HEADER;
+export const HEADER_EDGE_OFFSET: string = STAMP_OFFSET_HEADER;

@@ -11,7 +11,7 @@ import {
   type StoredEntry,
 } from '../../src/log/index.ts';
 import { forwardContext, planBatches, trimLanded, type WireBatch } from '../../src/mirror/forward.ts';
-import { HEADER_EDGE_ID, HEADER_EDGE_OFFSET } from '../../src/mirror/index.ts';
+import { HEADER_EDGE_ID, HEADER_EDGE_OFFSET } from '../../src/mirror/naming.ts';
 import { openTestLog, options, spec, tempDir, value } from '../log/helpers.ts';
 
 const EDGE = 'gw-1';
