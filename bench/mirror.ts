@@ -6,6 +6,10 @@
  *    then mirror them: records/s and MB/s from the mirror's start until every partition has no lag.
  * 2. Peer: ProducerPerformance, same record count and size, same partition count, acks=all,
  *    enable.idempotence=true. Prints the ratio (ours / Java).
+ *    Both for each codec of BENCH_CODECS (default "none,zstd"): the edge topic stores batches in
+ *    that codec (the mirror sends them as stored) and the peer runs with compression.type set to
+ *    it. The values are the peer's own payload: one random run of A-Z letters, the same for every
+ *    record (ProducerPerformance without a payload file), so both sides send the same bytes.
  * 3. End-to-end latency at a steady BENCH_RATE records/s (default 5000) for BENCH_LATENCY_SECONDS
  *    (default 10): from the append call to the record reaching a read_committed consumer; p50/p99.
  *
@@ -23,7 +27,7 @@ import { Admin, Consumer, FetchIsolationLevels } from '@platformatic/kafka';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { parseConfig } from '../src/config/index.ts';
-import { type AppendRecord, logOptionsFromConfig, openLog } from '../src/log/index.ts';
+import { type AppendRecord, type Compression, logOptionsFromConfig, openLog } from '../src/log/index.ts';
 import { type Mirror, startMirror } from '../src/mirror/index.ts';
 import { startCluster } from '../test/kafka/harness.ts';
 import { runProducerPerfTest } from '../test/kafka/perf.ts';
@@ -34,14 +38,21 @@ const RATE = Number(process.env['BENCH_RATE'] ?? 5000);
 const LATENCY_SECONDS = Number(process.env['BENCH_LATENCY_SECONDS'] ?? 10);
 const REPEAT = Math.max(1, Number(process.env['BENCH_REPEAT'] ?? 3));
 const VALUE_BYTES = 200;
+const CODECS = (process.env['BENCH_CODECS'] ?? 'none,zstd').split(',') as Compression[];
+/** ProducerPerformance's payload: random uppercase letters, generated once. */
+const PAYLOAD = Buffer.from(Array.from({ length: VALUE_BYTES }, () => 65 + Math.floor(Math.random() * 26)));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] as number;
 const logger = pino({ level: process.env['BENCH_LOG'] ?? 'warn' });
 
-function config(bootstrap: string, dataDir: string, edgeId: string) {
+function config(bootstrap: string, dataDir: string, edgeId: string, compression: Compression = 'none') {
   return parseConfig({
     edgeId,
     dataDir,
-    log: { topics: { t: { partitions: PARTITIONS } }, minFreeBytes: 0, maxBytes: 16 * 1024 ** 3 },
+    log: {
+      topics: { t: { partitions: PARTITIONS, compression } },
+      minFreeBytes: 0,
+      maxBytes: 16 * 1024 ** 3,
+    },
     mqtt: { listeners: [{ type: 'tcp', port: 0 }] },
     mirror: { clusters: { bench: { bootstrap, batch: { maxRecords: 5000, maxBytes: 1024 ** 2 } } } },
   });
@@ -58,15 +69,21 @@ async function caughtUp(mirror: Mirror): Promise<void> {
 const pct = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 
-async function throughput(
-  bootstrap: string,
-  records = RECORDS,
-): Promise<{ rps: number; mbps: number; seconds: number }> {
+interface Ours {
+  rps: number;
+  mbps: number;
+  seconds: number;
+  /** Batch bytes acknowledged per record (outpost_mirror_bytes_total / records). */
+  wirePerRecord: number;
+  how: string;
+}
+
+async function throughput(bootstrap: string, codec: Compression, records = RECORDS): Promise<Ours> {
   const dir = mkdtempSync(join(tmpdir(), 'outpost-bench-mirror-'));
   try {
-    const cfg = config(bootstrap, dir, `b${randomUUID().slice(0, 8)}`);
+    const cfg = config(bootstrap, dir, `b${randomUUID().slice(0, 8)}`, codec);
     const log = await openLog(logOptionsFromConfig(cfg));
-    const value = Buffer.alloc(VALUE_BYTES, 0x61);
+    const value = PAYLOAD;
     for (let i = 0; i < RECORDS; i += 1000) {
       const batch: AppendRecord[] = [];
       for (let j = i; j < Math.min(RECORDS, i + 1000); j++)
@@ -74,7 +91,8 @@ async function throughput(
       await log.append(batch);
     }
     const t0 = performance.now();
-    const mirror = await startMirror({ config: cfg, log, logger, metrics: new Registry() });
+    const registry = new Registry();
+    const mirror = await startMirror({ config: cfg, log, logger, metrics: registry });
     while (mirror.status().clusters[0]?.state === 'connecting') await new Promise((r) => setTimeout(r, 5));
     const t1 = performance.now();
     await caughtUp(mirror);
@@ -85,7 +103,21 @@ async function throughput(
     );
     await mirror.stop({ timeoutMs: 10_000 });
     await log.close();
-    return { rps: records / seconds, mbps: (records * VALUE_BYTES) / seconds / 1e6, seconds };
+    const sum = async (name: string) => {
+      const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
+      return m?.values ?? [];
+    };
+    const bytes = (await sum('outpost_mirror_bytes_total')).reduce((n, v) => n + v.value, 0);
+    const how = (await sum('outpost_mirror_batches_total'))
+      .map((v) => `${v.labels['how']} ${v.value}`)
+      .join(', ');
+    return {
+      rps: records / seconds,
+      mbps: (records * VALUE_BYTES) / seconds / 1e6,
+      seconds,
+      wirePerRecord: bytes / records,
+      how,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -143,6 +175,21 @@ async function latency(bootstrap: string): Promise<{ p50: number; p99: number; n
   return { p50: pct(lat, 0.5), p99: pct(lat, 0.99), n: lat.length };
 }
 
+/** kafka-producer-perf-test into a fresh topic of PARTITIONS partitions. */
+async function peer(bootstrap: string, codec: Compression, records: number) {
+  const topic = `perf-${randomUUID().slice(0, 8)}`;
+  const admin = new Admin({ clientId: 'bench', bootstrapBrokers: [bootstrap] });
+  await admin.createTopics({ topics: [topic], partitions: PARTITIONS, replicas: 1 });
+  await admin.close();
+  return runProducerPerfTest({
+    bootstrap,
+    topic,
+    records,
+    recordSize: VALUE_BYTES,
+    producerProps: { 'compression.type': codec },
+  });
+}
+
 const cluster = await startCluster({ name: 'bench-mirror' });
 try {
   const bootstrap = cluster.bootstrap;
@@ -152,43 +199,37 @@ try {
   // Warm-up, not reported: both sides' first runs on a cold broker JVM (and our JIT) are slower, and
   // whichever ran first would pay for it.
   const warm = Math.max(10_000, Math.round(RECORDS / 10));
-  await throughput(bootstrap, warm);
-  const warmTopic = `warm-${randomUUID().slice(0, 8)}`;
-  const warmAdmin = new Admin({ clientId: 'bench', bootstrapBrokers: [bootstrap] });
-  await warmAdmin.createTopics({ topics: [warmTopic], partitions: PARTITIONS, replicas: 1 });
-  await warmAdmin.close();
-  await runProducerPerfTest({ bootstrap, topic: warmTopic, records: warm, recordSize: VALUE_BYTES });
+  await throughput(bootstrap, 'none', warm);
+  await peer(bootstrap, 'none', warm);
   console.log('(warmed up both sides)');
-  const oursRuns: Array<{ rps: number; mbps: number; seconds: number }> = [];
-  const javaRuns: Array<{ recordsPerSec: number; mbPerSec: number }> = [];
-  for (let i = 0; i < REPEAT; i++) {
-    const o = await throughput(bootstrap);
-    oursRuns.push(o);
+  for (const codec of CODECS) {
+    const oursRuns: Ours[] = [];
+    const javaRuns: Array<{ recordsPerSec: number; mbPerSec: number }> = [];
+    for (let i = 0; i < REPEAT; i++) {
+      const o = await throughput(bootstrap, codec);
+      oursRuns.push(o);
+      console.log(
+        `  [${codec}] run ${i + 1}/${REPEAT} outpost mirror ${Math.round(o.rps).toLocaleString()} records/s (${o.seconds.toFixed(2)} s; ${o.wirePerRecord.toFixed(1)} B/record sent; batches: ${o.how})`,
+      );
+      const j = await peer(bootstrap, codec, RECORDS);
+      javaRuns.push(j);
+      console.log(
+        `  [${codec}] run ${i + 1}/${REPEAT} kafka-producer-perf-test ${Math.round(j.recordsPerSec).toLocaleString()} records/s`,
+      );
+    }
+    const ours = { rps: median(oursRuns.map((r) => r.rps)), mbps: median(oursRuns.map((r) => r.mbps)) };
+    const java = {
+      recordsPerSec: median(javaRuns.map((r) => r.recordsPerSec)),
+      mbPerSec: median(javaRuns.map((r) => r.mbPerSec)),
+    };
     console.log(
-      `  run ${i + 1}/${REPEAT} outpost mirror ${Math.round(o.rps).toLocaleString()} records/s (${o.seconds.toFixed(2)} s)`,
+      `[${codec}] outpost mirror           ${Math.round(ours.rps).toLocaleString()} records/s  ${ours.mbps.toFixed(1)} MB/s  (median of ${REPEAT}; ${median(oursRuns.map((r) => r.wirePerRecord)).toFixed(1)} B/record on the wire)`,
     );
-    const topic = `perf-${randomUUID().slice(0, 8)}`;
-    const admin = new Admin({ clientId: 'bench', bootstrapBrokers: [bootstrap] });
-    await admin.createTopics({ topics: [topic], partitions: PARTITIONS, replicas: 1 });
-    await admin.close();
-    const j = await runProducerPerfTest({ bootstrap, topic, records: RECORDS, recordSize: VALUE_BYTES });
-    javaRuns.push(j);
     console.log(
-      `  run ${i + 1}/${REPEAT} kafka-producer-perf-test ${Math.round(j.recordsPerSec).toLocaleString()} records/s`,
+      `[${codec}] kafka-producer-perf-test ${Math.round(java.recordsPerSec).toLocaleString()} records/s  ${java.mbPerSec.toFixed(1)} MB/s  (acks=all, idempotence on, compression.type=${codec}; median of ${REPEAT})`,
     );
+    console.log(`[${codec}] ratio outpost / java     ${(ours.rps / java.recordsPerSec).toFixed(2)}x`);
   }
-  const ours = { rps: median(oursRuns.map((r) => r.rps)), mbps: median(oursRuns.map((r) => r.mbps)) };
-  const java = {
-    recordsPerSec: median(javaRuns.map((r) => r.recordsPerSec)),
-    mbPerSec: median(javaRuns.map((r) => r.mbPerSec)),
-  };
-  console.log(
-    `outpost mirror          ${Math.round(ours.rps).toLocaleString()} records/s  ${ours.mbps.toFixed(1)} MB/s  (median of ${REPEAT})`,
-  );
-  console.log(
-    `kafka-producer-perf-test ${Math.round(java.recordsPerSec).toLocaleString()} records/s  ${java.mbPerSec.toFixed(1)} MB/s  (acks=all, idempotence on; median of ${REPEAT})`,
-  );
-  console.log(`ratio outpost / java     ${(ours.rps / java.recordsPerSec).toFixed(2)}x`);
   const l = await latency(bootstrap);
   console.log(
     `end-to-end latency at ${RATE.toLocaleString()} rec/s (append -> read_committed consumer, ${l.n} records): p50 ${l.p50.toFixed(1)} ms  p99 ${l.p99.toFixed(1)} ms`,
