@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   decodeHeartbeat,
@@ -161,8 +162,8 @@ describe('mirror', () => {
     });
     const log = await openTestLog({ ...config, log: { ...config.log, maxRecordBytes: 4 * 1024 ** 2 } });
     await appendRecords(log, 't', 2, 5);
-    // 1.5 MB: over Kafka's default message.max.bytes (1 MiB + 12).
-    await log.append([{ topic: 't', partition: 0, value: Buffer.alloc(1_500_000, 1) }]);
+    // 1.5 MB that no codec shrinks: over Kafka's default message.max.bytes (1 MiB + 12) as stored.
+    await log.append([{ topic: 't', partition: 0, value: randomBytes(1_500_000) }]);
     await appendRecords(log, 't', 2, 5, 'after');
     const mirror = await startTestMirror(config, log);
     const part = (n: number) => mirror.status().clusters[0]?.partitions.find((p) => p.partition === n);
