@@ -70,14 +70,20 @@ function compressionOf(e: StoredEntry): Compression {
   return e.format === 2 ? peekBatch(e.value).compression : 'none';
 }
 
-function forwardable(e: StoredEntry, from: number, ctx: ForwardContext): boolean {
+function forwardable(e: StoredEntry, from: number, to: number, ctx: ForwardContext): boolean {
   if (e.format !== 2 || e.stampId !== ctx.edgeId || e.baseOffset < from) return false;
+  if (e.baseOffset + e.count > to) return false;
   if (e.value.length > ctx.maxBytes || e.count > ctx.maxRecords) return false;
   return ctx.codec === 'stored' || compressionOf(e) === ctx.codec;
 }
 
-/** The wire batches of `entries` from edge offset `from` on, in offset order. */
-export function planBatches(entries: readonly StoredEntry[], from: number, ctx: ForwardContext): WireBatch[] {
+/** The wire batches of `entries` for edge offsets [from, to), in offset order. */
+export function planBatches(
+  entries: readonly StoredEntry[],
+  from: number,
+  ctx: ForwardContext,
+  to = Number.POSITIVE_INFINITY,
+): WireBatch[] {
   const out: WireBatch[] = [];
   let group: StoredEntry[] = [];
   let groupBytes = 0;
@@ -91,9 +97,10 @@ export function planBatches(entries: readonly StoredEntry[], from: number, ctx: 
   };
   for (const e of entries) {
     if (e.baseOffset + e.count <= from) continue;
-    if (!forwardable(e, from, ctx)) {
+    if (e.baseOffset >= to) break;
+    if (!forwardable(e, from, to, ctx)) {
       flush();
-      out.push(...recode(e, from, ctx));
+      out.push(...recode(e, from, to, ctx));
       continue;
     }
     const codec = compressionOf(e);
@@ -123,10 +130,17 @@ function fromGroup(group: StoredEntry[]): WireBatch {
 }
 
 /** Decodes one entry (from `from` on) and seals its records again with our stamp, within the limits. */
-function recode(e: StoredEntry, from: number, ctx: ForwardContext): WireBatch[] {
+function recode(e: StoredEntry, from: number, to: number, ctx: ForwardContext): WireBatch[] {
   const stored = compressionOf(e);
   const codec = ctx.codec === 'stored' ? stored : ctx.codec;
-  if (e.format === 2 && e.stampId === ctx.edgeId && e.baseOffset >= from && e.value.length <= ctx.maxBytes) {
+  const whole = e.baseOffset >= from && e.baseOffset + e.count <= to;
+  if (
+    e.format === 2 &&
+    e.stampId === ctx.edgeId &&
+    whole &&
+    e.value.length <= ctx.maxBytes &&
+    e.count <= ctx.maxRecords
+  ) {
     // Whole, ours, within the limits: only the codec differs. Recompressed once.
     const batch = recompress(e.value, codec);
     return [
@@ -164,6 +178,7 @@ function recode(e: StoredEntry, from: number, ctx: ForwardContext): WireBatch[] 
   };
   for (const r of records) {
     if (r.offset < from) continue;
+    if (r.offset >= to) break;
     // Upper bound of the record's size in a batch (deltas up to 10 + 5 varint bytes).
     const bytes = recordSizeV2(r, 0, 0, ctx.stamp) + 14;
     if (run.length > 0 && (size + bytes > ctx.maxBytes || run.length >= ctx.maxRecords)) seal();
@@ -183,6 +198,5 @@ export function trimLanded(out: WireBatch, maxEdge: number, ctx: ForwardContext)
   if ((out.offsets[0] as number) > maxEdge) return [out];
   const last = out.offsets[out.offsets.length - 1] as number;
   if (last <= maxEdge) return undefined;
-  const keep = planBatches(out.entries, maxEdge + 1, ctx).filter((b) => (b.offsets[0] as number) <= last);
-  return keep.length > 0 ? keep : undefined;
+  return planBatches(out.entries, maxEdge + 1, ctx, last + 1);
 }

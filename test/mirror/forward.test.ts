@@ -156,4 +156,18 @@ describe('mirror forward planning', () => {
     expect(t.flatMap((b) => b.offsets)).toEqual(Array.from({ length: 12 }, (_, i) => 8 + i));
     expectExact(log, t, 8);
   });
+
+  test('trimLanded never goes past the batch it trims (one stored batch split in three)', async () => {
+    const log = await logWith({ stamp: { id: EDGE } }, { compression: 'none' });
+    await fill(log, 1, 30);
+    const ctx = forwardContext(EDGE, { ...limits, maxRecords: 10 }, 'stored');
+    const planned = planBatches(log.entries('t', 0, 0), 0, ctx);
+    expect(planned.map((b) => [b.offsets[0], b.offsets.length])).toEqual([
+      [0, 10],
+      [10, 10],
+      [20, 10],
+    ]);
+    const t = trimLanded(planned[1] as WireBatch, 14, ctx) ?? [];
+    expect(t.flatMap((b) => b.offsets)).toEqual([15, 16, 17, 18, 19]);
+  });
 });
