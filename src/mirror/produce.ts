@@ -15,6 +15,18 @@ import { kafkaErrorText, type RemoteSession } from './remote.ts';
 import type { Part } from './session-setup.ts';
 import { timed } from './timed.ts';
 
+/**
+ * The baseSequence of the batch starting at edge offset `offset`: the offset modulo 2^31, so
+ * sequences follow edge offsets (int32, wrapping to 0 after 2^31 - 1 exactly as Kafka's
+ * DefaultRecordBatch.incrementSequence does). The same edge records always carry the same
+ * sequences under the link's producer id: a repeat of them (a torn-down session's late request, or
+ * a new session's batch after that request landed) is refused by the broker as a duplicate or out
+ * of order, never appended twice (KIP-98: the broker takes only lastSequence + 1).
+ */
+export function sequenceOf(offset: number): number {
+  return offset % 2 ** 31;
+}
+
 export function produceBatch(
   ctx: { alias: string; logger: Logger; metrics: MirrorMetrics; timeoutMs: number },
   p: Part,
@@ -23,7 +35,13 @@ export function produceBatch(
 ): Promise<number> {
   const { alias } = ctx;
   const what = `produce ${p.remote}/${p.partition}`;
-  const sent = session.produceBatch(p.remote, p.partition, out.batch, out.offsets.length);
+  const sent = session.produceBatch(
+    p.remote,
+    p.partition,
+    out.batch,
+    out.offsets.length,
+    sequenceOf(out.offsets[0] as number),
+  );
   return timed(sent, ctx.timeoutMs, what, alias).catch((err: unknown) => {
     if (isOutpostError(err)) throw err;
     const text = kafkaErrorText(err);

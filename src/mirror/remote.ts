@@ -17,7 +17,7 @@ import {
 } from '@platformatic/kafka';
 import type { ClusterConfig } from '../config/index.ts';
 import { encodeBatch, type Headers } from '../log/index.ts';
-import { RawProducer } from './wire/raw-producer.ts';
+import { type ProducerId, RawProducer } from './wire/raw-producer.ts';
 
 export interface RemoteRecord {
   offset: number;
@@ -91,24 +91,54 @@ export class RemoteSession {
   readonly #timeoutMs: number;
   #producer: RawProducer | undefined;
   #producerReady: Promise<RawProducer> | undefined;
+  #internal: RawProducer | undefined;
+  #internalReady: Promise<RawProducer> | undefined;
+  readonly #producerId: ProducerId | undefined;
   readonly #fetchConns = new Map<number, Connection>();
 
-  constructor(alias: string, cfg: ClusterConfig, timeoutMs: number = cfg.produceTimeoutMs) {
+  /** `producerId`: the data producer's id to keep (the link's, across sessions); a new one when absent. */
+  constructor(
+    alias: string,
+    cfg: ClusterConfig,
+    timeoutMs: number = cfg.produceTimeoutMs,
+    producerId?: ProducerId,
+  ) {
+    this.#producerId = producerId;
     this.alias = alias;
     this.#cfg = cfg;
     this.#timeoutMs = timeoutMs;
     this.admin = new Admin(clientOptions(alias, cfg, 'admin', timeoutMs));
   }
 
-  /** The session's idempotent producer (KIP-98: acks=all, one producer id), initialized once. */
+  /**
+   * The session's idempotent producer of edge records (KIP-98: acks=all), initialized once: with the
+   * link's producer id when it has one, so sequences derived from edge offsets stay valid across
+   * sessions.
+   */
   producer(): Promise<RawProducer> {
     this.#producerReady ??= (async () => {
-      const p = new RawProducer({ alias: this.alias, cfg: this.#cfg, timeoutMs: this.#timeoutMs });
+      const p = new RawProducer({
+        alias: this.alias,
+        cfg: this.#cfg,
+        timeoutMs: this.#timeoutMs,
+        id: this.#producerId,
+      });
       this.#producer = p;
       await p.init();
       return p;
     })();
     return this.#producerReady;
+  }
+
+  /** A producer of its own (new id, sequences from 0) for MM2's internal records. */
+  #internalProducer(): Promise<RawProducer> {
+    this.#internalReady ??= (async () => {
+      const p = new RawProducer({ alias: this.alias, cfg: this.#cfg, timeoutMs: this.#timeoutMs });
+      this.#internal = p;
+      await p.init();
+      return p;
+    })();
+    return this.#internalReady;
   }
 
   /** Partition count of a topic, or undefined when it does not exist. */
@@ -275,24 +305,35 @@ export class RemoteSession {
    * Produces one record-v2 batch (stored, coalesced or recoded: forward.ts) of `count` records to
    * one partition; resolves with the base offset the broker assigned. The mirror's hot path.
    */
-  async produceBatch(topic: string, partition: number, batch: Buffer, count: number): Promise<number> {
+  async produceBatch(
+    topic: string,
+    partition: number,
+    batch: Buffer,
+    count: number,
+    sequence: number,
+  ): Promise<number> {
     const p = await this.producer();
-    return p.produce(topic, partition, batch, count);
+    return p.produce(topic, partition, batch, count, sequence);
   }
 
   /** Produces records (MM2's internal records: heartbeats, offset syncs) as one uncompressed batch. */
-  produce(topic: string, partition: number, records: OutRecord[]): Promise<number> {
+  async produce(topic: string, partition: number, records: OutRecord[]): Promise<number> {
     const fields = records.map((r) => {
       const headers: Headers = {};
       for (const [k, v] of r.headers) headers[k.toString('utf8')] = v;
       return { timestamp: r.timestamp, key: r.key, headers, value: r.value };
     });
-    return this.produceBatch(topic, partition, encodeBatch(0, fields, 'none'), records.length);
+    const p = await this.#internalProducer();
+    return p.produce(topic, partition, encodeBatch(0, fields, 'none'), records.length);
   }
 
   /** What this session has open, for a stop that missed its deadline. */
   holds(): string[] {
-    const open = ['admin client', ...(this.#producer ? ['producer'] : [])];
+    const open = [
+      'admin client',
+      ...(this.#producer ? ['producer'] : []),
+      ...(this.#internal ? ['internal producer'] : []),
+    ];
     if (this.#fetchConns.size > 0) open.push(`${this.#fetchConns.size} fetch connection(s)`);
     return [`session with ${this.alias}: ${open.join(', ')}`];
   }
@@ -300,6 +341,7 @@ export class RemoteSession {
   async close(): Promise<void> {
     const closing: Array<Promise<unknown>> = [this.admin.close()];
     if (this.#producer) closing.push(this.#producer.close());
+    if (this.#internal) closing.push(this.#internal.close());
     for (const c of this.#fetchConns.values()) closing.push(c.close());
     this.#fetchConns.clear();
     await Promise.allSettled(closing);

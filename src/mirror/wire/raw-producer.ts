@@ -91,6 +91,11 @@ export function nextSequence(sequence: number, increment: number): number {
   return sequence > INT32_MAX - increment ? increment - (INT32_MAX - sequence) - 1 : sequence + increment;
 }
 
+export interface ProducerId {
+  producerId: bigint;
+  producerEpoch: number;
+}
+
 interface PartitionState {
   next: number;
   busy: boolean;
@@ -108,12 +113,23 @@ export class RawProducer {
   readonly #conns = new Map<number, Promise<Connection>>();
   readonly #parts = new Map<string, PartitionState>();
   #id: { producerId: bigint; producerEpoch: number } | undefined;
+  readonly #given: ProducerId | undefined;
   #produceVersion = 0;
   #fatal: string | undefined;
   #closed = false;
 
-  constructor(opts: { alias: string; cfg: ClusterConfig; timeoutMs: number }) {
+  /**
+   * `id`: a producer id and epoch an earlier RawProducer got (the link keeps its data producer's id
+   * across sessions and restarts, see cluster-link.ts); init() then skips InitProducerId.
+   */
+  constructor(opts: {
+    alias: string;
+    cfg: ClusterConfig;
+    timeoutMs: number;
+    id?: ProducerId | undefined;
+  }) {
     this.alias = opts.alias;
+    this.#given = opts.id;
     this.#cfg = opts.cfg;
     this.#timeoutMs = opts.timeoutMs;
     const base = clientOptions(opts.alias, opts.cfg, 'mirror', opts.timeoutMs);
@@ -146,6 +162,11 @@ export class RawProducer {
         { cluster: this.alias },
       );
     }
+    if (this.#given !== undefined) {
+      this.#produceVersion = version;
+      this.#id = { ...this.#given };
+      return;
+    }
     const md = await this.#admin.metadata({ topics: [] });
     const conn = await this.#connection(Math.min(...md.brokers.keys()));
     const initProducerId = INIT_APIS[initVersion] as InitApi;
@@ -170,8 +191,17 @@ export class RawProducer {
    * Sends one stored-or-coalesced record-v2 batch (any baseOffset / producer fields in it) to
    * topic/partition; resolves with the base offset the broker assigned. `recordCount` must be the
    * batch's record count (lastOffsetDelta + 1): the partition's sequence advances by it.
+   * `sequence`: the batch's baseSequence, when the caller derives sequences itself (the mirror: from
+   * the edge offset, so a repeat of the same edge records carries the same sequences under the same
+   * producer id, and the broker refuses it).
    */
-  async produce(topic: string, partition: number, batch: Buffer, recordCount: number): Promise<number> {
+  async produce(
+    topic: string,
+    partition: number,
+    batch: Buffer,
+    recordCount: number,
+    sequence?: number,
+  ): Promise<number> {
     const where = { cluster: this.alias, topic, partition };
     const what = `raw produce ${topic}/${partition} to ${this.alias}`;
     const id = this.#id;
@@ -210,7 +240,8 @@ export class RawProducer {
       );
     }
     // Checked and stamped before anything is sent: a refusal here leaves the sequence as it is.
-    const wire = forProducer(batch, { ...id, baseSequence: st.next });
+    const baseSequence = sequence ?? st.next;
+    const wire = forProducer(batch, { ...id, baseSequence });
     st.busy = true;
     let sent = false;
     try {
@@ -218,7 +249,7 @@ export class RawProducer {
       sent = true;
       const res = await sendBatch(conn, this.#produceVersion, topic, partition, wire, this.#timeoutMs);
       if (res.baseOffset < 0n) throw new Error(`${what}: the broker answered base offset ${res.baseOffset}`);
-      st.next = nextSequence(st.next, recordCount);
+      st.next = nextSequence(baseSequence, recordCount);
       return Number(res.baseOffset);
     } catch (err) {
       if (sent) {
