@@ -15,7 +15,7 @@ import { type Compression, encodeBatch } from '../../src/log/index.ts';
 import { kafkaErrorText } from '../../src/mirror/remote.ts';
 import { coalesce, forProducer } from '../../src/mirror/wire/batch-rewrite.ts';
 import { sendBatch } from '../../src/mirror/wire/produce-request.ts';
-import { RawProducer } from '../../src/mirror/wire/raw-producer.ts';
+import { nextSequence, RawProducer } from '../../src/mirror/wire/raw-producer.ts';
 import { consumePartition, createTopic, endOffset } from '../kafka/client.ts';
 import { sharedClusters } from '../kafka/shared.ts';
 import { mirrorConfig } from './helpers.ts';
@@ -322,5 +322,56 @@ describe('raw producer', () => {
     expect(isOutpostError(second, 'MIRROR_STATE')).toBe(true);
     expect(await first).toBe(0);
     expect(await p.produce(topic, 0, batchOf(3, 'd'), 3)).toBe(3);
+  });
+
+  it("sequences wrap from 2^31-1 to 0 as Kafka's incrementSequence does, and the broker takes 0 after a batch ending at 2^31-1", async () => {
+    expect(nextSequence(0, 5)).toBe(5);
+    expect(nextSequence(0x7fffffff - 5, 5)).toBe(0x7fffffff);
+    expect(nextSequence(0x7fffffff - 2, 3)).toBe(0);
+    expect(nextSequence(0x7fffffff, 1)).toBe(0);
+    expect(nextSequence(0x7fffffff - 1, 10)).toBe(8);
+    const { bootstrap, cfg } = await cluster();
+    const topic = await topicOf(bootstrap);
+    const p = await producer(cfg);
+    // A producer id of our own choosing: its first batch may start at any sequence (see above).
+    const pid = { producerId: (p.producer?.producerId ?? 0n) + 2_000_000n, producerEpoch: 0 };
+    const conn = await leaderConnection(bootstrap, topic);
+    const send = (seq: number, n: number, tag: string) =>
+      sendBatch(
+        conn,
+        p.produceVersion,
+        topic,
+        0,
+        forProducer(batchOf(n, tag), { ...pid, baseSequence: seq }),
+        10_000,
+      );
+    const start = 0x7fffffff - 6;
+    expect(Number((await send(start, 4, 'w0')).baseOffset)).toBe(0);
+    // 3 records from 2^31-3: the batch's lastSequence is 2^31-1, so the next batch starts at 0.
+    expect(Number((await send(nextSequence(start, 4), 3, 'w1')).baseOffset)).toBe(4);
+    expect(nextSequence(nextSequence(start, 4), 3)).toBe(0);
+    expect(Number((await send(0, 2, 'w2')).baseOffset)).toBe(7);
+    expect(await endOffset(bootstrap, topic, 0)).toBe(9n);
+  });
+
+  it('damaged bytes come back by their Kafka names: CORRUPT_MESSAGE for a bad CRC, INVALID_RECORD for two batches in one partition', async () => {
+    const { bootstrap, cfg } = await cluster();
+    const topic = await topicOf(bootstrap);
+    const p = await producer(cfg);
+    const id = p.producer as { producerId: bigint; producerEpoch: number };
+    const conn = await leaderConnection(bootstrap, topic);
+    const bad = forProducer(batchOf(2, 'x'), { ...id, baseSequence: 0 });
+    bad[bad.length - 1] = (bad[bad.length - 1] as number) ^ 0xff;
+    const corrupt = await rejection(sendBatch(conn, p.produceVersion, topic, 0, bad, 10_000));
+    expect(kafkaErrorText(corrupt)).toMatch(/CORRUPT_MESSAGE/);
+    const two = Buffer.concat([
+      forProducer(batchOf(2, 'y'), { ...id, baseSequence: 0 }),
+      forProducer(batchOf(2, 'z'), { ...id, baseSequence: 2 }),
+    ]);
+    const invalid = await rejection(sendBatch(conn, p.produceVersion, topic, 0, two, 10_000));
+    expect(kafkaErrorText(invalid)).toMatch(/INVALID_RECORD/);
+    expect(await endOffset(bootstrap, topic, 0)).toBe(0n);
+    // Neither went through RawProducer: its sequence 0 is still the partition's next.
+    expect(await p.produce(topic, 0, batchOf(2, 'ok'), 2)).toBe(0);
   });
 });

@@ -23,8 +23,9 @@
  *     any sequence (no UNKNOWN_PRODUCER_ID since KIP-360), and an epoch below the partition's last one
  *     is INVALID_PRODUCER_EPOCH.
  *
- * No retry inside: after any failed send the partition's sequence is unknown (the request may have
- * been appended), so the partition is marked failed and every later produce() to it rejects with
+ * No produce is retried inside (only InitProducerId, while the coordinator is still loading: nothing
+ * was issued then; a failed init() is final). After any failed send the partition's sequence is
+ * unknown (the request may have been appended), so the partition is marked failed and every later produce() to it rejects with
  * MIRROR_PRODUCE_FAILED; errors about the producer id itself (UNKNOWN_PRODUCER_ID,
  * INVALID_PRODUCER_EPOCH, PRODUCER_FENCED, …) fail every partition. The link then tears the session
  * down and resumes from the remote tail with a new RawProducer, whose new producer id starts at
@@ -117,6 +118,7 @@ export class RawProducer {
   #produceVersion = 0;
   #fatal: string | undefined;
   #closed = false;
+  #initializing: Promise<void> | undefined;
 
   /**
    * `id`: a producer id and epoch an earlier RawProducer got (the link keeps its data producer's id
@@ -147,9 +149,13 @@ export class RawProducer {
     return this.#produceVersion;
   }
 
-  /** InitProducerId (no transactional id) → producer id and epoch; picks the Produce version. */
-  async init(): Promise<void> {
-    if (this.#id !== undefined) return;
+  /** InitProducerId (no transactional id) → producer id and epoch; picks the Produce version. Once. */
+  init(): Promise<void> {
+    this.#initializing ??= this.#init();
+    return this.#initializing;
+  }
+
+  async #init(): Promise<void> {
     const apis = await this.#admin.listApis();
     const produce = apis.find((a) => a.apiKey === PRODUCE_API_KEY);
     const init = apis.find((a) => a.apiKey === INIT_PRODUCER_ID_KEY);
