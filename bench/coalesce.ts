@@ -125,7 +125,7 @@ console.log(
 );
 const stamp = (b: Buffer) => forProducer(b, { producerId: 1n, producerEpoch: 0, baseSequence: 0 });
 const today = (stored: Buffer[], codec: CompressionAlgorithmValue) => () =>
-  createRecordsBatch(messages(stored.flatMap(decodeBatch)), peerOpts(codec)).dynamicBuffer;
+  createRecordsBatch(messages(stored.flatMap((b) => decodeBatch(b))), peerOpts(codec)).dynamicBuffer;
 /** name, what it runs, and the cases it is compared with. */
 const cases: Array<[string, () => unknown, string[]?]> = [
   ['peer encode none (createRecordsBatch)', () => createRecordsBatch(msgs, peerOpts('none')).dynamicBuffer],
