@@ -26,7 +26,8 @@ import type { OffsetIndex } from './offset-index.ts';
 import { OffsetSyncQueue } from './offset-syncs.ts';
 import { Pacer } from './pacer.ts';
 import { produceBatch } from './produce.ts';
-import { RemoteSession } from './remote.ts';
+import { PRODUCER_ID_STALE, ProducerIds } from './producer-ids.ts';
+import { kafkaErrorText, RemoteSession } from './remote.ts';
 import {
   cursorName,
   newPart,
@@ -98,6 +99,7 @@ export class ClusterLink {
     this.#cfg = deps.config;
     this.#pacer = new Pacer(this.#cfg.maxBytesPerSecond);
     this.#syncs = new OffsetSyncQueue(this.#cfg.offsetLagMax);
+    this.#producerIds = new ProducerIds(deps.log);
     this.#sm = new LinkStateMachine(deps.alias, (from, to) => {
       // Throttling flips often under a cap: debug; every other transition: info.
       const level = from === 'throttled' || to === 'throttled' ? 'debug' : 'info';
@@ -140,7 +142,9 @@ export class ClusterLink {
   async #run(): Promise<void> {
     while (!this.#stopping) {
       if (this.#sm.state === 'backing-off') this.#sm.to('connecting');
-      const session = new RemoteSession(this.alias, this.#cfg);
+      await this.#forgetting;
+      const id = this.#producerIds.get(this.alias);
+      const session = new RemoteSession(this.alias, this.#cfg, this.#cfg.produceTimeoutMs, id);
       this.#current = session;
       const abort = new AbortController();
       this.#sessionAbort = abort;
@@ -186,6 +190,14 @@ export class ClusterLink {
   /** Logs and counts a session failure by what it means (failures.ts); returns the level used. */
   #failed(err: unknown, retryInMs: number): 'info' | 'warn' | 'error' {
     this.#reported = err;
+    if (PRODUCER_ID_STALE.test(kafkaErrorText(err))) {
+      // The next session asks for a new producer id (producer-ids.ts).
+      this.#d.logger.info(
+        { cluster: this.alias, err: kafkaErrorText(err) },
+        'mirror: the cluster refused the producer id or its sequence; the next session takes a new producer id',
+      );
+      this.#forgetting = this.#producerIds.forget(this.alias);
+    }
     const { level, text } = reportFailure(this.#d, err, this.#attempt, retryInMs);
     this.#lastError = text;
     return level;
@@ -215,6 +227,10 @@ export class ClusterLink {
     // running would keep its timers and retries past the session's close, and past a stop.
     this.#setup = Promise.allSettled(setup);
     await Promise.all(setup);
+    const id = (await session.producer()).producer;
+    if (id !== undefined && this.#producerIds.get(this.alias)?.producerId !== id.producerId) {
+      await this.#producerIds.set(this.alias, id);
+    }
     await this.#d.hooks?.afterResume?.(this.alias);
     this.#syncs.reset(this.#cfg.offsetLagMax);
     this.#sm.to('streaming');
@@ -379,6 +395,8 @@ export class ClusterLink {
   }
 
   #syncChain: Promise<void> = Promise.resolve();
+  readonly #producerIds: ProducerIds;
+  #forgetting: Promise<void> = Promise.resolve();
   #setup: Promise<unknown> = Promise.resolve();
   #failSession: ((err: unknown) => void) | undefined;
   #loops: Array<Promise<void>> = [];

@@ -4,7 +4,9 @@
  *   transient  Kafka says a topic or a leader is moving: a topic created a moment ago and not yet
  *              known to every broker (UNKNOWN_TOPIC_OR_PARTITION, "Unknown topic"), a leader election
  *              (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE, FENCED/UNKNOWN_LEADER_EPOCH), a
- *              coordinator loading, too few in-sync replicas for a moment. Kafka marks these
+ *              coordinator loading, too few in-sync replicas for a moment, a batch refused as out of
+ *              sequence (the same edge records landed first from a late request, or the remote
+ *              partition was truncated: a new producer id follows, producer-ids.ts). Kafka marks these
  *              retriable (Kafka protocol error codes table, "Retriable" column). info + the retry,
  *              counted in outpost_mirror_retries_total. Still failing after TRANSIENT_PATIENCE
  *              sessions in a row, it is no longer a moment: warn.
@@ -24,12 +26,13 @@ export type FailureClass = 'transient' | 'outage' | 'fault';
 export const TRANSIENT_PATIENCE = 5;
 
 const TRANSIENT =
-  /UNKNOWN_TOPIC_OR_PARTITION|Unknown topic|NOT_LEADER_OR_FOLLOWER|LEADER_NOT_AVAILABLE|FENCED_LEADER_EPOCH|UNKNOWN_LEADER_EPOCH|NOT_COORDINATOR|COORDINATOR_LOAD_IN_PROGRESS|COORDINATOR_NOT_AVAILABLE|NOT_ENOUGH_REPLICAS|OFFSET_NOT_AVAILABLE|REQUEST_TIMED_OUT|no leader for |error code (3|5|6|74|76)\b/;
+  /OUT_OF_ORDER_SEQUENCE_NUMBER|UNKNOWN_TOPIC_OR_PARTITION|Unknown topic|NOT_LEADER_OR_FOLLOWER|LEADER_NOT_AVAILABLE|FENCED_LEADER_EPOCH|UNKNOWN_LEADER_EPOCH|NOT_COORDINATOR|COORDINATOR_LOAD_IN_PROGRESS|COORDINATOR_NOT_AVAILABLE|NOT_ENOUGH_REPLICAS|OFFSET_NOT_AVAILABLE|REQUEST_TIMED_OUT|no leader for |error code (3|5|6|74|76)\b/;
 const OUTAGE =
   /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Connection .*(failed|closed|timed out)|Cannot connect to any broker|timed out|Client closed/i;
 
 /** A short name for the transient condition (the retries counter's `reason` label). */
 function transientReason(text: string): string {
+  if (/OUT_OF_ORDER_SEQUENCE_NUMBER/.test(text)) return 'sequence';
   if (/UNKNOWN_TOPIC_OR_PARTITION|Unknown topic/.test(text)) return 'unknown-topic';
   if (/LEADER|EPOCH/.test(text)) return 'leader-moving';
   if (/COORDINATOR/.test(text)) return 'coordinator-moving';
