@@ -78,6 +78,7 @@ class Log implements PartitionedLog {
   #sealer: Sealer | null;
   #maxRecordBytes: number;
   #closed = false;
+  #closing: Promise<void> | null = null;
   #failure: OutpostError | null = null;
   #inflight = new Set<Promise<unknown>>();
   #timer: NodeJS.Timeout | null = null;
@@ -422,8 +423,13 @@ class Log implements PartitionedLog {
     return Promise.resolve(this.#dbs.env.flushed).then(() => undefined);
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /** Every call, also one made while an earlier close still commits, resolves once the log is closed. */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#closeSignal.abort();
