@@ -14,9 +14,10 @@
  */
 import cron from 'node-cron';
 import { isOutpostError, OutpostError } from '../errors.ts';
-import { type CommitPolicy, type Pending, prepare, publish, Sealer, validateRecord } from './append.ts';
+import { type Pending, prepare, publish, Sealer, validateRecord } from './append.ts';
 import { Budget } from './budget.ts';
 import { deleteCursor, getCursor, listCursors, setCursor } from './cursors.ts';
+import { commitPolicy } from './options.ts';
 import { readRange } from './read.ts';
 import { ReaderView } from './reader.ts';
 import { dropOldest, runRetention } from './retention.ts';
@@ -38,11 +39,6 @@ import type {
 } from './types.ts';
 
 const DEFAULT_MAX_RECORD_BYTES = 1024 ** 2;
-const DEFAULT_COMMIT_MAX_BYTES = 1024 ** 2;
-
-function commitPolicy(o: { commitWindowMs?: number; commitMaxBytes?: number }): CommitPolicy {
-  return { windowMs: o.commitWindowMs ?? 0, maxBytes: o.commitMaxBytes ?? DEFAULT_COMMIT_MAX_BYTES };
-}
 const DEFAULT_MIN_FREE_BYTES = 256 * 1024 ** 2;
 const CHECKPOINT_INTERVAL_MS = 5_000;
 const READER_POLL_MS = 100;
@@ -391,6 +387,12 @@ class Log implements PartitionedLog {
     if (limits.maxBytes !== undefined) core.maxBytes = limits.maxBytes;
     if (limits.onFull !== undefined) core.onFull = limits.onFull;
     await this.#dbs.topics.flushed;
+  }
+
+  setCommitPolicy(policy: { windowMs: number; maxBytes: number }): void {
+    this.#owner('setCommitPolicy');
+    const next = commitPolicy({ commitWindowMs: policy.windowMs, commitMaxBytes: policy.maxBytes });
+    (this.#sealer as Sealer).setPolicy(next);
   }
 
   // ── stores and lifecycle ────────────────────────────────────────────────────────────────────

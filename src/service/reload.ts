@@ -2,7 +2,8 @@
  * SIGHUP reload, as named steps:
  *
  *   readConfig → refuse if invalid (old config stays) → noteRestartOnly → reconfigureLog
- *   → setLogLevel → restartRetention → devicesThrottle → ingest.reload → mirror.reload
+ *   → setCommitPolicy → setLogLevel → restartRetention → devicesThrottle → ingest.reload
+ *   → mirror.reload
  *
  * Nothing here closes a connection. Settings that only a restart can change (listeners, dataDir,
  * http, edgeId, the set of mirror clusters and how to reach them) are logged as "needs restart" and
@@ -72,6 +73,21 @@ export function restartOnly(old: Config, next: Config): { paths: string[]; effec
   return { paths, effective };
 }
 
+/** The group-commit window and size apply from the log's next commit (no restart). */
+function setCommitPolicy(state: ServiceState, old: Config, next: Config): void {
+  const { commitWindowMs, commitMaxBytes } = next.log;
+  if (commitWindowMs === old.log.commitWindowMs && commitMaxBytes === old.log.commitMaxBytes) return;
+  state.log?.setCommitPolicy({ windowMs: commitWindowMs, maxBytes: commitMaxBytes });
+  state.logger.info(
+    {
+      commitWindowMs,
+      commitMaxBytes,
+      previous: { commitWindowMs: old.log.commitWindowMs, commitMaxBytes: old.log.commitMaxBytes },
+    },
+    `log commit policy changed: window ${commitWindowMs} ms, maxBytes ${commitMaxBytes}, from the next commit`,
+  );
+}
+
 /** Returns true when the new config is in force. Never throws for a bad config: it is refused. */
 export async function reloadService(
   state: ServiceState,
@@ -107,6 +123,7 @@ export async function reloadService(
     return false;
   }
   try {
+    setCommitPolicy(state, old, effective);
     if (old.logging.level !== effective.logging.level) {
       logger.level = effective.logging.level; // pino children follow their parent's level
       logger.info({ logLevel: effective.logging.level }, 'log level changed');
