@@ -6,7 +6,8 @@
  *   → mirror.reload
  *
  * Nothing here closes a connection. Settings that only a restart can change (listeners, dataDir,
- * http, edgeId, the set of mirror clusters and how to reach them) are logged as "needs restart" and
+ * http, edgeId, log.maxRecordBytes and log.minFreeBytes, the set of mirror clusters and how to
+ * reach them) are logged as "needs restart" and
  * kept at their running values, so /v1/status shows what is really in force.
  */
 import { resolve } from 'node:path';
@@ -29,6 +30,10 @@ export function restartOnly(old: Config, next: Config): { paths: string[]; effec
   if (resolve(old.dataDir) !== resolve(next.dataDir)) paths.push('dataDir');
   if (!same(old.http, next.http)) paths.push('http');
   if (old.edgeId !== next.edgeId) paths.push('edgeId');
+  // The log reads these once, at open (the metrics and /v1/status show the running values).
+  for (const k of ['maxRecordBytes', 'minFreeBytes'] as const) {
+    if (old.log[k] !== next.log[k]) paths.push(`log.${k}`);
+  }
   const oldClusters = Object.keys(old.mirror.clusters).sort();
   const clustersChanged =
     !same(oldClusters, Object.keys(next.mirror.clusters).sort()) ||
@@ -68,6 +73,7 @@ export function restartOnly(old: Config, next: Config): { paths: string[]; effec
     dataDir: old.dataDir,
     http: old.http,
     mqtt: { ...next.mqtt, listeners: old.mqtt.listeners },
+    log: { ...next.log, maxRecordBytes: old.log.maxRecordBytes, minFreeBytes: old.log.minFreeBytes },
     mirror: { ...next.mirror, clusters: clusters },
   };
   return { paths, effective };

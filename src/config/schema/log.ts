@@ -73,14 +73,16 @@ export const logSchema = z
       ),
     minFreeBytes: nonNegativeInt
       .default(256 * 1024 ** 2)
-      .describe('Treat the log as full when the filesystem has less free space than this (bytes).'),
+      .describe(
+        'Treat the log as full when the filesystem has less free space than this (bytes). Changes need a restart.',
+      ),
     retentionSchedule: z
       .string()
       .default('*/1 * * * *')
       .describe('node-cron expression for the retention run.'),
     maxRecordBytes: positiveInt
       .default(1024 ** 2)
-      .describe('Largest encoded record the log accepts (bytes).'),
+      .describe('Largest encoded record the log accepts (bytes). Changes need a restart.'),
     commitWindowMs: nonNegativeInt
       .max(1000, 'must be at most 1000')
       .default(DEFAULT_COMMIT_WINDOW_MS)
