@@ -14,10 +14,11 @@
  */
 import cron from 'node-cron';
 import { isOutpostError, OutpostError } from '../errors.ts';
-import { type CommitPolicy, type Pending, prepare, publish, Sealer, validateRecord } from './append.ts';
+import { type Pending, prepare, publish, Sealer, validateRecord } from './append.ts';
 import { Budget } from './budget.ts';
 import { deleteCursor, getCursor, listCursors, setCursor } from './cursors.ts';
 import { follow, type Waiting } from './follow.ts';
+import { commitPolicy } from './options.ts';
 import { readEntries, readRange } from './read.ts';
 import { ReaderView } from './reader.ts';
 import { dropOldest, runRetention } from './retention.ts';
@@ -43,11 +44,6 @@ import type {
 } from './types.ts';
 
 const DEFAULT_MAX_RECORD_BYTES = 1024 ** 2;
-const DEFAULT_COMMIT_MAX_BYTES = 1024 ** 2;
-
-function commitPolicy(o: { commitWindowMs?: number; commitMaxBytes?: number }): CommitPolicy {
-  return { windowMs: o.commitWindowMs ?? 0, maxBytes: o.commitMaxBytes ?? DEFAULT_COMMIT_MAX_BYTES };
-}
 const DEFAULT_MIN_FREE_BYTES = 256 * 1024 ** 2;
 const CHECKPOINT_INTERVAL_MS = 5_000;
 
@@ -86,6 +82,7 @@ class Log implements PartitionedLog {
   #sealer: Sealer | null;
   #maxRecordBytes: number;
   #closed = false;
+  #closing: Promise<void> | null = null;
   #failure: OutpostError | null = null;
   #inflight = new Set<Promise<unknown>>();
   #timer: NodeJS.Timeout | null = null;
@@ -403,6 +400,12 @@ class Log implements PartitionedLog {
     await this.#dbs.topics.flushed;
   }
 
+  setCommitPolicy(policy: { windowMs: number; maxBytes: number }): void {
+    this.#owner('setCommitPolicy');
+    const next = commitPolicy({ commitWindowMs: policy.windowMs, commitMaxBytes: policy.maxBytes });
+    (this.#sealer as Sealer).setPolicy(next);
+  }
+
   // ── stores and lifecycle ────────────────────────────────────────────────────────────────────
   openStore<K extends import('lmdb').Key = import('lmdb').Key, V = unknown>(
     name: string,
@@ -433,8 +436,13 @@ class Log implements PartitionedLog {
     return Promise.resolve(this.#dbs.env.flushed).then(() => undefined);
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /** Every call, also one made while an earlier close still commits, resolves once the log is closed. */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#closeSignal.abort();

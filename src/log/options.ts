@@ -1,4 +1,6 @@
 import type { Config } from '../config/index.ts';
+import { OutpostError } from '../errors.ts';
+import type { CommitPolicy } from './append.ts';
 import type { LogOptions, LogTopicSpec } from './types.ts';
 
 /** LogOptions for openLog from the validated config (the service passes role "owner", the CLI "reader"). */
@@ -30,4 +32,20 @@ export function logTopicSpecs(config: Config): Record<string, LogTopicSpec> {
     };
   }
   return topics;
+}
+
+const DEFAULT_COMMIT_MAX_BYTES = 1024 ** 2;
+
+/** The Sealer's policy from LogOptions (or setCommitPolicy); CONFIG_INVALID for values it cannot use. */
+export function commitPolicy(o: { commitWindowMs?: number; commitMaxBytes?: number }): CommitPolicy {
+  const policy = { windowMs: o.commitWindowMs ?? 0, maxBytes: o.commitMaxBytes ?? DEFAULT_COMMIT_MAX_BYTES };
+  const ok = (n: number, min: number) => Number.isSafeInteger(n) && n >= min;
+  if (!ok(policy.windowMs, 0) || !ok(policy.maxBytes, 1)) {
+    throw new OutpostError(
+      'CONFIG_INVALID',
+      `commit policy needs an integer window ≥ 0 ms and maxBytes ≥ 1, not ${policy.windowMs} ms / ${policy.maxBytes} bytes`,
+      { reason: 'commit policy' },
+    );
+  }
+  return policy;
 }

@@ -233,6 +233,14 @@ export interface PartitionedLog {
   ): Promise<void>;
 
   /**
+   * Changes the group commit of a running owner (LogOptions.commitWindowMs and commitMaxBytes; both
+   * required): the commit open now keeps the window it started with, later commits use the new one,
+   * and the new maxBytes applies from the next append. Appends still resolve only after their fsynced
+   * commit. Throws CONFIG_INVALID for a negative or fractional window or a maxBytes below 1.
+   */
+  setCommitPolicy(policy: { windowMs: number; maxBytes: number }): void;
+
+  /**
    * A named sub-database in the same LMDB environment, for other modules' durable state
    * (device registry, mirror offset index). Names starting with "log." are reserved.
    */

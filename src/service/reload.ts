@@ -2,10 +2,12 @@
  * SIGHUP reload, as named steps:
  *
  *   readConfig → refuse if invalid (old config stays) → noteRestartOnly → reconfigureLog
- *   → setLogLevel → restartRetention → devicesThrottle → ingest.reload → mirror.reload
+ *   → setCommitPolicy → setLogLevel → restartRetention → devicesThrottle → ingest.reload
+ *   → mirror.reload
  *
  * Nothing here closes a connection. Settings that only a restart can change (listeners, dataDir,
- * http, edgeId, the set of mirror clusters and how to reach them) are logged as "needs restart" and
+ * http, edgeId, log.maxRecordBytes and log.minFreeBytes, the set of mirror clusters and how to
+ * reach them) are logged as "needs restart" and
  * kept at their running values, so /v1/status shows what is really in force.
  */
 import { resolve } from 'node:path';
@@ -28,6 +30,10 @@ export function restartOnly(old: Config, next: Config): { paths: string[]; effec
   if (resolve(old.dataDir) !== resolve(next.dataDir)) paths.push('dataDir');
   if (!same(old.http, next.http)) paths.push('http');
   if (old.edgeId !== next.edgeId) paths.push('edgeId');
+  // The log reads these once, at open (the metrics and /v1/status show the running values).
+  for (const k of ['maxRecordBytes', 'minFreeBytes'] as const) {
+    if (old.log[k] !== next.log[k]) paths.push(`log.${k}`);
+  }
   const oldClusters = Object.keys(old.mirror.clusters).sort();
   const clustersChanged =
     !same(oldClusters, Object.keys(next.mirror.clusters).sort()) ||
@@ -67,9 +73,25 @@ export function restartOnly(old: Config, next: Config): { paths: string[]; effec
     dataDir: old.dataDir,
     http: old.http,
     mqtt: { ...next.mqtt, listeners: old.mqtt.listeners },
+    log: { ...next.log, maxRecordBytes: old.log.maxRecordBytes, minFreeBytes: old.log.minFreeBytes },
     mirror: { ...next.mirror, clusters: clusters },
   };
   return { paths, effective };
+}
+
+/** The group-commit window and size apply from the log's next commit (no restart). */
+function setCommitPolicy(state: ServiceState, old: Config, next: Config): void {
+  const { commitWindowMs, commitMaxBytes } = next.log;
+  if (commitWindowMs === old.log.commitWindowMs && commitMaxBytes === old.log.commitMaxBytes) return;
+  state.log?.setCommitPolicy({ windowMs: commitWindowMs, maxBytes: commitMaxBytes });
+  state.logger.info(
+    {
+      commitWindowMs,
+      commitMaxBytes,
+      previous: { commitWindowMs: old.log.commitWindowMs, commitMaxBytes: old.log.commitMaxBytes },
+    },
+    `log commit policy changed: window ${commitWindowMs} ms, maxBytes ${commitMaxBytes}, from the next commit`,
+  );
 }
 
 /** Returns true when the new config is in force. Never throws for a bad config: it is refused. */
@@ -107,6 +129,7 @@ export async function reloadService(
     return false;
   }
   try {
+    setCommitPolicy(state, old, effective);
     if (old.logging.level !== effective.logging.level) {
       logger.level = effective.logging.level; // pino children follow their parent's level
       logger.info({ logLevel: effective.logging.level }, 'log level changed');

@@ -4,7 +4,7 @@ import { setImmediate as turn } from 'node:timers/promises';
 import { open } from 'lmdb';
 import { describe, expect, test } from 'vitest';
 import { openLog } from '../../src/log/index.ts';
-import { options, spec, tempDir, value } from './helpers.ts';
+import { codeOf, options, spec, tempDir, value } from './helpers.ts';
 
 /** Number of log.records entries (batches) per partition, straight from LMDB (log closed). */
 async function batchesPerPartition(dir: string, partitions: number): Promise<number[]> {
@@ -84,5 +84,36 @@ describe('log › group commit', () => {
     expect(order).toEqual(['a: big zstd batch', 'b: small', 'a: small']);
     expect(log.read('a', 0, 199).map((r) => r.offset)).toEqual([199, 200]);
     await log.close();
+  });
+
+  test('setCommitPolicy changes the window and the size limit of a running log from the next commit', async () => {
+    const dir = tempDir();
+    const log = await openLog(options(dir, { topics: { t: spec(1) } }));
+    /** Appends `n` records, one per event turn, and returns how many commits stored them. */
+    const commitsFor = async (n: number): Promise<number> => {
+      const before = log.stats().commits;
+      const calls: Promise<unknown>[] = [];
+      for (let i = 0; i < n; i++) {
+        calls.push(log.append([{ topic: 't', partition: 0, value: value(i) }]));
+        await turn();
+      }
+      await Promise.all(calls);
+      return log.stats().commits - before;
+    };
+    expect(await commitsFor(4)).toBe(4); // window 0: one commit per event turn
+    log.setCommitPolicy({ windowMs: 1000, maxBytes: 1024 ** 2 });
+    expect(await commitsFor(4)).toBe(1); // the four turns share one commit
+    log.setCommitPolicy({ windowMs: 1000, maxBytes: 1 });
+    expect(await commitsFor(4)).toBe(4); // every append passes maxBytes: committed at once
+    expect(log.offsets('t', 0).endOffset).toBe(12);
+    expect(log.stats().appendedRecords).toBe(12);
+    expect(await codeOf(() => log.setCommitPolicy({ windowMs: -1, maxBytes: 10 }))).toBe('CONFIG_INVALID');
+    expect(await codeOf(() => log.setCommitPolicy({ windowMs: 5, maxBytes: 0 }))).toBe('CONFIG_INVALID');
+    expect(await codeOf(() => log.setCommitPolicy({ windowMs: 0.5, maxBytes: 10 }))).toBe('CONFIG_INVALID');
+    await log.close();
+    expect(await codeOf(() => log.setCommitPolicy({ windowMs: 0, maxBytes: 10 }))).toBe('LOG_CLOSED');
+    const reader = await openLog(options(dir, { topics: { t: spec(1) }, role: 'reader' }));
+    expect(await codeOf(() => reader.setCommitPolicy({ windowMs: 0, maxBytes: 10 }))).toBe('LOG_READ_ONLY');
+    await reader.close();
   });
 });

@@ -49,6 +49,25 @@ describe('reload plan', () => {
     expect(effective.mirror.clusters.east?.maxBytesPerSecond).toBe(1000);
   });
 
+  test('reload › log.maxRecordBytes and log.minFreeBytes need a restart and keep their running values; the commit window and size do not', async () => {
+    const old = cfg();
+    const next = cfg({
+      log: {
+        ...old.log,
+        maxRecordBytes: 4 * 1024 ** 2,
+        minFreeBytes: 1,
+        commitWindowMs: 100,
+        commitMaxBytes: 10,
+      },
+    });
+    const { paths, effective } = restartOnly(old, next);
+    expect(paths).toEqual(['log.maxRecordBytes', 'log.minFreeBytes']);
+    expect(effective.log.maxRecordBytes).toBe(old.log.maxRecordBytes);
+    expect(effective.log.minFreeBytes).toBe(old.log.minFreeBytes);
+    expect(effective.log.commitWindowMs).toBe(100);
+    expect(effective.log.commitMaxBytes).toBe(10);
+  });
+
   test("reload › a running cluster's required flag and topic selection need a restart and keep their running values", () => {
     const old = cfg({ mirror: { clusters: { east: { bootstrap: 'k1:9092', required: false } } } });
     const next = cfg({

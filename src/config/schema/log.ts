@@ -73,24 +73,26 @@ export const logSchema = z
       ),
     minFreeBytes: nonNegativeInt
       .default(256 * 1024 ** 2)
-      .describe('Treat the log as full when the filesystem has less free space than this (bytes).'),
+      .describe(
+        'Treat the log as full when the filesystem has less free space than this (bytes). Changes need a restart.',
+      ),
     retentionSchedule: z
       .string()
       .default('*/1 * * * *')
       .describe('node-cron expression for the retention run.'),
     maxRecordBytes: positiveInt
       .default(1024 ** 2)
-      .describe('Largest encoded record the log accepts (bytes).'),
+      .describe('Largest encoded record the log accepts (bytes). Changes need a restart.'),
     commitWindowMs: nonNegativeInt
       .max(1000, 'must be at most 1000')
       .default(DEFAULT_COMMIT_WINDOW_MS)
       .describe(
-        'Group-commit window (ms): records of this long share one fsynced commit, trading PUBACK latency (up to this much more) for fewer flash pages written per message. 0 commits once per event turn. The default 30 measured 3.8 KB written per message at PUBACK p99 40 ms under 500 msg/s (npm run bench:gateway); 100 is the low-wear setting (about 1.2 KB). Changes need a restart.',
+        'Group-commit window (ms): records of this long share one fsynced commit, trading PUBACK latency (up to this much more) for fewer flash pages written per message. 0 commits once per event turn. The default 30 measured 3.8 KB written per message at PUBACK p99 40 ms under 500 msg/s (npm run bench:gateway); 100 is the low-wear setting (about 1.2 KB). A reload (SIGHUP) applies it from the next commit.',
       ),
     commitMaxBytes: positiveInt
       .default(1024 ** 2)
       .describe(
-        'A commit closes before its window ends once this many record bytes wait. Changes need a restart.',
+        'A commit closes before its window ends once this many record bytes wait. A reload (SIGHUP) applies it from the next append.',
       ),
   })
   .strict();
