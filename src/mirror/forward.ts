@@ -30,6 +30,14 @@ import { coalesce, recompress } from './wire/batch-rewrite.ts';
 
 export type LinkCodec = Compression | 'stored';
 
+/**
+ * Bytes a record may grow by when it moves into a coalesced batch: its offsetDelta (up to 4 more
+ * varint bytes for any int32), its timestampDelta (up to 5 more for
+ * deltas of days) and its length varint (1 more). Coalescing stops where the stored bytes plus this
+ * per record would pass batch.maxBytes, so the batch the broker gets stays within it.
+ */
+const COALESCE_GROWTH = 10;
+
 export interface WireBatch {
   /** record-v2 bytes (any baseOffset and producer fields: the raw producer sets them). */
   batch: Buffer;
@@ -90,7 +98,7 @@ export function planBatches(
   let groupRecords = 0;
   const flush = () => {
     if (group.length === 0) return;
-    out.push(fromGroup(group));
+    out.push(...fromGroup(group, ctx));
     group = [];
     groupBytes = 0;
     groupRecords = 0;
@@ -105,8 +113,9 @@ export function planBatches(
     }
     const codec = compressionOf(e);
     const mixed = group.length > 0 && compressionOf(group[0] as StoredEntry) !== codec;
-    if (mixed || groupBytes + e.value.length > ctx.maxBytes || groupRecords + e.count > ctx.maxRecords)
-      flush();
+    const records = groupRecords + e.count;
+    const bound = groupBytes + e.value.length + records * COALESCE_GROWTH;
+    if (mixed || bound > ctx.maxBytes || records > ctx.maxRecords) flush();
     group.push(e);
     groupBytes += e.value.length;
     groupRecords += e.count;
@@ -115,18 +124,22 @@ export function planBatches(
   return out;
 }
 
-function fromGroup(group: StoredEntry[]): WireBatch {
+function fromGroup(group: StoredEntry[], ctx: ForwardContext): WireBatch[] {
   const first = group[0] as StoredEntry;
   const count = group.reduce((n, e) => n + e.count, 0);
   const batch = group.length === 1 ? first.value : coalesce(group.map((e) => e.value));
-  return {
-    batch,
-    offsets: range(first.baseOffset, count),
-    bytes: batch.length,
-    encoded: batch.length,
-    how: group.length === 1 ? 'forwarded' : 'coalesced',
-    entries: group,
-  };
+  // Compression of the whole can come out larger than the bound foresaw: send them one by one.
+  if (batch.length > ctx.maxBytes && group.length > 1) return group.flatMap((e) => fromGroup([e], ctx));
+  return [
+    {
+      batch,
+      offsets: range(first.baseOffset, count),
+      bytes: batch.length,
+      encoded: batch.length,
+      how: group.length === 1 ? 'forwarded' : 'coalesced',
+      entries: group,
+    },
+  ];
 }
 
 /** Decodes one entry (from `from` on) and seals its records again with our stamp, within the limits. */

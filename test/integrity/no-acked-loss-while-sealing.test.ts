@@ -24,7 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { open } from 'lmdb';
 import mqtt, { type MqttClient } from 'mqtt';
 import { describe, expect, test } from 'vitest';
-import { batchRawBytes, decodeBatch, isBatchV2, peekBatch } from '../../src/log/codec/record-v2.ts';
+import { batchRawBytes, decodeBatch, isBatchV2, peekBatch } from '../../src/log/codec/record-v2-read.ts';
 import { openLog } from '../../src/log/index.ts';
 import { startOutpost, tempDir, writeConfig } from '../service/helpers.ts';
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 /**
  * forward.ts: which stored entries go to a cluster as they are, which are coalesced and which are
  * sealed again, against entries of a real (LMDB) log.
@@ -121,6 +122,37 @@ describe('mirror forward planning', () => {
     ]);
     expectExact(log, mid, 20);
   });
+
+  for (const codec of ['none', 'zstd'] as const) {
+    test(`a coalesced batch stays within batch.maxBytes although its deltas grow (${codec})`, async () => {
+      const log = await logWith({ stamp: { id: EDGE } }, { compression: codec });
+      const day = 86_400_000;
+      for (let i = 0; i < 300; i++) {
+        // One record per stored batch, a day apart: every delta grows when they are merged.
+        const timestamp = 1_600_000_000_000 + i * day;
+        await log.append([
+          {
+            topic: 't',
+            partition: 0,
+            timestamp,
+            value: randomBytes(40),
+            headers: { 'mqtt.qos': Buffer.from('1') },
+          },
+        ]);
+      }
+      const entries = log.entries('t', 0, 0, { maxEntries: 1000 });
+      const stored = entries.reduce((n, e) => n + e.value.length, 0);
+      for (const maxBytes of [Math.floor(stored / 3), Math.floor(stored / 7), 2000]) {
+        const out = planBatches(entries, 0, forwardContext(EDGE, { ...limits, maxBytes }, 'stored'));
+        for (const b of out) expect(b.batch.length).toBeLessThanOrEqual(maxBytes);
+        expect(
+          out.map((b) => b.how),
+          String(maxBytes),
+        ).toContain('coalesced');
+        expectExact(log, out, 0);
+      }
+    });
+  }
 
   test('a link codec other than the stored one recompresses once', async () => {
     const log = await logWith({ stamp: { id: EDGE } }, { compression: 'none' });
