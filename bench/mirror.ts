@@ -102,7 +102,6 @@ async function throughput(bootstrap: string, codec: Compression, records = RECOR
       `  (session setup ${((t1 - t0) / 1000).toFixed(2)} s: topics, remote tails; then ${Math.round(records / streaming).toLocaleString()} records/s while streaming)`,
     );
     await mirror.stop({ timeoutMs: 10_000 });
-    await log.close();
     const sum = async (name: string) => {
       const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
       return m?.values ?? [];
@@ -111,6 +110,7 @@ async function throughput(bootstrap: string, codec: Compression, records = RECOR
     const how = (await sum('outpost_mirror_batches_total'))
       .map((v) => `${v.labels['how']} ${v.value}`)
       .join(', ');
+    await log.close();
     return {
       rps: records / seconds,
       mbps: (records * VALUE_BYTES) / seconds / 1e6,
