@@ -6,7 +6,8 @@
  *
  * Each device publishes `messages` JSON payloads (src/sim generators, fixed seed) with the headers
  * the ingest adds (mqtt.topic, mqtt.qos, mqtt.retain, client.id, device.id), keyed by device id,
- * appended `per-commit` at a time (one batch per partition and commit). Sizes only: no timing.
+ * appended `per-commit` at a time (one batch per partition and commit), stamped as a mirroring
+ * gateway stores them (`--stamp ""`: unstamped). Sizes only: no timing.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,8 @@ const { values: args } = parseArgs({
     devices: { type: 'string', default: '50' },
     messages: { type: 'string', default: '40' },
     'per-commit': { type: 'string', default: '1,10,100' },
+    /** The log's stamp (a mirroring gateway's edgeId); "" for a gateway that mirrors nothing. */
+    stamp: { type: 'string', default: 'gw-stb-0042' },
   },
 });
 
@@ -70,6 +73,7 @@ for (const kind of ['stb', 'vehicle'] as const) {
           maxBytes: 1e15,
           onFull: 'reject',
           minFreeBytes: 0,
+          ...(args.stamp ? { stamp: { id: args.stamp } } : {}),
         });
         for (let i = 0; i < all.length; i += perCommit) await log.append(all.slice(i, i + perCommit));
         const parts = log.partitions();
