@@ -8,6 +8,7 @@ export {
   RECORD_V2_MAGIC,
   recordSizeV2,
 } from './codec/record-v2.ts';
+export { openFollower } from './follower.ts';
 export { openLog } from './log.ts';
 export { logOptionsFromConfig, logTopicSpecs } from './options.ts';
 export { murmur2, partitionFor, toPositive } from './partitioner.ts';

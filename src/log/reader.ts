@@ -47,10 +47,18 @@ export class ReaderView {
     return { startOffset: start, endOffset: end };
   }
 
-  read(topic: string, partition: number, offset: number, options: ReadOptions) {
+  /** Committed records from `offset`, stopping before `upTo` too (a follower's durable end). */
+  read(
+    topic: string,
+    partition: number,
+    offset: number,
+    options: ReadOptions,
+    upTo = Number.POSITIVE_INFINITY,
+  ) {
     const t = this.#topic(topic, partition);
     const { start, end } = diskOffsets(this.#dbs, t.id, partition);
-    return readRange(this.#dbs, topic, t.id, partition, Math.max(start, offset), end, options);
+    const stop = Math.min(end, upTo);
+    return readRange(this.#dbs, topic, t.id, partition, Math.max(start, offset), stop, options);
   }
 
   topicNames(): string[] {
