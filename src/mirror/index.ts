@@ -21,3 +21,4 @@ export type { IndexRange } from './offset-index.ts';
 export type { LinkState } from './state.ts';
 export { OffsetTranslator } from './translate.ts';
 export type { ClusterStatus, Mirror, MirrorStatus } from './types.ts';
+export { type MirrorThreadDeps, startMirrorThread } from './worker/proxy.ts';
