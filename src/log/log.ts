@@ -17,18 +17,28 @@ import { isOutpostError, OutpostError } from '../errors.ts';
 import { type Pending, prepare, publish, Sealer, validateRecord } from './append.ts';
 import { Budget } from './budget.ts';
 import { deleteCursor, getCursor, listCursors, setCursor } from './cursors.ts';
+import { watchDurable } from './durable-feed.ts';
 import { follow, type Waiting } from './follow.ts';
 import { commitPolicy } from './options.ts';
 import { readEntries, readRange } from './read.ts';
 import { ReaderView } from './reader.ts';
 import { dropOldest, runRetention } from './retention.ts';
 import { recordStampEpoch } from './stamps.ts';
-import { type Core, getPart, type Part, queueCheckpoints, syncTopics } from './state.ts';
-import { DROPPED_KEY, entryAt, type LogDbs, openDbs, RESERVED_PREFIX, recordFormats } from './store.ts';
+import { type Core, getPart, queueCheckpoints, syncTopics } from './state.ts';
+import {
+  DROPPED_KEY,
+  entryAt,
+  type LogDbs,
+  openDbs,
+  openNamedStore,
+  recordFormats,
+  type StoreOptions,
+} from './store.ts';
 import type {
   AppendRecord,
   AppendResult,
   CursorInfo,
+  DurableEnd,
   EntryReadOptions,
   EntryTailOptions,
   LogOptions,
@@ -409,31 +419,26 @@ class Log implements PartitionedLog {
   // ── stores and lifecycle ────────────────────────────────────────────────────────────────────
   openStore<K extends import('lmdb').Key = import('lmdb').Key, V = unknown>(
     name: string,
-    options: {
-      encoding?: 'msgpack' | 'json' | 'binary' | 'ordered-binary';
-      keyEncoding?: 'ordered-binary' | 'uint32' | 'binary';
-    } = {},
+    options: StoreOptions = {},
   ): import('lmdb').Database<V, K> {
     this.#open('openStore');
-    if (name.startsWith(RESERVED_PREFIX)) {
-      throw new OutpostError(
-        'STORE_NAME_RESERVED',
-        `store names starting with "${RESERVED_PREFIX}" belong to the log`,
-        {
-          reason: name,
-        },
-      );
-    }
-    const db = this.#dbs.env.openDB<V, K>(name, {
-      encoding: options.encoding ?? 'msgpack',
-      ...(options.keyEncoding ? { keyEncoding: options.keyEncoding } : {}),
-    });
+    const db = openNamedStore<K, V>(this.#dbs, name, options);
     this.#core?.stores.set(name, db as unknown as import('lmdb').Database<unknown, never>);
     return db;
   }
 
   flushed(): Promise<void> {
     return Promise.resolve(this.#dbs.env.flushed).then(() => undefined);
+  }
+
+  watchDurable(listener: (ends: DurableEnd[]) => void): () => void {
+    const unwatch = watchDurable(this.#owner('watchDurable'), listener);
+    const stop = () => {
+      this.#schedules.delete(stop);
+      unwatch();
+    };
+    this.#schedules.add(stop);
+    return stop;
   }
 
   /** Every call, also one made while an earlier close still commits, resolves once the log is closed. */

@@ -48,17 +48,33 @@ export class ReaderView {
     return { startOffset: start, endOffset: end };
   }
 
-  read(topic: string, partition: number, offset: number, options: ReadOptions) {
+  /** Committed records from `offset`, stopping before `upTo` too (a follower's durable end). */
+  read(
+    topic: string,
+    partition: number,
+    offset: number,
+    options: ReadOptions,
+    upTo = Number.POSITIVE_INFINITY,
+  ) {
     const t = this.#topic(topic, partition);
     const { start, end } = diskOffsets(this.#dbs, t.id, partition);
-    return readRange(this.#dbs, topic, t.id, partition, Math.max(start, offset), end, options);
+    const stop = Math.min(end, upTo);
+    return readRange(this.#dbs, topic, t.id, partition, Math.max(start, offset), stop, options);
   }
 
-  entries(topic: string, partition: number, offset: number, options: EntryReadOptions): StoredEntry[] {
+  /** Stored entries from `offset`, stopping before `upTo` too (a follower's durable end). */
+  entries(
+    topic: string,
+    partition: number,
+    offset: number,
+    options: EntryReadOptions,
+    upTo = Number.POSITIVE_INFINITY,
+  ): StoredEntry[] {
     const t = this.#topic(topic, partition);
     const { start, end } = diskOffsets(this.#dbs, t.id, partition);
     const epochs = loadStampEpochs(this.#dbs);
-    return readEntries(this.#dbs, t.id, partition, Math.max(start, offset), end, epochs, options);
+    const stop = Math.min(end, upTo);
+    return readEntries(this.#dbs, t.id, partition, Math.max(start, offset), stop, epochs, options);
   }
 
   topicNames(): string[] {

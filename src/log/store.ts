@@ -48,7 +48,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Database, open, type RootDatabase } from 'lmdb';
+import { type Database, type Key, open, type RootDatabase } from 'lmdb';
 import { OutpostError } from '../errors.ts';
 import { peekTimestamp, RECORD_V1 } from './codec/record-v1.ts';
 import { batchRawBytes, isBatchV2, peekBatch } from './codec/record-v2-read.ts';
@@ -112,6 +112,32 @@ export function openDbs(dataDir: string): LogDbs {
     });
   }
   return dbs;
+}
+
+export interface StoreOptions {
+  encoding?: 'msgpack' | 'json' | 'binary' | 'ordered-binary';
+  keyEncoding?: 'ordered-binary' | 'uint32' | 'binary';
+}
+
+/** Another module's sub-database (PartitionedLog.openStore); names starting with RESERVED_PREFIX are ours. */
+export function openNamedStore<K extends Key, V>(
+  dbs: LogDbs,
+  name: string,
+  options: StoreOptions,
+): Database<V, K> {
+  if (name.startsWith(RESERVED_PREFIX)) {
+    throw new OutpostError(
+      'STORE_NAME_RESERVED',
+      `store names starting with "${RESERVED_PREFIX}" belong to the log`,
+      {
+        reason: name,
+      },
+    );
+  }
+  return dbs.env.openDB<V, K>(name, {
+    encoding: options.encoding ?? 'msgpack',
+    ...(options.keyEncoding ? { keyEncoding: options.keyEncoding } : {}),
+  });
 }
 
 export const floorKey = (tid: number, p: number): [string, number, number] => ['floor', tid, p];

@@ -100,6 +100,13 @@ export interface RetentionReport {
   heldByCursor: string[];
 }
 
+/** A partition's durable end as the owner tells a follower (every offset below it is fsynced). */
+export interface DurableEnd {
+  topic: string;
+  partition: number;
+  end: number;
+}
+
 export interface LogTopicSpec {
   partitions: number;
   retentionMs: number;
@@ -253,8 +260,31 @@ export interface PartitionedLog {
   ): Database<V, K>;
   /** Resolves when everything written so far to any store is durable. */
   flushed(): Promise<void>;
+  /**
+   * Owner role: feeds a follower (openFollower). Calls `listener` at once with every partition's
+   * durable end, then, at most once per event-loop turn, with the partitions whose end moved (after
+   * fsync, when tails wake). Returns the unsubscribe; close() ends it too. Other roles: LOG_READ_ONLY.
+   */
+  watchDurable(listener: (ends: DurableEnd[]) => void): () => void;
 
   close(): Promise<void>;
+}
+
+/**
+ * The log as a thread of the owner's process sees it (openFollower): reads stop at the durable ends
+ * the owner told it (advance), never at what LMDB merely committed; tails wake on advance. It may
+ * write its own cursors (setCursor, deleteCursor) and stores; append, retention and reconfigure
+ * stay the owner's (LOG_READ_ONLY), and so does the disk budget.
+ */
+export interface FollowerLog extends PartitionedLog {
+  /** Durable ends from the owner's watchDurable; an end never moves back. */
+  advance(ends: readonly DurableEnd[]): void;
+}
+
+export interface FollowerOptions {
+  dataDir: string;
+  /** The owner's ends at the start (its watchDurable's first call); until told, a partition reads as empty. */
+  ends: readonly DurableEnd[];
 }
 
 /** Opens (creating if needed) the log in `options.dataDir`. Exported from src/log/index.ts as `openLog`. */

@@ -50,6 +50,9 @@ export class Pacer {
       if (this.#bucket) this.#bucket.setRate(maxBytesPerSecond, maxBytesPerSecond);
       else this.#bucket = new TokenBucket(maxBytesPerSecond, maxBytesPerSecond);
     }
+    // A batch waiting at the old rate is timed again at the new one (a reload takes effect now).
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
     this.#pump();
   }
 

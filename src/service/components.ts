@@ -2,7 +2,7 @@
 import { type Devices, openDevices } from '../devices/index.ts';
 import { type Ingest, startIngest } from '../ingest/index.ts';
 import { type OpenLog, openLog } from '../log/index.ts';
-import { type Mirror, openOffsetIndex, startMirror } from '../mirror/index.ts';
+import { type Mirror, openOffsetIndex, startMirror, startMirrorThread } from '../mirror/index.ts';
 
 export type DevicesLike = Devices;
 export type IngestLike = Ingest;
@@ -13,9 +13,10 @@ export interface Modules {
   openDevices: typeof openDevices;
   startIngest: typeof startIngest;
   startMirror: typeof startMirror;
+  startMirrorThread: typeof startMirrorThread;
   openOffsetIndex: typeof openOffsetIndex;
 }
 
 export function loadModules(): Modules {
-  return { openLog, openDevices, startIngest, startMirror, openOffsetIndex };
+  return { openLog, openDevices, startIngest, startMirror, startMirrorThread, openOffsetIndex };
 }

@@ -6,8 +6,8 @@
  *   → mirror.reload
  *
  * Nothing here closes a connection. Settings that only a restart can change (listeners, dataDir,
- * http, edgeId, log.maxRecordBytes and log.minFreeBytes, the set of mirror clusters and how to
- * reach them) are logged as "needs restart" and
+ * http, edgeId, mirror.thread, log.maxRecordBytes and log.minFreeBytes, the set of mirror clusters
+ * and how to reach them) are logged as "needs restart" and
  * kept at their running values, so /v1/status shows what is really in force.
  */
 import { resolve } from 'node:path';
@@ -43,6 +43,7 @@ export function restartOnly(old: Config, next: Config): { paths: string[]; effec
       return !o || !n || !same(clusterReach(o), clusterReach(n));
     });
   if (clustersChanged) paths.push('mirror.clusters (added, removed, bootstrap, tls or sasl)');
+  if (old.mirror.thread !== next.mirror.thread) paths.push('mirror.thread');
   // A running link protects its cursors and picks its partitions at start: `required` and `topics`
   // take a restart (kept at their running values, so /v1/status never claims a protection not in force).
   for (const k of oldClusters) {
@@ -74,7 +75,7 @@ export function restartOnly(old: Config, next: Config): { paths: string[]; effec
     http: old.http,
     mqtt: { ...next.mqtt, listeners: old.mqtt.listeners },
     log: { ...next.log, maxRecordBytes: old.log.maxRecordBytes, minFreeBytes: old.log.minFreeBytes },
-    mirror: { ...next.mirror, clusters: clusters },
+    mirror: { ...next.mirror, clusters: clusters, thread: old.mirror.thread },
   };
   return { paths, effective };
 }

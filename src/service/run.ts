@@ -2,7 +2,8 @@
  * The service lifecycle, as named steps:
  *
  *   start: loadConfig → checkDataDir → takeLock → checkPorts → openLog → scheduleRetention
- *          → openDevices → startIngest → startMirror → startAdmin → notifyReady
+ *          → openDevices → startIngest → startMirror (in its own thread unless mirror.thread is
+ *          false) → startAdmin → notifyReady
  *   stop (SIGTERM/SIGINT): notifyStopping → stopIngest (stop accepting, finish + PUBACK in-flight
  *          appends) → stopMirror (finish or abandon in-flight batches; the remote offset index makes
  *          re-sending safe) → closeAdmin → closeDevices → closeLog → releaseLock
@@ -24,7 +25,13 @@ import { checkDataDirWritable, checkPortsFree } from './checks.ts';
 import { loadModules } from './components.ts';
 import { type AdminServer, startAdmin } from './http/server.ts';
 import { acquireDataDirLock, type DataDirLock } from './lock.ts';
-import { createLogger, DEFAULT_LOG_FORMAT, type LogFormat } from './logger.ts';
+import {
+  createLogger,
+  DEFAULT_LOG_FORMAT,
+  LOGGER_MODULE,
+  type LogFormat,
+  resolveLogFormat,
+} from './logger.ts';
 import { createRegistry, registerMirrorStatusMetrics, registerServiceMetrics } from './metrics.ts';
 import { type Notifier, openNotifier } from './notify.ts';
 import { reloadService } from './reload.ts';
@@ -46,6 +53,11 @@ export interface RunServiceOptions {
    * The metrics reference (`npm run metrics:docs`) reads the registry of a real service this way.
    */
   onRunning?: (running: { registry: Registry; stop: () => void }) => void;
+  /**
+   * Test-only: a module exporting `mirrorHooks({ generation })`, loaded by the mirror thread
+   * (fault injection, e.g. a crash); never set in production.
+   */
+  mirrorHooksModule?: string;
 }
 
 const STATUS_EVERY_MS = 10_000;
@@ -265,7 +277,20 @@ export async function runService(opts: RunServiceOptions): Promise<number> {
       logger.info({ addresses: state.ingest.addresses() }, 'ingest listening');
     }
     if (!stopSignal) {
-      state.mirror = await modules.startMirror({ config, log, logger, metrics: registry });
+      state.mirror = config.mirror.thread
+        ? await modules.startMirrorThread({
+            config,
+            log,
+            dataDir,
+            logger,
+            metrics: registry,
+            logging: {
+              module: LOGGER_MODULE,
+              format: resolveLogFormat(opts.logFormat ?? DEFAULT_LOG_FORMAT),
+            },
+            ...(opts.mirrorHooksModule ? { hooksModule: opts.mirrorHooksModule } : {}),
+          })
+        : await modules.startMirror({ config, log, logger, metrics: registry });
     }
     state.openOffsetIndex = modules.openOffsetIndex;
     registerMirrorStatusMetrics(registry, () => state.mirror?.status());

@@ -48,4 +48,16 @@ describe('mirror pacer', () => {
     expect(getEventListeners(signal, 'abort')).toHaveLength(0);
     p.close();
   });
+
+  it('times a waiting batch again when the rate changes: a raised cap grants it at once', async () => {
+    const p = new Pacer(1);
+    const signal = new AbortController().signal;
+    await p.acquire({ bytes: 100, live: false, priority: 0, signal }); // ~100 s of debt at 1 B/s
+    const waiting = p.acquire({ bytes: 100, live: false, priority: 0, signal });
+    expect(p.waiting).toBe(1);
+    p.setRate(10_000_000);
+    await waiting;
+    expect(p.granted).toBe(200);
+    p.close();
+  });
 });

@@ -66,9 +66,16 @@ export interface SpawnResult {
   waitForLine(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
 }
 
-/** Spawns `node src/cli/main.ts run --config <path>` with Node 24 (this test's own runtime). */
-export function spawnOutpost(configPath: string, env: NodeJS.ProcessEnv = {}): SpawnResult {
-  const proc = spawn(process.execPath, [MAIN, 'run', '--config', configPath], {
+/**
+ * Spawns `node src/cli/main.ts run --config <path>` with Node 24 (this test's own runtime); `argv`
+ * replaces the script and its arguments (a test launcher calling runService with test-only options).
+ */
+export function spawnOutpost(
+  configPath: string,
+  env: NodeJS.ProcessEnv = {},
+  argv: string[] = [MAIN, 'run', '--config', configPath],
+): SpawnResult {
+  const proc = spawn(process.execPath, argv, {
     cwd: ROOT,
     env: { ...process.env, NOTIFY_SOCKET: '', WATCHDOG_USEC: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -142,8 +149,12 @@ export function spawnOutpost(configPath: string, env: NodeJS.ProcessEnv = {}): S
 }
 
 /** Spawns and waits for "outpost ready"; returns the admin URL and the MQTT TCP port. */
-export async function startOutpost(configPath: string, env: NodeJS.ProcessEnv = {}): Promise<Outpost> {
-  const s = spawnOutpost(configPath, env);
+export async function startOutpost(
+  configPath: string,
+  env: NodeJS.ProcessEnv = {},
+  argv?: string[],
+): Promise<Outpost> {
+  const s = spawnOutpost(configPath, env, argv);
   const ready = await s.waitForLine((l) => typeof l.msg === 'string' && l.msg.startsWith('outpost ready'));
   const listening = s.lines.find((l) => l.msg === 'ingest listening') as
     | (LogLine & { addresses: Array<{ type: string; port: number }> })

@@ -98,4 +98,12 @@ describe('reload plan', () => {
     expect(paths).toEqual(['log.topics.extra.partitions (mirroring of new partitions)']);
     expect(effective.log.topics.extra?.partitions).toBe(2);
   });
+
+  test('reload › moving the mirror in or out of its thread (mirror.thread) needs a restart and keeps the running value', () => {
+    const old = cfg();
+    expect(old.mirror.thread).toBe(true);
+    const { paths, effective } = restartOnly(old, cfg({ mirror: { thread: false } }));
+    expect(paths).toEqual(['mirror.thread']);
+    expect(effective.mirror.thread).toBe(true);
+  });
 });

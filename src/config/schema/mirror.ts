@@ -89,6 +89,12 @@ export const mirrorSchema = z
       )
       .default({})
       .describe('Central Kafka clusters by alias. Empty: no mirroring.'),
+    thread: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Run the mirror (links, checkpoint rounds, Kafka encoding) in its own worker thread on the same LMDB environment, so its CPU never delays MQTT acknowledgements; a thread that dies is restarted with backoff (outpost_mirror_thread_restarts_total). false: in the service's main thread. Takes a restart.",
+      ),
   })
   .strict();
 

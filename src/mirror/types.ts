@@ -1,0 +1,36 @@
+/** The mirror's public types: what the service holds, whether the mirror runs in-process or in its thread. */
+import type { Config } from '../config/index.ts';
+import type { PartitionStatus } from './session-setup.ts';
+import type { LinkState } from './state.ts';
+import type { OffsetTranslator } from './translate.ts';
+
+export interface ClusterStatus {
+  cluster: string;
+  state: LinkState;
+  required: boolean;
+  partitions: PartitionStatus[];
+}
+
+export interface MirrorStatus {
+  edgeId: string;
+  clusters: ClusterStatus[];
+}
+
+export interface Mirror {
+  /**
+   * Synchronous: in-process it is computed now; the thread version (worker/proxy.ts) answers from
+   * the snapshot its thread pushes every STATUS_EVERY_MS, so /v1/status and the status gauges
+   * never wait on the mirror's thread.
+   */
+  status(): MirrorStatus;
+  reload(config: Config): void;
+  /**
+   * Stops every link and checkpoint round, closing their Kafka clients; resolves once all are
+   * closed, or rejects with SHUTDOWN_INCOMPLETE naming what is still open at the deadline.
+   */
+  stop(opts: { timeoutMs: number }): Promise<void>;
+  /** What the mirror still holds open (links, sessions, checkpoint rounds); empty once stopped. */
+  holds(): string[];
+  /** Exact translation over this process's index. */
+  readonly translator: OffsetTranslator;
+}
