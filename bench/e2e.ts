@@ -1,30 +1,43 @@
 /**
- * npm run bench:e2e — the whole path under load: simulator → Outpost (`outpost run`, child process)
- * → dc-east (real Kafka, KRaft). The fleet is driven at increasing total rates; each step reports
- * acknowledged msgs/s, PUBACK p50/p99, device-to-datacenter latency p99 (payload timestamp → record
- * visible to a read_committed consumer in dc-east), Outpost's RSS, and the audit of the edge log
- * and dc-east for that step's run. The peer, measured in the same run with the same fleet and rate,
- * is mosquitto (in-memory: no durable log, no fsync, no mirror) — the ratio shows what durability
- * and mirroring cost at the broker.
+ * npm run bench:e2e — the whole path under load, searching for its saturation point: simulator →
+ * Outpost (`outpost run`, child process) → dc-east and dc-west (two real Kafka clusters, KRaft).
+ * Steps start at 2,000 msgs/s and grow ×1.5 (or follow BENCH_E2E_RATES) until one is not
+ * sustained: acknowledged ≥ 95% of target, the fleet drained, the audits of the edge log, dc-east
+ * and dc-west all pass, and Outpost's PUBACK p99 below BENCH_E2E_P99_MS. It prints the highest
+ * sustained rate as the saturation point and the first failing step with the criteria it missed.
  *
- *   BENCH_E2E_RATES     total msgs/s per step (default 500,1000,2000,4000)
- *   BENCH_E2E_SECONDS   seconds per step (default 20)
- *   BENCH_E2E_DEVICES   devices (70% set-top boxes, 30% vehicles; default 100)
- *   --quick             rates 200,400 for 5 s each with 20 devices (a smoke run)
+ * Per step: acknowledged msgs/s, PUBACK p50/p99, device→dc-east latency p50/p99 (payload timestamp
+ * → visible to a read_committed consumer in dc-east), Outpost's RSS, the bytes Outpost sent to
+ * each cluster per record it mirrored there (increase of outpost_mirror_bytes_total over that of
+ * outpost_mirror_records_total, from /metrics before and after the step), and the three audits.
+ * The peer, measured in the same run with the same fleet and rate, is mosquitto (in-memory: no
+ * durable log, no fsync, no mirror): the ratio shows what durability and mirroring cost.
+ *
+ *   BENCH_E2E_RATES            explicit rates per step, tried in order until one fails
+ *   BENCH_E2E_START            first rate of the search (default 2000 msgs/s)
+ *   BENCH_E2E_FACTOR           growth per step (default 1.5)
+ *   BENCH_E2E_MAX_STEPS        upper bound on steps (default 8)
+ *   BENCH_E2E_SECONDS          seconds of load per step (default 20)
+ *   BENCH_E2E_DEVICES          devices (70% set-top boxes, 30% vehicles; default 100)
+ *   BENCH_E2E_P99_MS           PUBACK p99 bound of a sustained step (default 50)
+ *   BENCH_E2E_MIRROR_TIMEOUT_S bound on the wait for both clusters to catch up (default 120)
+ *   BENCH_E2E_COMPRESSION      log.topics.*.compression of every topic (default zstd; none, gzip, snappy, lz4)
+ *   --quick                    20 devices, rates 200 and 400 for 5 s each, both run whatever their verdict (a smoke run)
+ *
+ * Every step is bounded: the load, at most 30 s for the last PUBACKs, BENCH_E2E_MIRROR_TIMEOUT_S
+ * for the mirror, each cluster audit 10 s without news or 10 min at most, then the peer's load.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Consumer } from '@platformatic/kafka';
 import { parseConfig } from '../src/config/index.ts';
 import {
+  type AuditReport,
   auditCluster,
   auditEdge,
   decodeEnvelope,
-  type FleetSummary,
   fleetConfig,
   LatencySamples,
   mqttTcp,
@@ -35,16 +48,26 @@ import {
   startOutpost,
   waitForMirror,
 } from '../src/sim/index.ts';
-import { startCluster } from '../test/kafka/harness.ts';
+import { type KafkaCluster, startClusters } from '../test/kafka/harness.ts';
+import { startMosquitto } from './lib/brokers.ts';
+import {
+  bytesPerRecord,
+  CLUSTERS,
+  e2eSettings,
+  failedCriteria,
+  mirrorCounters,
+  plannedRates,
+  type StepResult,
+  sentBetween,
+  stepTable,
+  verdictOf,
+} from './lib/e2e-plan.ts';
+import { stopOnSignal } from './lib/stop-on-signal.ts';
 
-const quick = process.argv.includes('--quick');
-const RATES = (process.env['BENCH_E2E_RATES'] ?? (quick ? '200,400' : '500,1000,2000,4000'))
-  .split(',')
-  .map(Number);
-const SECONDS = Number(process.env['BENCH_E2E_SECONDS'] ?? (quick ? 5 : 20));
-const DEVICES = Number(process.env['BENCH_E2E_DEVICES'] ?? (quick ? 20 : 100));
-const STB = Math.round(DEVICES * 0.7);
-const VEHICLES = DEVICES - STB;
+const S = e2eSettings(process.argv, process.env);
+const RATES = plannedRates(S);
+const STB = Math.round(S.devices * 0.7);
+const VEHICLES = S.devices - STB;
 const PASSWORD = 'bench-{deviceId}';
 const say = (s: string) => process.stdout.write(`${s}\n`);
 
@@ -54,98 +77,67 @@ function rssMb(pid: number): { rss: number; peak: number } {
   return { rss: Math.round(kb('VmRSS') / 1024), peak: Math.round(kb('VmHWM') / 1024) };
 }
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const a = srv.address();
-  await new Promise<void>((r) => srv.close(() => r()));
-  if (a === null || typeof a === 'string') throw new Error('no port');
-  return a.port;
-}
-
-/** mosquitto on a free loopback port, anonymous, in-memory. */
-async function startMosquitto(dir: string): Promise<{ port: number; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(
-    conf,
-    `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\nmax_queued_messages 0\n`,
+/** An audit's report, or the error that kept it from running (a fail of the step either way). */
+const settle = (p: Promise<{ report: AuditReport }>): Promise<AuditReport | string> =>
+  p.then(
+    (a) => a.report,
+    (err: unknown) => (err instanceof Error ? err.message : String(err)),
   );
-  const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  for (let i = 0; i < 50; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const sock = connect(port, '127.0.0.1', () => {
-        sock.destroy();
-        resolve(true);
-      });
-      sock.on('error', () => resolve(false));
-    });
-    if (up) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    port,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
-}
-
-interface Step {
-  rate: number;
-  outpost: FleetSummary;
-  peer: FleetSummary;
-  e2e: { p50: number; p99: number; max: number } | null;
-  rss: { rss: number; peak: number };
-  audit: { edge: string; dc: string };
-}
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'outpost-bench-e2e-'));
   say(
-    `bench:e2e: ${DEVICES} devices (${STB} set-top boxes, ${VEHICLES} vehicles), QoS 1, ${SECONDS}s per step, rates ${RATES.join(', ')} msgs/s`,
+    `bench:e2e: ${S.devices} devices (${STB} set-top boxes, ${VEHICLES} vehicles), QoS 1, ${S.seconds}s per step, ` +
+      `rates ${RATES.join(', ')} msgs/s ${S.stopAtFailure ? '(stops at the first step not sustained)' : '(smoke run: every step runs)'}, mirror to ${CLUSTERS.join(' + ')}, ` +
+      `log compression ${S.compression}, sustained = acked ≥ ${S.ackedShare * 100}% + drained + 3 audits pass + PUBACK p99 < ${S.p99Ms} ms`,
   );
-  const east = await startCluster({ name: 'dc-east', heap: '512m' });
-  const mosq = await startMosquitto(dir);
-  const edgeId = `bench-${randomBytes(3).toString('hex')}`;
-  const input = fleetConfig({
-    edgeId,
-    dataDir: join(dir, 'data'),
-    clusters: { 'dc-east': east.bootstrap },
-    overrides: {
-      mqtt: {
-        listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }],
-        allowAnonymous: false,
-        limits: { publishRate: { perSecond: 5000, burst: 10000 }, maxInflightPerClient: 1000 },
-      },
-    },
-  });
-  const configPath = join(dir, 'outpost.json');
-  writeFileSync(configPath, JSON.stringify(input));
-  const config = parseConfig(input, configPath);
-  const outpost = await startOutpost({ configPath, logFile: join(dir, 'outpost.log') });
+  const clusters: KafkaCluster[] = await startClusters([...CLUSTERS], { heap: '448m' });
+  const bootstrap = Object.fromEntries(clusters.map((c) => [c.name, c.bootstrap]));
+  let outpost: Awaited<ReturnType<typeof startOutpost>> | null = null;
+  let mosq: Awaited<ReturnType<typeof startMosquitto>> | null = null;
   let consumer: Consumer | null = null;
   let cleaned: Promise<void> | null = null;
   const cleanup = (): Promise<void> =>
     (cleaned ??= (async () => {
       await consumer?.close(true).catch(() => {});
-      await outpost.stop();
-      await mosq.stop();
-      await east.stop().catch(() => east.kill());
-      await east.destroy();
+      await outpost?.stop();
+      await mosq?.stop();
+      for (const c of clusters) await c.stop().catch(() => c.kill());
+      for (const c of clusters) await c.destroy();
       rmSync(dir, { recursive: true, force: true });
     })());
-  // Ctrl-C or SIGTERM: stop everything this bench started before exiting.
-  const onSignal = () => {
-    say('interrupted: stopping Outpost, mosquitto and the broker');
-    void cleanup().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Ctrl-C or SIGTERM: stop everything this bench started, then exit 130 (bench/lib/stop-on-signal.ts).
+  const off = stopOnSignal('bench:e2e (Outpost, brokers)', cleanup);
   try {
+    mosq = await startMosquitto(dir);
+    const edgeId = `bench-${randomBytes(3).toString('hex')}`;
+    const base = fleetConfig({
+      edgeId,
+      dataDir: join(dir, 'data'),
+      clusters: bootstrap,
+      overrides: {
+        mqtt: {
+          listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }],
+          allowAnonymous: false,
+          limits: { publishRate: { perSecond: 5000, burst: 10000 }, maxInflightPerClient: 1000 },
+        },
+      },
+    });
+    // BENCH_E2E_COMPRESSION: the codec of every topic's record batches (stored and mirrored as stored).
+    const input = {
+      ...base,
+      log: {
+        ...base.log,
+        topics: Object.fromEntries(
+          Object.entries(base.log.topics).map(([t, c]) => [t, { ...c, compression: S.compression }]),
+        ),
+      },
+    };
+    const configPath = join(dir, 'outpost.json');
+    writeFileSync(configPath, JSON.stringify(input));
+    const config = parseConfig(input, configPath);
+    outpost = await startOutpost({ configPath, logFile: join(dir, 'outpost.log') });
+    const http = outpost.http as string;
     const { host, port } = mqttTcp(outpost);
     await registerFleetInDataDir(config, { stb: STB, vehicles: VEHICLES, password: PASSWORD });
     const fleet = (p: number, rate: number, run: string, password?: string) => ({
@@ -153,25 +145,26 @@ async function main(): Promise<void> {
       port: p,
       stb: STB,
       vehicles: VEHICLES,
-      rateStb: rate / DEVICES,
-      rateVehicle: rate / DEVICES,
+      rateStb: rate / S.devices,
+      rateVehicle: rate / S.devices,
       qosMix: parseQosMix('1:1'),
       seed: 7,
-      durationMs: SECONDS * 1000,
+      durationMs: S.seconds * 1000,
+      drainTimeoutMs: 30_000,
       maxInflightPerDevice: 200,
       run,
       ...(password ? { password } : {}),
     });
 
-    // warm-up: creates the remote topics so the latency consumer can subscribe
+    // warm-up: creates the remote topics in both clusters so the latency consumer can subscribe
     await runFleet({ ...fleet(port, 100, `warmup-${edgeId}`, PASSWORD), durationMs: 2000 });
-    await waitForMirror(outpost.http as string, { timeoutMs: 120_000 });
+    await waitForMirror(http, { timeoutMs: 120_000 });
 
     const e2e = new Map<string, LatencySamples>();
     consumer = new Consumer({
       clientId: 'bench-e2e',
       groupId: `bench-e2e-${edgeId}`,
-      bootstrapBrokers: [east.bootstrap],
+      bootstrapBrokers: [bootstrap['dc-east'] as string],
       isolationLevel: 1,
     });
     const stream = await consumer.consume({
@@ -188,69 +181,74 @@ async function main(): Promise<void> {
       e2e.get(e.run)?.add(Date.now() - ts);
     });
 
-    const steps: Step[] = [];
+    const steps: StepResult[] = [];
+    let failing: { step: StepResult; why: string[] } | null = null;
     for (const rate of RATES) {
       const run = `r${rate}-${edgeId}`;
       e2e.set(run, new LatencySamples());
+      const before = await mirrorCounters(http);
       const o = await runFleet(fleet(port, rate, run, PASSWORD));
       const rss = rssMb(outpost.pid);
-      await waitForMirror(outpost.http as string, { timeoutMs: 300_000 });
+      let mirrorLagging: string | null = null;
+      try {
+        await waitForMirror(http, { timeoutMs: S.mirrorTimeoutS * 1000 });
+      } catch (err) {
+        mirrorLagging = `mirror not caught up within ${S.mirrorTimeoutS} s: ${(err as Error).message}`;
+      }
+      const after = await mirrorCounters(http);
       await new Promise((r) => setTimeout(r, 1000)); // last records reach the latency consumer
-      const edge = await auditEdge(config, { acked: o.acked });
-      const dc = await auditCluster(config, 'dc-east', { acked: o.acked });
+      const edge = await settle(auditEdge(config, { acked: o.acked }));
+      const [east, west] = await Promise.all([
+        settle(auditCluster(config, 'dc-east', { acked: o.acked })),
+        settle(auditCluster(config, 'dc-west', { acked: o.acked })),
+      ]);
       const peer = await runFleet(fleet(mosq.port, rate, `peer-${run}`));
-      steps.push({
+      const s: StepResult = {
         rate,
         outpost: o.summary,
         peer: peer.summary,
         e2e: e2e.get(run)?.summary() ?? null,
         rss,
-        audit: { edge: edge.report.verdict, dc: dc.report.verdict },
-      });
-      const s = steps.at(-1) as Step;
+        mirrorLagging,
+        audits: { edge, 'dc-east': east, 'dc-west': west },
+        sent: sentBetween(before, after),
+      };
+      e2e.delete(run);
+      steps.push(s);
+      const why = failedCriteria(s, S);
       say(
         `  ${rate} msgs/s: outpost acked ${s.outpost.ackedPerSecond}/s PUBACK p99 ${s.outpost.pubackMs?.p99} ms | ` +
           `mosquitto acked ${s.peer.ackedPerSecond}/s PUBACK p99 ${s.peer.pubackMs?.p99} ms | ` +
-          `device→dc-east p99 ${s.e2e?.p99} ms | RSS ${rss.rss} MB | audit edge ${s.audit.edge}, dc-east ${s.audit.dc}`,
+          `device→dc-east p99 ${s.e2e?.p99} ms | RSS ${rss.rss} MB | ` +
+          `sent ${bytesPerRecord(s, 'dc-east')} / ${bytesPerRecord(s, 'dc-west')} B/msg to dc-east / dc-west (${S.compression}) | ` +
+          `audit edge ${verdictOf(edge)}, dc-east ${verdictOf(s.audits['dc-east'])}, dc-west ${verdictOf(s.audits['dc-west'])} | ` +
+          (why.length === 0 ? 'sustained' : `NOT sustained: ${why.join('; ')}`),
       );
+      if (why.length > 0 && failing === null) failing = { step: s, why };
+      if (failing !== null && S.stopAtFailure) break;
     }
     await stream.close();
 
     say('');
-    say(
-      '| target msgs/s | Outpost acked msgs/s | mosquitto acked msgs/s | ratio | Outpost PUBACK p50 / p99 ms | mosquitto PUBACK p50 / p99 ms | p99 ratio | device→dc-east p50 / p99 ms | Outpost RSS (peak) MB | audit edge / dc-east |',
-    );
-    say('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
-    for (const s of steps) {
-      const ratio = s.peer.ackedPerSecond
-        ? (s.outpost.ackedPerSecond / s.peer.ackedPerSecond).toFixed(2)
-        : 'n/a';
-      const p99 =
-        s.peer.pubackMs?.p99 && s.outpost.pubackMs
-          ? (s.outpost.pubackMs.p99 / s.peer.pubackMs.p99).toFixed(1)
-          : 'n/a';
-      say(
-        `| ${s.rate} | ${s.outpost.ackedPerSecond} | ${s.peer.ackedPerSecond} | ${ratio} | ${s.outpost.pubackMs?.p50} / ${s.outpost.pubackMs?.p99} | ` +
-          `${s.peer.pubackMs?.p50} / ${s.peer.pubackMs?.p99} | ${p99}× | ${s.e2e?.p50} / ${s.e2e?.p99} | ${s.rss.rss} (${s.rss.peak}) | ${s.audit.edge} / ${s.audit.dc} |`,
-      );
-    }
-    const sustained = steps.filter(
-      (s) =>
-        s.audit.edge === 'pass' &&
-        s.audit.dc === 'pass' &&
-        s.outpost.ackedPerSecond >= 0.95 * s.rate &&
-        s.outpost.drained,
-    );
-    const best = sustained.at(-1);
+    for (const row of stepTable(steps, S)) say(row);
+    // The highest step below the first failing one (all of them sustained).
+    const best = steps.slice(0, failing ? steps.indexOf(failing.step) : steps.length).at(-1);
     say('');
+    say(`log compression: ${S.compression} (log.topics.*.compression of every topic)`);
     say(
       best
-        ? `sustained with a passing audit: ${best.outpost.ackedPerSecond} msgs/s (step ${best.rate}); peer mosquitto at that step: ${best.peer.ackedPerSecond} msgs/s`
-        : 'no step was sustained (acked < 95% of target, or an audit failed)',
+        ? `saturation point: ${best.rate} msgs/s target sustained (Outpost acked ${best.outpost.ackedPerSecond} msgs/s, ` +
+            `PUBACK p99 ${best.outpost.pubackMs?.p99} ms, ${bytesPerRecord(best, 'dc-east')} / ${bytesPerRecord(best, 'dc-west')} B/msg ` +
+            `sent to dc-east / dc-west); peer mosquitto at that step: ${best.peer.ackedPerSecond} msgs/s`
+        : 'saturation point: none (not even the first step was sustained)',
+    );
+    say(
+      failing
+        ? `first failing step: ${failing.step.rate} msgs/s, because ${failing.why.join('; ')}`
+        : `no step failed within ${RATES.length} steps (BENCH_E2E_MAX_STEPS ${S.maxSteps}): the saturation point is above ${best?.rate} msgs/s`,
     );
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    off();
     await cleanup();
   }
 }
