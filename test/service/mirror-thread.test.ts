@@ -122,9 +122,8 @@ describe('service › mirror thread', () => {
 
     const metrics = await (await fetch(`${svc.http}metrics`)).text();
     expect(metricValue(metrics, 'outpost_mirror_records_total', { cluster: 'dc-east', topic: 'a' })).toBe(N);
-    expect(metricValue(metrics, 'outpost_mirror_bytes_total', { cluster: 'dc-east' })).toBeGreaterThan(
-      N * 40,
-    );
+    // Batch bytes as sent (zstd-compressed as the log stored them).
+    expect(metricValue(metrics, 'outpost_mirror_bytes_total', { cluster: 'dc-east' })).toBeGreaterThan(0);
     expect(metricValue(metrics, 'outpost_mirror_link_up', { cluster: 'dc-east' })).toBe(1);
     expect(metricValue(metrics, 'outpost_mirror_lag_records', { cluster: 'dc-east' })).toBe(0);
     expect(
@@ -171,7 +170,15 @@ describe('service › mirror thread', () => {
     const devs = [uniq('dev'), uniq('dev')];
     const clients = await Promise.all(devs.map((d) => connectMqtt(svc.mqttPort, d)));
     const loops = clients.map((c, i) => loop(c, devs[i] as string));
-    await waitLink(svc, (l) => l.partitions.every((p) => p.lastAckedAt !== null), 'both partitions mirrored');
+    // Every partition that holds records has had a batch acknowledged (the device ids' hash may
+    // leave one partition empty).
+    await waitLink(
+      svc,
+      (l) =>
+        l.partitions.some((p) => p.lastAckedAt !== null) &&
+        l.partitions.every((p) => p.lastAckedAt !== null || (p.nextOffset === 0 && p.lagRecords === 0)),
+      'the partitions with records mirrored',
+    );
 
     // generation 0 dies now, records in flight.
     writeFileSync(join(dir, 'crash'), '');
@@ -195,7 +202,12 @@ describe('service › mirror thread', () => {
     writeFileSync(join(dir, 'resume'), '');
     await waitLink(
       svc,
-      (l) => l.partitions.every((p) => (p.lastAckedAt ?? 0) > Date.parse(died.time as string)),
+      (l) =>
+        l.partitions.every(
+          (p) =>
+            (p.lastAckedAt ?? 0) > Date.parse(died.time as string) ||
+            (p.nextOffset === 0 && p.lagRecords === 0),
+        ),
       'mirroring resumed',
     );
     publishing = false;
