@@ -34,6 +34,7 @@ interface LinkPartition {
   partition: number;
   state: string;
   lagRecords: number;
+  nextOffset: number;
   lastAckedAt: number | null;
   error?: string;
 }
