@@ -22,6 +22,7 @@
  *   BENCH_E2E_P99_MS           PUBACK p99 bound of a sustained step (default 50)
  *   BENCH_E2E_MIRROR_TIMEOUT_S bound on the wait for both clusters to catch up (default 120)
  *   BENCH_E2E_COMPRESSION      log.topics.*.compression of every topic (default zstd; none, gzip, snappy, lz4)
+ *   BENCH_E2E_MIRROR_THREAD    "false" runs the links on the main thread (mirror.thread), for an A/B
  *   --quick                    20 devices, rates 200 and 400 for 5 s each, both run whatever their verdict (a smoke run)
  *
  * Every step is bounded: the load, at most 30 s for the last PUBACKs, BENCH_E2E_MIRROR_TIMEOUT_S
@@ -132,6 +133,8 @@ async function main(): Promise<void> {
           Object.entries(base.log.topics).map(([t, c]) => [t, { ...c, compression: S.compression }]),
         ),
       },
+      // BENCH_E2E_MIRROR_THREAD=false: the links on the main thread (mirror.thread), for an A/B.
+      mirror: { ...base.mirror, thread: process.env['BENCH_E2E_MIRROR_THREAD'] !== 'false' },
     };
     const configPath = join(dir, 'outpost.json');
     writeFileSync(configPath, JSON.stringify(input));
