@@ -281,4 +281,32 @@ describe('service › mirror thread', () => {
     expect(msgs.indexOf('log closed')).toBeGreaterThan(svc.lines.indexOf(late as LogLine));
     expect((await readTopic(dataDir, TOPICS, 'a')).map((r) => r.value.toString())).toContain('after');
   }, 120_000);
+
+  test('service › with mirror.thread false the mirror runs in the main thread, with the same metrics and status', async () => {
+    const { 'dc-east': east } = await sharedClusters();
+    const dir = tempDir('in-process');
+    const dataDir = join(dir, 'data');
+    const cfg = join(dir, 'c.json');
+    const edgeId = uniq('inproc');
+    writeConfig(cfg, {
+      ...baseConfig(dataDir, edgeId),
+      mirror: {
+        thread: false,
+        clusters: { 'dc-east': { bootstrap: east.bootstrap, topics: { include: ['a'] } } },
+      },
+    });
+    const svc = await startOutpost(cfg);
+    const dev = uniq('dev');
+    const client = await connectMqtt(svc.mqttPort, dev);
+    for (let i = 0; i < 12; i++) await client.publishAsync(`a/${dev}/t`, `m${i}`, { qos: 1 });
+    client.end(true);
+    await waitLink(svc, caughtUp, 'caught up in-process');
+    const metrics = await (await fetch(`${svc.http}metrics`)).text();
+    expect(metricValue(metrics, 'outpost_mirror_records_total', { cluster: 'dc-east', topic: 'a' })).toBe(12);
+    expect(metricValue(metrics, 'outpost_mirror_link_up', { cluster: 'dc-east' })).toBe(1);
+    expect(metrics).not.toContain('outpost_mirror_thread_restarts_total');
+    expect(await expectExactlyOnce(east.bootstrap, edgeId, dataDir)).toBe(12);
+    svc.proc.kill('SIGTERM');
+    expect((await svc.exited).code).toBe(0);
+  }, 120_000);
 });
