@@ -4,11 +4,12 @@
  * show the thread's links, a SIGHUP reaches the thread, and a thread that dies mid-stream is
  * restarted while ingest keeps acknowledging, every record landing exactly once.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { MqttClient } from 'mqtt';
 import { describe, expect, test } from 'vitest';
+import { partitionFor } from '../../src/log/index.ts';
 import { HEADER_EDGE_OFFSET } from '../../src/mirror/index.ts';
 import { consumePartition } from '../kafka/client.ts';
 import { sharedClusters } from '../kafka/shared.ts';
@@ -168,18 +169,17 @@ describe('service › mirror thread', () => {
         await new Promise((r) => setTimeout(r, 3));
       }
     };
-    const devs = [uniq('dev'), uniq('dev')];
+    // One device per partition (the route keys by device id: Kafka's murmur2 picks the partition).
+    const devs: string[] = [];
+    for (const p of [0, 1]) {
+      let d = uniq('dev');
+      while (partitionFor(Buffer.from(d), 2) !== p) d = uniq('dev');
+      devs.push(d);
+    }
     const clients = await Promise.all(devs.map((d) => connectMqtt(svc.mqttPort, d)));
     const loops = clients.map((c, i) => loop(c, devs[i] as string));
-    // Every partition that holds records has had a batch acknowledged (the device ids' hash may
-    // leave one partition empty).
-    await waitLink(
-      svc,
-      (l) =>
-        l.partitions.some((p) => p.lastAckedAt !== null) &&
-        l.partitions.every((p) => p.lastAckedAt !== null || (p.nextOffset === 0 && p.lagRecords === 0)),
-      'the partitions with records mirrored',
-    );
+    for (const l of loops) l.catch(() => {}); // awaited below; a failed test closes the clients first
+    await waitLink(svc, (l) => l.partitions.every((p) => p.lastAckedAt !== null), 'both partitions mirrored');
 
     // generation 0 dies now, records in flight.
     writeFileSync(join(dir, 'crash'), '');
@@ -230,4 +230,83 @@ describe('service › mirror thread', () => {
       false,
     );
   }, 240_000);
+
+  test('service › a stuck mirror thread holds neither /metrics nor /v1/status, and the stop terminates it at its deadline naming it', async () => {
+    const { 'dc-east': east } = await sharedClusters();
+    const dir = tempDir('thread-stuck');
+    const dataDir = join(dir, 'data');
+    const cfg = join(dir, 'c.json');
+    writeConfig(cfg, {
+      ...baseConfig(dataDir),
+      service: { shutdownTimeoutMs: 6_000 },
+      mirror: { clusters: { 'dc-east': { bootstrap: east.bootstrap, topics: { include: ['a'] } } } },
+    });
+    const hooks = pathToFileURL(HOOKS);
+    hooks.searchParams.set('dir', dir);
+    const svc = await startOutpost(cfg, {}, [LAUNCHER, cfg, hooks.href]);
+    const dev = uniq('dev');
+    const client = await connectMqtt(svc.mqttPort, dev);
+    for (let i = 0; i < 10; i++) await client.publishAsync(`a/${dev}/t`, `m${i}`, { qos: 1 });
+    await waitLink(svc, caughtUp, 'mirrored before the thread gets stuck');
+    // A scrape while it answers (Prometheus scrapes all along): what a stuck thread's scrape serves.
+    const fresh = await (await fetch(`${svc.http}metrics`)).text();
+    expect(metricValue(fresh, 'outpost_mirror_records_total', { cluster: 'dc-east', topic: 'a' })).toBe(10);
+
+    writeFileSync(join(dir, 'hang'), '');
+    const until = Date.now() + 10_000;
+    while (!existsSync(join(dir, 'hanging'))) {
+      if (Date.now() > until) throw new Error('the thread never got stuck');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // The scrape answers with those last metrics (within its 1 s bound); status with the last snapshot.
+    const metrics = await (await fetch(`${svc.http}metrics`)).text();
+    expect(metricValue(metrics, 'outpost_mirror_records_total', { cluster: 'dc-east', topic: 'a' })).toBe(10);
+    await svc.waitForLine(
+      (l) => l.msg === 'mirror thread did not answer a scrape in time: serving its last metrics',
+    );
+    expect((await link(svc))?.cluster).toBe('dc-east');
+    // Ingest does not notice.
+    await client.publishAsync(`a/${dev}/t`, 'after', { qos: 1 });
+    client.end(true);
+
+    svc.proc.kill('SIGTERM');
+    const exit = await svc.exited;
+    expect(exit.code).toBe(1);
+    const late = svc.lines.find((l) => l.msg.startsWith('stop step stopMirror missed its deadline'));
+    expect(late?.['holds']).toContain('mirror thread (generation 0): terminated at the deadline');
+    expect(String(late?.['err'])).toMatch(
+      /^mirror did not stop within \d+ ms; still open: .*mirror thread \(generation 0\)/,
+    );
+    const msgs = svc.lines.map((l) => l.msg);
+    expect(msgs.indexOf('log closed')).toBeGreaterThan(svc.lines.indexOf(late as LogLine));
+    expect((await readTopic(dataDir, TOPICS, 'a')).map((r) => r.value.toString())).toContain('after');
+  }, 120_000);
+
+  test('service › with mirror.thread false the mirror runs in the main thread, with the same metrics and status', async () => {
+    const { 'dc-east': east } = await sharedClusters();
+    const dir = tempDir('in-process');
+    const dataDir = join(dir, 'data');
+    const cfg = join(dir, 'c.json');
+    const edgeId = uniq('inproc');
+    writeConfig(cfg, {
+      ...baseConfig(dataDir, edgeId),
+      mirror: {
+        thread: false,
+        clusters: { 'dc-east': { bootstrap: east.bootstrap, topics: { include: ['a'] } } },
+      },
+    });
+    const svc = await startOutpost(cfg);
+    const dev = uniq('dev');
+    const client = await connectMqtt(svc.mqttPort, dev);
+    for (let i = 0; i < 12; i++) await client.publishAsync(`a/${dev}/t`, `m${i}`, { qos: 1 });
+    client.end(true);
+    await waitLink(svc, caughtUp, 'caught up in-process');
+    const metrics = await (await fetch(`${svc.http}metrics`)).text();
+    expect(metricValue(metrics, 'outpost_mirror_records_total', { cluster: 'dc-east', topic: 'a' })).toBe(12);
+    expect(metricValue(metrics, 'outpost_mirror_link_up', { cluster: 'dc-east' })).toBe(1);
+    expect(metrics).not.toContain('outpost_mirror_thread_restarts_total');
+    expect(await expectExactlyOnce(east.bootstrap, edgeId, dataDir)).toBe(12);
+    svc.proc.kill('SIGTERM');
+    expect((await svc.exited).code).toBe(0);
+  }, 120_000);
 });

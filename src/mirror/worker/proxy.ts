@@ -64,6 +64,8 @@ export async function startMirrorThread(deps: MirrorThreadDeps): Promise<Mirror>
   let stopping = false;
   let attempt = 0;
   let restartTimer: NodeJS.Timeout | undefined;
+  /** What an incomplete stop left behind (reported by holds() once the thread is gone). */
+  let incomplete: string[] = [];
 
   const spawn = (generation: number) => {
     const t = new MirrorThread({
@@ -166,7 +168,7 @@ export async function startMirrorThread(deps: MirrorThreadDeps): Promise<Mirror>
       thread.reload(next);
     },
     holds: () => {
-      if (!thread.alive) return [];
+      if (!thread.alive) return incomplete;
       return [...last.holds, `mirror thread (generation ${thread.generation})`];
     },
     async stop({ timeoutMs }) {
@@ -175,13 +177,18 @@ export async function startMirrorThread(deps: MirrorThreadDeps): Promise<Mirror>
       const deadline = Date.now() + timeoutMs;
       const t = thread;
       if (!t.alive) return;
-      const holdsBefore = () => [...last.holds, `mirror thread (generation ${t.generation})`];
+      const held = [...last.holds, `mirror thread (generation ${t.generation})`];
       const inner = Math.max(1, timeoutMs - Math.min(STOP_MARGIN_MS, timeoutMs * 0.2));
       const report = await t.stop(inner, deadline);
-      if (report === undefined) throw stopIncomplete('mirror', holdsBefore(), timeoutMs);
+      // The thread is gone either way; an incomplete stop still names what it held at the end.
+      if (report === undefined) {
+        incomplete = held.map((h) => `${h}: terminated at the deadline`);
+        throw stopIncomplete('mirror', incomplete, timeoutMs);
+      }
       if (report.error) {
+        incomplete = report.holds.length > 0 ? report.holds : held;
         if (isOutpostError(report.error, 'SHUTDOWN_INCOMPLETE')) throw report.error;
-        throw stopIncomplete('mirror', [...report.holds, `stop failed: ${report.error.message}`], timeoutMs);
+        throw stopIncomplete('mirror', [...incomplete, `stop failed: ${report.error.message}`], timeoutMs);
       }
     },
   };
