@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import {
   type Broker,
   defaultOutpostConfig,
+  mergeConfig,
   outpostStoredBytesPerRecord,
   type StartBroker,
   startMosquitto,
@@ -46,23 +47,12 @@ const settings = {
 };
 const SECONDS_PER_YEAR = 365 * 24 * 3600;
 
-/** Plain-object deep merge: `over`'s leaves win; arrays are replaced, not merged. */
-function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    const b = out[k];
-    const isObj = (x: unknown): x is Record<string, unknown> =>
-      typeof x === 'object' && x !== null && !Array.isArray(x);
-    out[k] = isObj(b) && isObj(v) ? merge(b, v) : v;
-  }
-  return out;
-}
 
 /** config/default.json, with BENCH_GATEWAY_OUTPOST_CONFIG (a JSON file) merged over it when set. */
 function outpostConfig(): Record<string, unknown> {
   const file = process.env['BENCH_GATEWAY_OUTPOST_CONFIG'];
   if (!file) return defaultOutpostConfig();
-  return merge(defaultOutpostConfig(), JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>);
+  return mergeConfig(defaultOutpostConfig(), JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>);
 }
 
 const PEERS: Record<string, StartBroker> = {

@@ -20,6 +20,7 @@
  *   BENCH_ARTEMIS (1; 0 = skip the durable peer, e.g. where Java 17 or Maven is missing)
  *   BENCH_MQTT (4; 5 = every load connection speaks MQTT 5: Outpost's MQTT 5 handler, Mosquitto's
  *   MQTT 5, Artemis' MQTT 5; aedes 1.x has no MQTT 5, so the bare-aedes floor is skipped)
+ *   BENCH_INGEST_OUTPOST_CONFIG=<file.json>: merged over Outpost's bench config (another setting, same peers)
  *   BENCH_PROFILE=<dir>: V8 CPU profile of the Outpost process (--cpu-prof; written on its clean exit)
  *
  * Besides throughput it reports CPU: the broker's (from /proc, per acknowledged message) and the
@@ -30,7 +31,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  INGEST_OUTPOST_CONFIG,
+  ingestOutpostConfig,
   type StartBroker,
   startAedes,
   startMosquitto,
@@ -45,7 +46,7 @@ import { startArtemis } from './peers/artemis/artemis.ts';
 const mib = (b: number): string => `${(b / 1024 ** 2).toFixed(1)} MiB`;
 const kib = (b: number | null): string => (b === null ? 'n/a' : `${(b / 1024).toFixed(2)} KiB`);
 
-const outpost: StartBroker = (dir) => startOutpost(dir, INGEST_OUTPOST_CONFIG);
+const outpost: StartBroker = (dir) => startOutpost(dir, ingestOutpostConfig());
 const LABEL: Record<string, string> = {
   outpost: 'outpost (durable before PUBACK)',
   mosquitto: 'mosquitto 2 (persistence false)',

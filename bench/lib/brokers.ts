@@ -111,6 +111,28 @@ export const INGEST_OUTPOST_CONFIG = {
   logging: { level: 'info' },
 };
 
+/** Plain-object deep merge: `over`'s leaves win; arrays are replaced, not merged. */
+export function mergeConfig(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    const isObj = (x: unknown): x is Record<string, unknown> =>
+      typeof x === 'object' && x !== null && !Array.isArray(x);
+    out[k] = isObj(b) && isObj(v) ? mergeConfig(b, v) : v;
+  }
+  return out;
+}
+
+/**
+ * bench:ingest's Outpost config, with BENCH_INGEST_OUTPOST_CONFIG (a JSON file) merged over it when
+ * set, to measure another setting (e.g. log.commitMaxBytes) against the same peers.
+ */
+export function ingestOutpostConfig(): Record<string, unknown> {
+  const file = process.env['BENCH_INGEST_OUTPOST_CONFIG'];
+  if (!file) return INGEST_OUTPOST_CONFIG;
+  return mergeConfig(INGEST_OUTPOST_CONFIG, JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>);
+}
+
 export const defaultOutpostConfig = (): Record<string, unknown> =>
   JSON.parse(readFileSync(DEFAULT_CONFIG, 'utf8')) as Record<string, unknown>;
 

@@ -4,6 +4,7 @@
  * (kind idle) connections that only stay connected. It reports over IPC: connected, then on "go"
  * the load and its result.
  */
+import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 
 /** BENCH_MQTT=5: the load speaks MQTT 5 (every broker of bench:ingest takes it), else 3.1.1. */
@@ -62,7 +63,17 @@ async function runWorker(job: WorkerJob): Promise<void> {
     send({ type: 'done' });
     return;
   }
-  const payload = Buffer.alloc(job.payload, 0x61);
+  // Incompressible payloads: each publish takes the next slice of one random buffer, so no two
+  // messages of a batch repeat and the log's zstd stores about what it receives (what a disk-bytes
+  // figure must be measured against). The buffer is filled once, outside the measured loop.
+  const pool = randomBytes(Math.max(4 * 1024 ** 2, job.payload * 2));
+  let at = 0;
+  const nextPayload = (): Buffer => {
+    if (at + job.payload > pool.length) at = 0;
+    const b = pool.subarray(at, at + job.payload);
+    at += job.payload;
+    return b;
+  };
   const latencies: number[] = [];
   let acked = 0;
   let sent = 0;
@@ -83,7 +94,7 @@ async function runWorker(job: WorkerJob): Promise<void> {
               inflight++;
               sent++;
               const t0 = performance.now();
-              c.publish(topic, payload, { qos: 1 }, (err) => {
+              c.publish(topic, nextPayload(), { qos: 1 }, (err) => {
                 inflight--;
                 if (!err) {
                   acked++;
