@@ -47,12 +47,14 @@ const settings = {
 };
 const SECONDS_PER_YEAR = 365 * 24 * 3600;
 
-
 /** config/default.json, with BENCH_GATEWAY_OUTPOST_CONFIG (a JSON file) merged over it when set. */
 function outpostConfig(): Record<string, unknown> {
   const file = process.env['BENCH_GATEWAY_OUTPOST_CONFIG'];
   if (!file) return defaultOutpostConfig();
-  return mergeConfig(defaultOutpostConfig(), JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>);
+  return mergeConfig(
+    defaultOutpostConfig(),
+    JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>,
+  );
 }
 
 const PEERS: Record<string, StartBroker> = {

@@ -112,7 +112,10 @@ export const INGEST_OUTPOST_CONFIG = {
 };
 
 /** Plain-object deep merge: `over`'s leaves win; arrays are replaced, not merged. */
-export function mergeConfig(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+export function mergeConfig(
+  base: Record<string, unknown>,
+  over: Record<string, unknown>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(over)) {
     const b = out[k];
@@ -130,7 +133,10 @@ export function mergeConfig(base: Record<string, unknown>, over: Record<string, 
 export function ingestOutpostConfig(): Record<string, unknown> {
   const file = process.env['BENCH_INGEST_OUTPOST_CONFIG'];
   if (!file) return INGEST_OUTPOST_CONFIG;
-  return mergeConfig(INGEST_OUTPOST_CONFIG, JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>);
+  return mergeConfig(
+    INGEST_OUTPOST_CONFIG,
+    JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>,
+  );
 }
 
 export const defaultOutpostConfig = (): Record<string, unknown> =>
