@@ -89,7 +89,7 @@ export const logSchema = z
       .max(1000, 'must be at most 1000')
       .default(DEFAULT_COMMIT_WINDOW_MS)
       .describe(
-        'Group-commit window (ms): records of this long share one fsynced commit, trading PUBACK latency (up to this much more) for fewer flash pages written per message. 0 commits once per event turn. The default 30 measured 3.8 KB written per message at PUBACK p99 40 ms under 500 msg/s (npm run bench:gateway); 100 is the low-wear setting (about 1.2 KB). A reload (SIGHUP) applies it from the next commit.',
+        'Group-commit window (ms): records of this long share one fsynced commit, trading PUBACK latency (up to this much more) for fewer flash pages written per message. 0 commits once per event turn. The default 30 measured 3.7 KB written per message at PUBACK p99 40 ms under 500 msg/s (npm run bench:gateway); 150 is the low-wear setting (780 B, PUBACK p99 166 ms). A reload (SIGHUP) applies it from the next commit.',
       ),
     commitMaxBytes: positiveInt
       .default(DEFAULT_COMMIT_MAX_BYTES)
