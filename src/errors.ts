@@ -29,6 +29,7 @@ export const ERROR_CODES = [
   'PORT_IN_USE',
   'SYSCALL_FAILED',
   'SHUTDOWN_INCOMPLETE',
+  'STOPPED_DURING_STARTUP',
   // cli
   'USAGE',
   // sim / audit

@@ -8,6 +8,8 @@ import type { DevicesLike, IngestLike, MirrorLike } from './components.ts';
 export interface ServiceState {
   config: Config;
   readonly configPath: string;
+  /** config.dataDir, resolved at start (the data dir cannot change without a restart). */
+  readonly dataDir: string;
   readonly version: string;
   readonly startedAt: number;
   readonly logger: Logger;
