@@ -15,9 +15,9 @@ import type { ClusterConfig, Config } from '../config/index.ts';
 import { type Checkpoint, encodeCheckpoint } from './formats/checkpoint.ts';
 import type { MirrorMetrics } from './metrics.ts';
 import { checkpointsTopic, SEPARATOR } from './naming.ts';
-import { COMPACTED, clientOptions, kafkaErrorText, RemoteSession } from './remote.ts';
-import { settlesWithin, stopIncomplete } from './stopping.ts';
-import type { OffsetTranslator } from './translate.ts';
+import type { OffsetTranslator } from './offsets/translate.ts';
+import { COMPACTED, clientOptions, kafkaErrorText, RemoteSession } from './session/remote.ts';
+import { settlesWithin, stopIncomplete } from './session/stopping.ts';
 
 const RETRY = { retries: 3, retryDelay: 500 };
 

@@ -54,7 +54,7 @@ import {
 } from '@platformatic/kafka';
 import type { ClusterConfig } from '../../config/index.ts';
 import { OutpostError } from '../../errors.ts';
-import { clientOptions, kafkaErrorText } from '../remote.ts';
+import { clientOptions, kafkaErrorText } from '../session/remote.ts';
 import { forProducer } from './batch-rewrite.ts';
 import { PRODUCE_API_KEY, produceVersionFor, sendBatch } from './produce-request.ts';
 

@@ -13,26 +13,25 @@
  * cursor `mirror.<alias>` moves only after Kafka acknowledged (acks=all) and the index recorded it.
  */
 import type { Logger } from 'pino';
-import type { ClusterConfig } from '../config/index.ts';
-import type { PartitionedLog } from '../log/index.ts';
+import type { ClusterConfig } from '../../config/index.ts';
+import type { PartitionedLog } from '../../log/index.ts';
+import type { MirrorMetrics } from '../metrics.ts';
+import { remoteTopic } from '../naming.ts';
+import type { OffsetIndex } from '../offsets/offset-index.ts';
+import { OffsetSyncQueue } from '../offsets/offset-syncs.ts';
+import type { MirrorHooks, PartitionStatus } from '../types.ts';
 import { settleCommits } from './ack-accounting.ts';
 import { reportFailure } from './failures.ts';
 import { heartbeatLoop } from './heartbeats.ts';
 import { ensureLinkCursors, protectNewPartitions } from './link-cursors.ts';
-import type { MirrorMetrics } from './metrics.ts';
-import { remoteTopic } from './naming.ts';
-import type { OffsetIndex } from './offset-index.ts';
-import { OffsetSyncQueue } from './offset-syncs.ts';
+import { backoffMs, type LinkState, LinkStateMachine } from './link-state.ts';
 import { Pacer } from './pacer.ts';
 import { PartitionWriter } from './partition-writer.ts';
 import { PRODUCER_ID_STALE, ProducerIds } from './producer-ids.ts';
 import { kafkaErrorText, RemoteSession } from './remote.ts';
-import { newPart, type Part, type PartitionStatus, partitionStatus, setupSession } from './session-setup.ts';
-import { backoffMs, type LinkState, LinkStateMachine } from './state.ts';
+import { newPart, type Part, partitionStatus, setupSession } from './session-setup.ts';
 import { settlesWithin, stopIncomplete } from './stopping.ts';
 import { timed } from './timed.ts';
-
-export type { PartitionStatus } from './session-setup.ts';
 
 /** On stop, how long a streaming link's in-flight batches may take to be acknowledged. */
 const STOP_GRACE_MS = 3_000;
@@ -47,12 +46,6 @@ export interface ClusterLinkDeps {
   metrics: MirrorMetrics;
   priority: (topic: string) => number;
   hooks?: MirrorHooks | undefined;
-}
-
-/** Test-only seams (never set in production): lets a test act at precise points of a session. */
-export interface MirrorHooks {
-  /** After the resume (remote tails read) and the producer init, before the first produce. */
-  afterResume?: (cluster: string) => Promise<void>;
 }
 
 export class ClusterLink {

@@ -16,8 +16,8 @@
  *   fault      Anything else (authorization, a refusal, a local commit): error, counted.
  */
 import type { Logger } from 'pino';
-import { isOutpostError } from '../errors.ts';
-import type { MirrorMetrics } from './metrics.ts';
+import { isOutpostError } from '../../errors.ts';
+import type { MirrorMetrics } from '../metrics.ts';
 import { kafkaErrorText } from './remote.ts';
 
 export type FailureClass = 'transient' | 'outage' | 'fault';

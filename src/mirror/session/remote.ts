@@ -15,9 +15,9 @@ import {
   fetchV12,
   ListOffsetTimestamps,
 } from '@platformatic/kafka';
-import type { ClusterConfig } from '../config/index.ts';
-import { encodeBatch, type Headers } from '../log/index.ts';
-import { type ProducerId, RawProducer } from './wire/raw-producer.ts';
+import type { ClusterConfig } from '../../config/index.ts';
+import { encodeBatch, type Headers } from '../../log/index.ts';
+import { type ProducerId, RawProducer } from '../wire/raw-producer.ts';
 
 export interface RemoteRecord {
   offset: number;

@@ -8,20 +8,20 @@
  * remote tail.
  */
 import type { Logger } from 'pino';
-import type { ClusterConfig } from '../config/index.ts';
-import type { PartitionedLog } from '../log/index.ts';
+import type { ClusterConfig } from '../../config/index.ts';
+import type { PartitionedLog } from '../../log/index.ts';
+import { encodeOffsetSync } from '../formats/offset-sync.ts';
+import type { MirrorMetrics } from '../metrics.ts';
+import { offsetSyncsTopic } from '../naming.ts';
+import type { OffsetIndex } from '../offsets/offset-index.ts';
+import type { OffsetSyncQueue } from '../offsets/offset-syncs.ts';
 import { accountAck, recordAck } from './ack-accounting.ts';
-import { encodeOffsetSync } from './formats/offset-sync.ts';
 import { forwardContext, planBatches, trimLanded, type WireBatch } from './forward.ts';
-import type { MirrorMetrics } from './metrics.ts';
-import { offsetSyncsTopic } from './naming.ts';
-import type { OffsetIndex } from './offset-index.ts';
-import type { OffsetSyncQueue } from './offset-syncs.ts';
+import type { LinkStateMachine } from './link-state.ts';
 import type { Pacer } from './pacer.ts';
 import { produceBatch } from './produce.ts';
 import type { RemoteSession } from './remote.ts';
 import { cursorName, type Part } from './session-setup.ts';
-import type { LinkStateMachine } from './state.ts';
 import { timed } from './timed.ts';
 
 /**
