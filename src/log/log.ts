@@ -151,7 +151,8 @@ export class Log implements PartitionedLog {
 
   async #commit(pending: Pending[], written: Promise<boolean>): Promise<AppendResult[]> {
     try {
-      if ((await written) === false) throw new Error('lmdb-js skipped the append batch');
+      if ((await written) === false)
+        throw new OutpostError('LOG_WRITE_FAILED', 'lmdb-js skipped the append batch');
       await this.#dbs.records.flushed;
     } catch (cause) {
       // Offsets were handed out for records that are not on disk: appending further would leave

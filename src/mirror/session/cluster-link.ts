@@ -12,8 +12,10 @@
  * after every failure, so a batch whose ack was lost is found on the remote and never resent. The local
  * cursor `mirror.<alias>` moves only after Kafka acknowledged (acks=all) and the index recorded it.
  */
+
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../../config/index.ts';
+import { OutpostError } from '../../errors.ts';
 import type { PartitionedLog } from '../../log/index.ts';
 import type { MirrorMetrics } from '../metrics.ts';
 import { remoteTopic } from '../naming.ts';
@@ -132,7 +134,7 @@ export class ClusterLink {
           level = this.#failed(err, wait);
         }
       } finally {
-        abort.abort(new Error('session over'));
+        abort.abort(new OutpostError('MIRROR_STOPPED', 'session over', { cluster: this.alias }));
         this.#failSession = undefined;
         await session.close();
         this.#current = undefined;
@@ -314,7 +316,7 @@ export class ClusterLink {
     const deadline = Date.now() + timeoutMs;
     this.#stopping = true;
     this.#pacer.close();
-    this.#sessionAbort?.abort(new Error('mirror stopping'));
+    this.#sessionAbort?.abort(new OutpostError('MIRROR_STOPPED', 'mirror stopping', { cluster: this.alias }));
     this.#wake?.();
     const loop = this.#loop ?? Promise.resolve();
     const grace = ['streaming', 'throttled'].includes(this.state)

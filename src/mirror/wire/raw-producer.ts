@@ -254,7 +254,10 @@ export class RawProducer {
       const conn = await this.#leaderConnection(topic, partition, st);
       sent = true;
       const res = await sendBatch(conn, this.#produceVersion, topic, partition, wire, this.#timeoutMs);
-      if (res.baseOffset < 0n) throw new Error(`${what}: the broker answered base offset ${res.baseOffset}`);
+      if (res.baseOffset < 0n) {
+        const text = `${what}: the broker answered base offset ${res.baseOffset}`;
+        throw new OutpostError('MIRROR_PRODUCE_FAILED', text, { ...where, retriable: true });
+      }
       st.next = nextSequence(baseSequence, recordCount);
       return Number(res.baseOffset);
     } catch (err) {
@@ -301,7 +304,10 @@ export class RawProducer {
     }
     const opening = (async () => {
       const broker = (await this.#admin.metadata({ topics: [] })).brokers.get(nodeId);
-      if (broker === undefined) throw new Error(`broker ${nodeId} of ${this.alias} is not in its metadata`);
+      if (broker === undefined) {
+        const text = `broker ${nodeId} of ${this.alias} is not in its metadata`;
+        throw new OutpostError('MIRROR_PRODUCE_FAILED', text, { cluster: this.alias, retriable: true });
+      }
       const base = clientOptions(this.alias, this.#cfg, 'mirror', this.#timeoutMs);
       const conn = new Connection(this.#clientId, {
         connectTimeout: Math.min(this.#timeoutMs, 10_000),
