@@ -14,6 +14,5 @@ export {
 export { decodeBatch, isBatchV2, peekBatch } from './codec/record-v2-read.ts';
 export { openFollower } from './follower.ts';
 export { openLog } from './open.ts';
-export { logOptionsFromConfig, logTopicSpecs } from './options.ts';
 export { murmur2, partitionFor, toPositive } from './partitioner.ts';
 export type * from './types.ts';
