@@ -18,7 +18,7 @@ import { type Pending, prepare, publish, Sealer, validateRecord } from './append
 import { Budget } from './budget.ts';
 import { deleteCursor, getCursor, listCursors, setCursor } from './cursors.ts';
 import { watchDurable } from './durable-feed.ts';
-import { follow, type Waiting } from './follow.ts';
+import { entryStep, follow, recordStep, type Waiting } from './follow.ts';
 import { commitPolicy } from './options.ts';
 import { OwnerView } from './owner-view.ts';
 import { ReaderView } from './reader.ts';
@@ -198,11 +198,8 @@ export class Log implements PartitionedLog {
     offset: number,
     options: TailOptions = {},
   ): AsyncIterable<LogRecord[]> {
-    return follow(this.#waiting(), topic, partition, offset, options.signal, (next) => {
-      const batch = this.read(topic, partition, next, options);
-      const last = batch[batch.length - 1];
-      return last === undefined ? undefined : { items: batch, next: last.offset + 1 };
-    });
+    const step = recordStep((next) => this.read(topic, partition, next, options));
+    return follow(this.#waiting(), topic, partition, offset, options.signal, step);
   }
 
   tailEntries(
@@ -211,11 +208,8 @@ export class Log implements PartitionedLog {
     offset: number,
     options: EntryTailOptions = {},
   ): AsyncIterable<StoredEntry[]> {
-    return follow(this.#waiting(), topic, partition, offset, options.signal, (next) => {
-      const entries = this.entries(topic, partition, next, options);
-      const last = entries[entries.length - 1];
-      return last === undefined ? undefined : { items: entries, next: last.baseOffset + last.count };
-    });
+    const step = entryStep((next) => this.entries(topic, partition, next, options));
+    return follow(this.#waiting(), topic, partition, offset, options.signal, step);
   }
 
   partitions(): PartitionInfo[] {
