@@ -54,6 +54,7 @@ import {
 } from '@platformatic/kafka';
 import type { ClusterConfig } from '../../config/index.ts';
 import { OutpostError } from '../../errors.ts';
+import { COUNT_AT, LAST_DELTA_AT } from '../../log/internal.ts';
 import { clientOptions, kafkaErrorText } from '../session/remote.ts';
 import { forProducer } from './batch-rewrite.ts';
 import { PRODUCE_API_KEY, produceVersionFor, sendBatch } from './produce-request.ts';
@@ -64,8 +65,6 @@ const TRANSACTION_TIMEOUT_MS = 60_000;
 /** Requests in flight per broker connection (the package's default). One per partition holds anyway. */
 const MAX_INFLIGHTS = 5;
 const INT32_MAX = 0x7fffffff;
-const LAST_DELTA_AT = 23;
-const COUNT_AT = 57;
 /** Kafka errors that concern the producer id or epoch, not one partition: every partition fails. */
 const PRODUCER_FATAL =
   /UNKNOWN_PRODUCER_ID|INVALID_PRODUCER_EPOCH|PRODUCER_FENCED|INVALID_PRODUCER_ID_MAPPING|CLUSTER_AUTHORIZATION_FAILED/;
