@@ -22,4 +22,4 @@ export {
   putVarint,
   varintSize,
 } from './codec/record-v2.ts';
-export { int64, VarintReader } from './codec/record-v2-read.ts';
+export { checkFrame, int64, VarintReader } from './codec/record-v2-read.ts';

@@ -68,6 +68,21 @@ export class VarintReader {
   }
 }
 
+/**
+ * Checks a batch's frame, not its records: size, magic (FORMAT_UNSUPPORTED), batchLength and the
+ * CRC-32C of bytes [21, end); damage is `fail` (RECORD_CORRUPT by default).
+ */
+export function checkFrame(buf: Buffer, fail: (reason: string) => Error = corrupt): void {
+  if (buf.length < BATCH_OVERHEAD_V2) throw fail(`short batch (${buf.length} bytes)`);
+  if (buf[MAGIC_AT] !== RECORD_V2_MAGIC) {
+    throw new OutpostError('FORMAT_UNSUPPORTED', `record batch magic ${buf[MAGIC_AT]} is not 2`, {
+      reason: `magic ${buf[MAGIC_AT]}`,
+    });
+  }
+  if (buf.readInt32BE(LENGTH_AT) !== buf.length - LOG_OVERHEAD) throw fail('batchLength does not match');
+  if (crc32c(buf.subarray(ATTRIBUTES_AT)) !== buf.readUInt32BE(CRC_AT)) throw fail('checksum mismatch');
+}
+
 /** True when `buf` looks like a record-v2 batch (a record-v1 value starts with 0x01, a batch with 0x00). */
 export function isBatchV2(buf: Buffer): boolean {
   return buf.length >= BATCH_OVERHEAD_V2 && buf[0] === 0 && buf[MAGIC_AT] === RECORD_V2_MAGIC;
@@ -129,14 +144,7 @@ export function batchRawBytes(buf: Buffer): number {
  */
 export function decodeBatch(buf: Buffer, opts: { unstamped?: boolean } = {}): BatchRecord[] {
   const unstamped = opts.unstamped === true;
-  if (buf.length < BATCH_OVERHEAD_V2) throw corrupt(`short batch (${buf.length} bytes)`);
-  if (buf[MAGIC_AT] !== RECORD_V2_MAGIC) {
-    throw new OutpostError('FORMAT_UNSUPPORTED', `record batch magic ${buf[MAGIC_AT]} is not 2`, {
-      reason: `magic ${buf[MAGIC_AT]}`,
-    });
-  }
-  if (buf.readInt32BE(LENGTH_AT) !== buf.length - LOG_OVERHEAD) throw corrupt('batchLength does not match');
-  if (crc32c(buf.subarray(ATTRIBUTES_AT)) !== buf.readUInt32BE(CRC_AT)) throw corrupt('checksum mismatch');
+  checkFrame(buf);
   const h = peekBatch(buf);
   const n = buf.readInt32BE(COUNT_AT);
   if (n < 0 || n > buf.length) throw corrupt(`records count ${n}`);

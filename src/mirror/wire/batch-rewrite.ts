@@ -45,6 +45,7 @@ import {
   CODEC_MASK,
   COUNT_AT,
   CRC_AT,
+  checkFrame,
   int64,
   LAST_DELTA_AT,
   LEADER_EPOCH_AT,
@@ -88,14 +89,7 @@ function invalid(reason: string): OutpostError {
 
 /** Checks a batch's frame (not its records) and reads its header. */
 export function checkBatch(buf: Buffer): CheckedBatch {
-  if (buf.length < BATCH_OVERHEAD_V2) throw corrupt(`short batch (${buf.length} bytes)`);
-  if (buf[MAGIC_AT] !== RECORD_V2_MAGIC) {
-    throw new OutpostError('FORMAT_UNSUPPORTED', `record batch magic ${buf[MAGIC_AT]} is not 2`, {
-      reason: `magic ${buf[MAGIC_AT]}`,
-    });
-  }
-  if (buf.readInt32BE(LENGTH_AT) !== buf.length - LOG_OVERHEAD) throw corrupt('batchLength does not match');
-  if (crc32c(buf.subarray(ATTRIBUTES_AT)) !== buf.readUInt32BE(CRC_AT)) throw corrupt('checksum mismatch');
+  checkFrame(buf, corrupt);
   const attributes = buf.readInt16BE(ATTRIBUTES_AT);
   const compression = COMPRESSIONS[attributes & CODEC_MASK];
   if ((attributes & ~CODEC_MASK) !== 0 || compression === undefined) {
