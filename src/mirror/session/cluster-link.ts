@@ -68,6 +68,13 @@ export class ClusterLink {
   #reported: unknown;
   #lastError: string | undefined;
   #wake: (() => void) | undefined;
+  /** The session's writer (its offset-sync sends settle before the session is over). */
+  #sessionWriter: PartitionWriter | undefined;
+  readonly #producerIds: ProducerIds;
+  #forgetting: Promise<void> = Promise.resolve();
+  #setup: Promise<unknown> = Promise.resolve();
+  #failSession: ((err: unknown) => void) | undefined;
+  #loops: Array<Promise<void>> = [];
 
   constructor(deps: ClusterLinkDeps) {
     this.#d = deps;
@@ -255,14 +262,6 @@ export class ClusterLink {
   #t<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     return timed(p, ms, what, this.alias);
   }
-
-  /** The session's writer (its offset-sync sends settle before the session is over). */
-  #sessionWriter: PartitionWriter | undefined;
-  readonly #producerIds: ProducerIds;
-  #forgetting: Promise<void> = Promise.resolve();
-  #setup: Promise<unknown> = Promise.resolve();
-  #failSession: ((err: unknown) => void) | undefined;
-  #loops: Array<Promise<void>> = [];
 
   #heartbeats(session: RemoteSession, writer: PartitionWriter, signal: AbortSignal): Promise<void> {
     return heartbeatLoop({
