@@ -15,12 +15,14 @@
  *   BENCH_MT_BACKLOG   records in the backlog (default 200000, ~300 B each)
  *   BENCH_MT_ROUNDS    rounds of (thread, in-process) (default 1)
  */
+
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../src/config/index.ts';
-import { type AppendRecord, logOptionsFromConfig, openLog } from '../src/log/index.ts';
+import { type AppendRecord, openLog } from '../src/log/index.ts';
+import { logOptionsFromConfig } from '../src/service/index.ts';
 import {
   type FleetSummary,
   fleetConfig,

@@ -19,6 +19,7 @@
  *   BENCH_RECORDS=100000 BENCH_REPEAT=1 npm run bench:mirror     # quick run
  *   KAFKA_BOOTSTRAP_BENCH_MIRROR=host:port        # use an existing broker instead of starting one
  */
+
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,8 +28,9 @@ import { Admin, Consumer, FetchIsolationLevels } from '@platformatic/kafka';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { parseConfig } from '../src/config/index.ts';
-import { type AppendRecord, type Compression, logOptionsFromConfig, openLog } from '../src/log/index.ts';
+import { type AppendRecord, type Compression, openLog } from '../src/log/index.ts';
 import { type Mirror, startMirror } from '../src/mirror/index.ts';
+import { logOptionsFromConfig } from '../src/service/index.ts';
 import { startCluster } from '../test/kafka/harness.ts';
 import { runProducerPerfTest } from '../test/kafka/perf.ts';
 

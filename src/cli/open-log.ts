@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { Config } from '../config/index.ts';
 import { OutpostError } from '../errors.ts';
 import type { PartitionedLog } from '../log/index.ts';
+import { logOptionsFromConfig } from '../service/index.ts';
 
 /**
  * Opens the log read-only (role "reader"): safe while `outpost run` owns the same data dir.
@@ -10,7 +11,7 @@ import type { PartitionedLog } from '../log/index.ts';
  */
 export async function openLogReader(config: Config, configPath: string): Promise<PartitionedLog> {
   // Loaded lazily so that commands which never touch the log don't load lmdb.
-  const { logOptionsFromConfig, openLog } = await import('../log/index.ts');
+  const { openLog } = await import('../log/index.ts');
   // A relative dataDir is relative to the working directory of the process (documented).
   const options = { ...logOptionsFromConfig(config, 'reader'), dataDir: resolve(config.dataDir) };
   const isDir = await stat(options.dataDir).then(

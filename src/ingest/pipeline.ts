@@ -30,7 +30,7 @@ import { afterWrites, countAppended, refusalEntry, rejectedEntry } from './appen
 import { DeviceRateBucket } from './device-rate.ts';
 import { GroupAppender } from './group-append.ts';
 import type { IngestMetrics, RateWindow, RefusalReason } from './metrics.ts';
-import { headersFor, REFUSAL_TEXT, refreshKeepalive, resolveTopic } from './resolve.ts';
+import { admittedRecord, REFUSAL_TEXT, refreshKeepalive, resolveTopic } from './resolve.ts';
 import { compileFilters } from './routing.ts';
 import type {
   Admitted,
@@ -159,33 +159,10 @@ export class PublishPipeline {
       return;
     }
     // Step 4: the record (it is the Admitted itself; headers come precomputed per connection and topic).
-    const base = headersFor(resolved, state, client?.id, packet.qos, packet.retain);
-    const headers = packet.extraHeaders === undefined ? base : { ...base, ...packet.extraHeaders };
+    const pending = admittedRecord(resolved, state, client, packet, payload, received, cb);
     // Retained messages are recorded (mqtt.retain header) but not kept by the broker: there is no
     // subscriber to hand them to. Clearing the flag stops aedes' retained store from growing.
     packet.retain = false;
-    const pending: Admitted = {
-      topic: resolved.logTopic,
-      key: resolved.key,
-      value: payload,
-      headers,
-      qos: packet.qos,
-      bytes: payload.length,
-      received,
-      cb,
-      done: false,
-      err: null,
-      // [MQTT-4.3.3-2]: a DUP QoS 2 PUBLISH whose id aedes still holds (PUBREC sent, no PUBREL yet) was
-      // appended already. Scope: this connection (aedes keeps the id set per connection).
-      skip:
-        packet.qos === 2 &&
-        packet.messageId !== undefined &&
-        client?._inboundInflight?.has(packet.messageId) === true,
-      refusal: false,
-      rejected: false,
-      clientId: client?.id,
-      state: null,
-    };
     // Isolation: a record the log would refuse is refused here, for this connection alone, before it
     // can join (and fail) a group commit shared with other devices.
     const invalid = this.#deps.log.validate(pending);

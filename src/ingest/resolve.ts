@@ -1,11 +1,20 @@
 /**
- * Steps 1-3 of the publish pipeline (topic limits, route, ACL), the record headers, and the keepalive
- * refresh. They depend only on (topic, settings, identity), so the result is cached per connection.
+ * Steps 1-3 of the publish pipeline (topic limits, route, ACL), step 4 (the record and its headers),
+ * and the keepalive refresh. Steps 1-3 depend only on (topic, settings, identity), so their result
+ * is cached per connection.
  */
 import type { Headers } from '../log/index.ts';
 import type { RefusalReason } from './metrics.ts';
 import { aclAllows, matchRoute, renderKey } from './routing.ts';
-import type { AedesClientLike, ClientState, PipelineSettings, Resolved } from './types.ts';
+import type {
+  Admitted,
+  AedesClientLike,
+  Callback,
+  ClientState,
+  PipelineSettings,
+  PublishPacketLike,
+  Resolved,
+} from './types.ts';
 
 const ROUTE_CACHE_SIZE = 64;
 export const REFUSAL_TEXT: Partial<Record<RefusalReason, string>> = {
@@ -76,7 +85,7 @@ const FALSE_BUF = Buffer.from('false');
  * for anonymous clients). For a live connection the set is cached on its resolved topic, so a
  * steady publisher allocates no headers at all. `clientId` is used when there is no state (a will).
  */
-export function headersFor(
+function headersFor(
   resolved: Resolved,
   state: ClientState | null,
   clientId: string | undefined,
@@ -98,6 +107,42 @@ export function headersFor(
   if (state?.deviceIdBuf) headers['device.id'] = state.deviceIdBuf;
   if (state !== null) resolved.headerSets[slot] = headers;
   return headers;
+}
+
+/** Step 4: the record of an admitted PUBLISH (the FIFO entry itself), not yet bound to its state. */
+export function admittedRecord(
+  resolved: Resolved,
+  state: ClientState | null,
+  client: AedesClientLike | null,
+  packet: PublishPacketLike,
+  payload: Buffer,
+  received: number,
+  cb: Callback,
+): Admitted {
+  const base = headersFor(resolved, state, client?.id, packet.qos, packet.retain);
+  const headers = packet.extraHeaders === undefined ? base : { ...base, ...packet.extraHeaders };
+  return {
+    topic: resolved.logTopic,
+    key: resolved.key,
+    value: payload,
+    headers,
+    qos: packet.qos,
+    bytes: payload.length,
+    received,
+    cb,
+    done: false,
+    err: null,
+    // [MQTT-4.3.3-2]: a DUP QoS 2 PUBLISH whose id aedes still holds (PUBREC sent, no PUBREL yet) was
+    // appended already. Scope: this connection (aedes keeps the id set per connection).
+    skip:
+      packet.qos === 2 &&
+      packet.messageId !== undefined &&
+      client?._inboundInflight?.has(packet.messageId) === true,
+    refusal: false,
+    rejected: false,
+    clientId: client?.id,
+    state: null,
+  };
 }
 
 function countLevels(topic: string): number {

@@ -18,6 +18,7 @@
 import type { Database, Key } from 'lmdb';
 import { OutpostError } from '../errors.ts';
 import { deleteCursor, getCursor, listCursors, setCursor } from './cursors.ts';
+import { entryStep, followSteps, recordStep, type Step, wakeOn } from './follow.ts';
 import { ReaderView } from './reader.ts';
 import { DROPPED_KEY, type LogDbs, openDbs, openNamedStore, type StoreOptions } from './store.ts';
 import type {
@@ -111,11 +112,8 @@ class Follower implements FollowerLog {
     offset: number,
     options: TailOptions = {},
   ): AsyncIterable<LogRecord[]> {
-    return this.#follow(topic, partition, offset, options.signal, (next) => {
-      const batch = this.read(topic, partition, next, options);
-      const last = batch[batch.length - 1];
-      return last === undefined ? undefined : { items: batch, next: last.offset + 1 };
-    });
+    const step = recordStep((next) => this.read(topic, partition, next, options));
+    return this.#follow(topic, partition, offset, options.signal, step);
   }
 
   tailEntries(
@@ -124,54 +122,45 @@ class Follower implements FollowerLog {
     offset: number,
     options: EntryTailOptions = {},
   ): AsyncIterable<StoredEntry[]> {
-    return this.#follow(topic, partition, offset, options.signal, (next) => {
-      const entries = this.entries(topic, partition, next, options);
-      const last = entries[entries.length - 1];
-      return last === undefined ? undefined : { items: entries, next: last.baseOffset + last.count };
-    });
+    const step = entryStep((next) => this.entries(topic, partition, next, options));
+    return this.#follow(topic, partition, offset, options.signal, step);
   }
 
-  async *#follow<T>(
+  /** The shared read-and-wait loop (follow.ts), woken by advance. */
+  #follow<T>(
     topic: string,
     partition: number,
     offset: number,
     signal: AbortSignal | undefined,
-    step: (next: number) => { items: T; next: number } | undefined,
+    step: Step<T>,
   ): AsyncIterable<T> {
-    let next = offset;
-    while (!this.#closed && signal?.aborted !== true) {
-      const got = step(next);
-      if (got !== undefined) {
-        next = got.next;
-        yield got.items;
-        continue;
-      }
-      const { startOffset, endOffset } = this.offsets(topic, partition);
-      next = Math.max(next, startOffset);
-      // Records below the end that a read did not return: never spin on them in microtasks.
-      if (endOffset > next) await new Promise((r) => setImmediate(r));
-      else await this.#waitFor(topic, partition, next, signal);
-    }
+    return followSteps(
+      () => this.#closed,
+      signal,
+      offset,
+      step,
+      async (from) => {
+        const { startOffset, endOffset } = this.offsets(topic, partition);
+        const next = Math.max(from, startOffset);
+        // Records below the end that a read did not return: never spin on them in microtasks.
+        if (endOffset > next) await new Promise((r) => setImmediate(r));
+        else await this.#waitFor(topic, partition, next, signal);
+        return next;
+      },
+    );
   }
 
   #waitFor(topic: string, partition: number, next: number, signal: AbortSignal | undefined): Promise<void> {
-    return new Promise<void>((resolve) => {
+    return wakeOn([signal, this.#closeSignal.signal], (wake) => {
       const k = key(topic, partition);
       if ((this.#ends.get(k) ?? -1) > next || signal?.aborted === true || this.#closed) {
-        resolve();
-        return;
+        wake();
+        return undefined;
       }
       const waiters = this.#waiters.get(k) ?? new Set<() => void>();
       this.#waiters.set(k, waiters);
-      const done = () => {
-        waiters.delete(done);
-        signal?.removeEventListener('abort', done);
-        this.#closeSignal.signal.removeEventListener('abort', done);
-        resolve();
-      };
-      waiters.add(done);
-      signal?.addEventListener('abort', done, { once: true });
-      this.#closeSignal.signal.addEventListener('abort', done, { once: true });
+      waiters.add(wake);
+      return () => waiters.delete(wake);
     });
   }
 

@@ -13,7 +13,6 @@ export {
 } from './codec/record-v2.ts';
 export { decodeBatch, isBatchV2, peekBatch } from './codec/record-v2-read.ts';
 export { openFollower } from './follower.ts';
-export { openLog } from './log.ts';
-export { logOptionsFromConfig, logTopicSpecs } from './options.ts';
+export { openLog } from './open.ts';
 export { murmur2, partitionFor, toPositive } from './partitioner.ts';
 export type * from './types.ts';

@@ -18,22 +18,13 @@ import { type Pending, prepare, publish, Sealer, validateRecord } from './append
 import { Budget } from './budget.ts';
 import { deleteCursor, getCursor, listCursors, setCursor } from './cursors.ts';
 import { watchDurable } from './durable-feed.ts';
-import { follow, type Waiting } from './follow.ts';
+import { entryStep, follow, recordStep, type Waiting } from './follow.ts';
 import { commitPolicy } from './options.ts';
-import { readEntries, readRange } from './read.ts';
+import { OwnerView } from './owner-view.ts';
 import { ReaderView } from './reader.ts';
 import { dropOldest, runRetention } from './retention.ts';
-import { recordStampEpoch } from './stamps.ts';
 import { type Core, getPart, queueCheckpoints, syncTopics } from './state.ts';
-import {
-  DROPPED_KEY,
-  entryAt,
-  type LogDbs,
-  openDbs,
-  openNamedStore,
-  recordFormats,
-  type StoreOptions,
-} from './store.ts';
+import { DROPPED_KEY, type LogDbs, openNamedStore, type StoreOptions } from './store.ts';
 import type {
   AppendRecord,
   AppendResult,
@@ -54,40 +45,15 @@ import type {
 } from './types.ts';
 
 const DEFAULT_MAX_RECORD_BYTES = 1024 ** 2;
-const DEFAULT_MIN_FREE_BYTES = 256 * 1024 ** 2;
 const CHECKPOINT_INTERVAL_MS = 5_000;
 
-export async function openLog(options: LogOptions): Promise<PartitionedLog> {
-  const dbs = openDbs(options.dataDir);
-  try {
-    if ((options.role ?? 'owner') === 'reader') return new Log(dbs, options, null);
-    const core: Core = {
-      dbs,
-      topics: new Map(),
-      stores: new Map(),
-      maxBytes: options.maxBytes,
-      onFull: options.onFull,
-      minFreeBytes: options.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES,
-      droppedRecords: (dbs.meta.get(DROPPED_KEY) as number | undefined) ?? 0,
-      dataDir: options.dataDir,
-      stamp: options.stamp ? { id: Buffer.from(options.stamp.id, 'utf8') } : null,
-      stampEpochs: [],
-    };
-    core.topics = syncTopics(dbs, options.topics, core.topics);
-    await recordFormats(dbs);
-    const parts = [...core.topics.values()].flatMap((t) => t.parts);
-    core.stampEpochs = await recordStampEpoch(dbs, parts, options.stamp?.id ?? null);
-    return new Log(dbs, options, core);
-  } catch (err) {
-    await dbs.env.close();
-    throw err;
-  }
-}
-
-class Log implements PartitionedLog {
+/** The log over one opened environment: `core` is the owner's state, null for a reader (open.ts). */
+export class Log implements PartitionedLog {
   #dbs: LogDbs;
   #core: Core | null;
   #reader: ReaderView;
+  /** The reads: from the owner's partition state, or (role reader) from disk. */
+  #view: OwnerView | ReaderView;
   #budget: Budget | null;
   #sealer: Sealer | null;
   #maxRecordBytes: number;
@@ -104,6 +70,7 @@ class Log implements PartitionedLog {
     this.#dbs = dbs;
     this.#core = core;
     this.#reader = new ReaderView(dbs);
+    this.#view = core === null ? this.#reader : new OwnerView(dbs, core);
     this.#maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
     this.#budget = core === null ? null : new Budget(core);
     this.#sealer =
@@ -184,7 +151,8 @@ class Log implements PartitionedLog {
 
   async #commit(pending: Pending[], written: Promise<boolean>): Promise<AppendResult[]> {
     try {
-      if ((await written) === false) throw new Error('lmdb-js skipped the append batch');
+      if ((await written) === false)
+        throw new OutpostError('LOG_WRITE_FAILED', 'lmdb-js skipped the append batch');
       await this.#dbs.records.flushed;
     } catch (cause) {
       // Offsets were handed out for records that are not on disk: appending further would leave
@@ -204,43 +172,20 @@ class Log implements PartitionedLog {
     return publish(pending);
   }
 
-  // ── read ────────────────────────────────────────────────────────────────────────────────────
+  // ── read (owner-view.ts / reader.ts) ────────────────────────────────────────────────────────
   offsets(topic: string, partition: number): { startOffset: number; endOffset: number } {
     this.#open('offsets');
-    if (this.#core === null) return this.#reader.offsets(topic, partition);
-    const part = getPart(this.#core, topic, partition);
-    return { startOffset: Math.min(part.start, part.durableEnd), endOffset: part.durableEnd };
+    return this.#view.offsets(topic, partition);
   }
 
   read(topic: string, partition: number, offset: number, options: ReadOptions = {}): LogRecord[] {
     this.#open('read');
-    if (this.#core === null) return this.#reader.read(topic, partition, offset, options);
-    const part = getPart(this.#core, topic, partition);
-    return readRange(
-      this.#dbs,
-      part.topic,
-      part.tid,
-      partition,
-      Math.max(offset, part.start),
-      part.durableEnd,
-      options,
-    );
+    return this.#view.read(topic, partition, offset, options);
   }
 
   entries(topic: string, partition: number, offset: number, options: EntryReadOptions = {}): StoredEntry[] {
     this.#open('entries');
-    if (this.#core === null) return this.#reader.entries(topic, partition, offset, options);
-    const part = getPart(this.#core, topic, partition);
-    const from = Math.max(offset, part.start);
-    return readEntries(
-      this.#dbs,
-      part.tid,
-      partition,
-      from,
-      part.durableEnd,
-      this.#core.stampEpochs,
-      options,
-    );
+    return this.#view.entries(topic, partition, offset, options);
   }
 
   #waiting(): Waiting {
@@ -253,11 +198,8 @@ class Log implements PartitionedLog {
     offset: number,
     options: TailOptions = {},
   ): AsyncIterable<LogRecord[]> {
-    return follow(this.#waiting(), topic, partition, offset, options.signal, (next) => {
-      const batch = this.read(topic, partition, next, options);
-      const last = batch[batch.length - 1];
-      return last === undefined ? undefined : { items: batch, next: last.offset + 1 };
-    });
+    const step = recordStep((next) => this.read(topic, partition, next, options));
+    return follow(this.#waiting(), topic, partition, offset, options.signal, step);
   }
 
   tailEntries(
@@ -266,48 +208,23 @@ class Log implements PartitionedLog {
     offset: number,
     options: EntryTailOptions = {},
   ): AsyncIterable<StoredEntry[]> {
-    return follow(this.#waiting(), topic, partition, offset, options.signal, (next) => {
-      const entries = this.entries(topic, partition, next, options);
-      const last = entries[entries.length - 1];
-      return last === undefined ? undefined : { items: entries, next: last.baseOffset + last.count };
-    });
+    const step = entryStep((next) => this.entries(topic, partition, next, options));
+    return follow(this.#waiting(), topic, partition, offset, options.signal, step);
   }
 
   partitions(): PartitionInfo[] {
     this.#open('partitions');
-    if (this.#core === null) return this.#reader.partitions();
-    const out: PartitionInfo[] = [];
-    for (const t of this.#core.topics.values()) {
-      for (const part of t.parts) {
-        const { startOffset, endOffset } = this.offsets(t.name, part.p);
-        const first = startOffset < endOffset ? entryAt(this.#dbs, part.tid, part.p, startOffset) : undefined;
-        out.push({
-          topic: t.name,
-          partition: part.p,
-          startOffset,
-          endOffset,
-          records: endOffset - startOffset,
-          bytes: part.bytes,
-          rawBytes: part.rawBytes,
-          oldestTimestamp: first === undefined ? null : first.firstTimestamp,
-        });
-      }
-    }
-    return out;
+    return this.#view.partitions();
   }
 
   topicNames(): string[] {
     this.#open('topicNames');
-    if (this.#core === null) return this.#reader.topicNames();
-    return [...this.#core.topics.keys()];
+    return this.#view.topicNames();
   }
 
   partitionCount(topic: string): number {
     this.#open('partitionCount');
-    if (this.#core === null) return this.#reader.partitionCount(topic);
-    const t = this.#core.topics.get(topic);
-    if (t === undefined) throw new OutpostError('UNKNOWN_TOPIC', `unknown log topic "${topic}"`, { topic });
-    return t.parts.length;
+    return this.#view.partitionCount(topic);
   }
 
   // ── cursors ─────────────────────────────────────────────────────────────────────────────────

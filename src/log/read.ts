@@ -5,10 +5,10 @@
  */
 import { isOutpostError, OutpostError } from '../errors.ts';
 import { decodeRecord } from './codec/record-v1.ts';
-import type { BatchRecord } from './codec/record-v2.ts';
+import { type BatchRecord, CRC_AT, LAST_DELTA_AT } from './codec/record-v2.ts';
 import { decodeBatch, isBatchV2 } from './codec/record-v2-read.ts';
 import { type StampEpoch, stampIdAt } from './stamps.ts';
-import { entryAt, type LogDbs } from './store.ts';
+import { entryAt, type LogDbs, type RecordKey } from './store.ts';
 import type { EntryReadOptions, LogRecord, ReadOptions, StoredEntry } from './types.ts';
 
 export const DEFAULT_READ_RECORDS = 500;
@@ -33,7 +33,7 @@ function decodeEntry(
 ): BatchRecord[] {
   try {
     if (isBatchV2(value)) {
-      const id = `${tid}/${partition}/${base}/${value.length}/${value.readUInt32BE(17)}`;
+      const id = `${tid}/${partition}/${base}/${value.length}/${value.readUInt32BE(CRC_AT)}`;
       const hit = lastDecoded.get(dbs);
       if (hit?.id === id) return hit.records;
       const records = decodeBatch(value, { unstamped: true });
@@ -54,6 +54,23 @@ function decodeEntry(
 }
 
 /**
+ * The stored entries holding offsets of [from, end), in offset order: from the entry holding `from`
+ * (a batch may start below it) up to `end`. Empty when the range is.
+ */
+function scan(
+  dbs: LogDbs,
+  tid: number,
+  partition: number,
+  from: number,
+  end: number,
+): Iterable<{ key: RecordKey; value: Buffer }> {
+  if (from >= end) return [];
+  const first = entryAt(dbs, tid, partition, from);
+  if (first === undefined) return [];
+  return dbs.records.getRange({ start: [tid, partition, first.base], end: [tid, partition, end] });
+}
+
+/**
  * Records of [from, end) in offset order, at most maxRecords, stopping once maxBytes (key + value)
  * is reached; the first record is always returned. Corruption throws RECORD_CORRUPT naming the
  * topic, partition and the base offset of the damaged entry.
@@ -68,16 +85,10 @@ export function readRange(
   options: ReadOptions,
 ): LogRecord[] {
   const out: LogRecord[] = [];
-  if (from >= end) return out;
   const maxRecords = options.maxRecords ?? DEFAULT_READ_RECORDS;
   const maxBytes = options.maxBytes ?? DEFAULT_READ_BYTES;
-  const first = entryAt(dbs, tid, partition, from);
-  if (first === undefined) return out;
   let bytes = 0;
-  for (const { key, value } of dbs.records.getRange({
-    start: [tid, partition, first.base],
-    end: [tid, partition, end],
-  })) {
+  for (const { key, value } of scan(dbs, tid, partition, from, end)) {
     if (out.length >= maxRecords) break;
     for (const r of decodeEntry(dbs, tid, value, key[2], topic, partition)) {
       if (r.offset < from) continue;
@@ -117,23 +128,17 @@ export function readEntries(
   options: EntryReadOptions,
 ): StoredEntry[] {
   const out: StoredEntry[] = [];
-  if (from >= end) return out;
   const maxEntries = options.maxEntries ?? DEFAULT_READ_ENTRIES;
   const maxBytes = options.maxBytes ?? DEFAULT_READ_BYTES;
-  const first = entryAt(dbs, tid, partition, from);
-  if (first === undefined) return out;
   let bytes = 0;
-  for (const { key, value } of dbs.records.getRange({
-    start: [tid, partition, first.base],
-    end: [tid, partition, end],
-  })) {
+  for (const { key, value } of scan(dbs, tid, partition, from, end)) {
     if (out.length >= maxEntries || (out.length > 0 && bytes + value.length > maxBytes)) break;
     const base = key[2];
     const v2 = isBatchV2(value);
     bytes += value.length;
     out.push({
       baseOffset: base,
-      count: v2 ? value.readInt32BE(23) + 1 : 1,
+      count: v2 ? value.readInt32BE(LAST_DELTA_AT) + 1 : 1,
       format: v2 ? 2 : 1,
       value: Buffer.from(value),
       stampId: v2 ? stampIdAt(epochs, tid, partition, base) : null,

@@ -9,15 +9,17 @@
  * this edge's topics on A, without an operator command. Groups are never committed here (that needs
  * `outpost offsets failover --commit`, an explicit operator decision).
  */
+
 import { Admin, Producer } from '@platformatic/kafka';
 import type { Logger } from 'pino';
 import type { ClusterConfig, Config } from '../config/index.ts';
+import { isOutpostError, OutpostError } from '../errors.ts';
 import { type Checkpoint, encodeCheckpoint } from './formats/checkpoint.ts';
 import type { MirrorMetrics } from './metrics.ts';
 import { checkpointsTopic, SEPARATOR } from './naming.ts';
-import { COMPACTED, clientOptions, kafkaErrorText, RemoteSession } from './remote.ts';
-import { settlesWithin, stopIncomplete } from './stopping.ts';
-import type { OffsetTranslator } from './translate.ts';
+import type { OffsetTranslator } from './offsets/translate.ts';
+import { COMPACTED, clientOptions, kafkaErrorText, RemoteSession } from './session/remote.ts';
+import { settlesWithin, stopIncomplete } from './session/stopping.ts';
 
 const RETRY = { retries: 3, retryDelay: 500 };
 
@@ -106,8 +108,10 @@ export async function emitCheckpoints(opts: {
               p.partitionIndex,
               upstreamOffset,
             );
-          } catch {
-            continue; // not translatable yet (B has not received that far): next round
+          } catch (err) {
+            // Not translatable yet (B has not received that far): next round. Anything else fails the round.
+            if (isOutpostError(err, 'MIRROR_NOT_TRANSLATABLE')) continue;
+            throw err;
           }
           checkpoints.push({
             group: g.groupId,
@@ -214,7 +218,7 @@ export function scheduleCheckpoints(opts: {
       stopping = true;
       for (const t of timers) clearInterval(t);
       const rounds = [...running.values()];
-      for (const r of rounds) r.abort.abort(new Error('mirror stopping'));
+      for (const r of rounds) r.abort.abort(new OutpostError('MIRROR_STOPPED', 'mirror stopping'));
       const ok = await settlesWithin(Promise.all(rounds.map((r) => r.done)), timeoutMs);
       if (!ok) throw stopIncomplete('mirror checkpoints', holds(), timeoutMs);
     },

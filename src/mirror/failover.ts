@@ -14,8 +14,8 @@ import type { Config } from '../config/index.ts';
 import { OutpostError } from '../errors.ts';
 import { writeCheckpoints } from './checkpoints.ts';
 import { checkpointsTopic, SEPARATOR } from './naming.ts';
-import { clientOptions } from './remote.ts';
-import type { OffsetTranslator } from './translate.ts';
+import type { OffsetTranslator } from './offsets/translate.ts';
+import { clientOptions } from './session/remote.ts';
 
 export interface FailoverPartition {
   topic: string;

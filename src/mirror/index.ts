@@ -3,7 +3,6 @@
  * configured central Kafka cluster, with an exact offset index and MM2-compatible internal records.
  */
 export { emitCheckpoints } from './checkpoints.ts';
-export type { MirrorHooks, PartitionStatus } from './cluster-link.ts';
 export { type FailoverResult, failover } from './failover.ts';
 export { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from './formats/checkpoint.ts';
 export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './formats/heartbeat.ts';
@@ -17,8 +16,8 @@ export {
   remoteHeartbeatsTopic,
   remoteTopic,
 } from './naming.ts';
-export type { IndexRange } from './offset-index.ts';
-export type { LinkState } from './state.ts';
-export { OffsetTranslator } from './translate.ts';
-export type { ClusterStatus, Mirror, MirrorStatus } from './types.ts';
+export type { IndexRange } from './offsets/offset-index.ts';
+export { OffsetTranslator } from './offsets/translate.ts';
+export type { LinkState } from './session/link-state.ts';
+export type { ClusterStatus, Mirror, MirrorHooks, MirrorStatus, PartitionStatus } from './types.ts';
 export { type MirrorThreadDeps, startMirrorThread } from './worker/proxy.ts';

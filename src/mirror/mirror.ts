@@ -7,12 +7,12 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../config/index.ts';
 import type { PartitionedLog } from '../log/index.ts';
 import { scheduleCheckpoints } from './checkpoints.ts';
-import { ClusterLink, type MirrorHooks } from './cluster-link.ts';
 import { mirrorMetrics } from './metrics.ts';
-import { type IndexDb, OffsetIndex } from './offset-index.ts';
-import { stopIncomplete } from './stopping.ts';
-import { OffsetTranslator } from './translate.ts';
-import type { Mirror } from './types.ts';
+import { type IndexDb, OffsetIndex } from './offsets/offset-index.ts';
+import { OffsetTranslator } from './offsets/translate.ts';
+import { ClusterLink } from './session/cluster-link.ts';
+import { stopIncomplete } from './session/stopping.ts';
+import type { Mirror, MirrorHooks } from './types.ts';
 
 export const INDEX_STORE = 'mirror.index';
 

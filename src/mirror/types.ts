@@ -1,8 +1,28 @@
 /** The mirror's public types: what the service holds, whether the mirror runs in-process or in its thread. */
 import type { Config } from '../config/index.ts';
-import type { PartitionStatus } from './session-setup.ts';
-import type { LinkState } from './state.ts';
-import type { OffsetTranslator } from './translate.ts';
+import type { OffsetTranslator } from './offsets/translate.ts';
+import type { LinkState } from './session/link-state.ts';
+
+export interface PartitionStatus {
+  topic: string;
+  partition: number;
+  remoteTopic: string;
+  state: LinkState;
+  /** Next edge offset to send. */
+  nextOffset: number;
+  lagRecords: number;
+  /** Age of the oldest durable edge record not yet acknowledged (s); 0 without lag. */
+  lagSeconds: number;
+  lastAckedAt: number | null;
+  remoteEndOffset: number | null;
+  error?: string;
+}
+
+/** Test-only seams (never set in production): lets a test act at precise points of a session. */
+export interface MirrorHooks {
+  /** After the resume (remote tails read) and the producer init, before the first produce. */
+  afterResume?: (cluster: string) => Promise<void>;
+}
 
 export interface ClusterStatus {
   cluster: string;

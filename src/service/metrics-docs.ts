@@ -5,10 +5,12 @@
  * reference lists exactly what `/metrics` serves. A test keeps docs/metrics.md equal to this output;
  * regenerate with `npm run metrics:docs`.
  */
+
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
+import { OutpostError } from '../errors.ts';
 import { createRegistry } from './metrics.ts';
 import { runService } from './run.ts';
 
@@ -54,7 +56,8 @@ export async function metricsReferenceRows(): Promise<MetricRow[]> {
         stop();
       },
     });
-    if (rows === undefined) throw new Error('the service stopped before it was running');
+    if (rows === undefined)
+      throw new OutpostError('STOPPED_DURING_STARTUP', 'the service stopped before it was running');
     return rows;
   } finally {
     await rm(dir, { recursive: true, force: true });

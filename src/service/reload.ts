@@ -10,10 +10,12 @@
  * and how to reach them) are logged as "needs restart" and
  * kept at their running values, so /v1/status shows what is really in force.
  */
+
 import { resolve } from 'node:path';
 import { type Config, loadConfig } from '../config/index.ts';
 import { isOutpostError } from '../errors.ts';
-import { logTopicSpecs } from '../log/index.ts';
+import { logTopicSpecs } from './log-options.ts';
+
 import type { ServiceMetrics } from './metrics.ts';
 import type { ServiceState } from './state.ts';
 

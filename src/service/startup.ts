@@ -3,13 +3,15 @@
  * kept in `Held` or the ServiceState, so the teardown can close whatever was opened, however far
  * the startup got.
  */
+
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { OutpostError } from '../errors.ts';
-import { logOptionsFromConfig, type PartitionedLog } from '../log/index.ts';
+import type { PartitionedLog } from '../log/index.ts';
 import type { loadModules } from './components.ts';
 import { type AdminServer, startAdmin } from './http/server.ts';
 import type { DataDirLock } from './lock.ts';
+import { logOptionsFromConfig } from './log-options.ts';
 import { DEFAULT_LOG_FORMAT, LOGGER_MODULE, type LogFormat, resolveLogFormat } from './logger.ts';
 import { createRegistry, registerMirrorStatusMetrics, registerServiceMetrics } from './metrics.ts';
 import { type Notifier, openNotifier } from './notify.ts';

@@ -1,6 +1,7 @@
 import type { Config } from '../config/index.ts';
 import { type Devices, openDevices } from '../devices/index.ts';
-import { logOptionsFromConfig, openLog, type PartitionedLog } from '../log/index.ts';
+import { openLog, type PartitionedLog } from '../log/index.ts';
+import { logOptionsFromConfig } from '../service/index.ts';
 import { fleetIds } from './payloads/index.ts';
 
 export interface RegisterResult {

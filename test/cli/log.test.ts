@@ -4,7 +4,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
-import { logOptionsFromConfig, openLog, type PartitionedLog } from '../../src/log/index.ts';
+import { openLog, type PartitionedLog } from '../../src/log/index.ts';
+import { logOptionsFromConfig } from '../../src/service/index.ts';
 import { MAIN, NODE, outpost, STACK_FRAME, smallConfig, tempDir, writeConfig } from './helpers.ts';
 
 interface Line {

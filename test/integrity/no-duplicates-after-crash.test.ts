@@ -12,14 +12,16 @@
  * Finally the service runs until both clusters hold everything, and each
  * remote partition is compared with the edge partition record by record.
  */
+
 import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, onTestFinished, test } from 'vitest';
-import { logOptionsFromConfig, openLog } from '../../src/log/index.ts';
+import { openLog } from '../../src/log/index.ts';
 import { HEADER_EDGE_OFFSET } from '../../src/mirror/index.ts';
+import { logOptionsFromConfig } from '../../src/service/index.ts';
 import { consumePartition, endOffset } from '../kafka/client.ts';
 import { startCluster } from '../kafka/harness.ts';
 import { sharedClusters } from '../kafka/shared.ts';

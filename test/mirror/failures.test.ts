@@ -1,5 +1,5 @@
 /**
- * The log-level rule for link failures (src/mirror/failures.ts), on the errors @platformatic/kafka
+ * The log-level rule for link failures (src/mirror/session/failures.ts), on the errors @platformatic/kafka
  * really raises (its own classes, built as its metadata and produce paths build them): expected,
  * self-healing conditions are info and counted as retries; outages warn; the rest is an error.
  */
@@ -8,8 +8,8 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { OutpostError } from '../../src/errors.ts';
-import { classifyFailure, reportFailure, TRANSIENT_PATIENCE } from '../../src/mirror/failures.ts';
 import { mirrorMetrics } from '../../src/mirror/metrics.ts';
+import { classifyFailure, reportFailure, TRANSIENT_PATIENCE } from '../../src/mirror/session/failures.ts';
 
 /** What produce.ts makes of a failed send. */
 const produceFailed = (cause: unknown, text: string) =>

@@ -11,8 +11,8 @@ import {
   peekBatch,
   type StoredEntry,
 } from '../../src/log/index.ts';
-import { forwardContext, planBatches, trimLanded, type WireBatch } from '../../src/mirror/forward.ts';
 import { HEADER_EDGE_ID, HEADER_EDGE_OFFSET } from '../../src/mirror/naming.ts';
+import { forwardContext, planBatches, trimLanded, type WireBatch } from '../../src/mirror/session/forward.ts';
 import { openTestLog, options, spec, tempDir, value } from '../log/helpers.ts';
 
 const EDGE = 'gw-1';

@@ -1,4 +1,5 @@
 /** Shared helpers for mirror tests: a temp edge log from a config, appends, waiting for the mirror. */
+
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,13 +8,9 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { onTestFinished } from 'vitest';
 import { type Config, parseConfig } from '../../src/config/index.ts';
-import {
-  type AppendRecord,
-  logOptionsFromConfig,
-  openLog,
-  type PartitionedLog,
-} from '../../src/log/index.ts';
+import { type AppendRecord, openLog, type PartitionedLog } from '../../src/log/index.ts';
 import { type Mirror, startMirror } from '../../src/mirror/index.ts';
+import { logOptionsFromConfig } from '../../src/service/index.ts';
 
 export const quietLogger = pino({ level: process.env['MIRROR_TEST_LOG'] ?? 'silent' });
 

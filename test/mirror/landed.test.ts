@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyLanded, describeRuns } from '../../src/mirror/landed.ts';
+import { classifyLanded, describeRuns } from '../../src/mirror/offsets/landed.ts';
 
 describe('mirror landed-record classification', () => {
   it('classifies remote records into first copies, duplicate copies and foreign records', () => {

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { type IndexDb, OffsetIndex } from '../../src/mirror/offset-index.ts';
-import { OffsetSyncQueue, PartitionSyncState } from '../../src/mirror/offset-syncs.ts';
+import { type IndexDb, OffsetIndex } from '../../src/mirror/offsets/offset-index.ts';
+import { OffsetSyncQueue, PartitionSyncState } from '../../src/mirror/offsets/offset-syncs.ts';
 
 function tempIndex(): { index: OffsetIndex; reopen: () => OffsetIndex } {
   const dir = mkdtempSync(join(tmpdir(), 'outpost-mirror-index-'));

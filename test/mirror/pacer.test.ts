@@ -1,6 +1,6 @@
 import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { Pacer } from '../../src/mirror/pacer.ts';
+import { Pacer } from '../../src/mirror/session/pacer.ts';
 
 describe('mirror pacer', () => {
   it('grants at once without a cap', async () => {

@@ -12,7 +12,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { ClusterConfig } from '../../src/config/index.ts';
 import { isOutpostError } from '../../src/errors.ts';
 import { type Compression, encodeBatch } from '../../src/log/index.ts';
-import { kafkaErrorText } from '../../src/mirror/remote.ts';
+import { kafkaErrorText } from '../../src/mirror/session/remote.ts';
 import { coalesce, forProducer } from '../../src/mirror/wire/batch-rewrite.ts';
 import { sendBatch } from '../../src/mirror/wire/produce-request.ts';
 import { nextSequence, RawProducer } from '../../src/mirror/wire/raw-producer.ts';

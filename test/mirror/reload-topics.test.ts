@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { logTopicSpecs } from '../../src/log/index.ts';
+import { logTopicSpecs } from '../../src/service/index.ts';
+
 import { sharedClusters } from '../kafka/shared.ts';
 import { appendRecords, mirrorConfig, openTestLog, startTestMirror, waitMirrored } from './helpers.ts';
 

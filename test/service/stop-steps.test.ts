@@ -5,7 +5,7 @@
  */
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { stopIncomplete } from '../../src/mirror/stopping.ts';
+import { stopIncomplete } from '../../src/mirror/session/stopping.ts';
 import { activeResources, type StopStep, stopInOrder, TAIL_FLOOR_MS } from '../../src/service/stop.ts';
 
 function capture() {

@@ -114,10 +114,10 @@ function unsnappy(data: Buffer): Buffer {
   const out: Buffer[] = [];
   let at = XERIAL_HEADER_BYTES;
   while (at < data.length) {
-    if (at + 4 > data.length) throw new Error('truncated xerial chunk length');
+    if (at + 4 > data.length) throw new OutpostError('RECORD_CORRUPT', 'truncated xerial chunk length');
     const n = data.readUInt32BE(at);
     at += 4;
-    if (at + n > data.length) throw new Error('truncated xerial chunk');
+    if (at + n > data.length) throw new OutpostError('RECORD_CORRUPT', 'truncated xerial chunk');
     out.push(snappyDecompress(data.subarray(at, at + n)));
     at += n;
   }

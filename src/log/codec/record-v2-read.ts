@@ -12,6 +12,7 @@ import {
   BATCH_OVERHEAD_V2,
   type BatchHeader,
   type BatchRecord,
+  CODEC_MASK,
   COUNT_AT,
   CRC_AT,
   LAST_DELTA_AT,
@@ -29,12 +30,57 @@ function corrupt(reason: string): OutpostError {
   return new OutpostError('RECORD_CORRUPT', `record-v2 corrupt: ${reason}`, { reason });
 }
 
-function int64(buf: Buffer, at: number): number {
+/** A 64-bit header field as a number; beyond ±2^53 it is damage (`fail`, RECORD_CORRUPT by default). */
+export function int64(buf: Buffer, at: number, fail: (reason: string) => Error = corrupt): number {
   const v = buf.readBigInt64BE(at);
   if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
-    throw corrupt(`64-bit field at ${at} beyond 2^53`);
+    throw fail(`64-bit field at ${at} beyond 2^53`);
   }
   return Number(v);
+}
+
+/** Reads the zigzag varints of a records section; `at` moves past each (callers move it past bytes). */
+export class VarintReader {
+  at = 0;
+  readonly #data: Buffer;
+  readonly #fail: (reason: string) => Error;
+
+  constructor(data: Buffer, fail: (reason: string) => Error = corrupt) {
+    this.#data = data;
+    this.#fail = fail;
+  }
+
+  next(): number {
+    const d = this.#data;
+    let z = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.at >= d.length) throw this.#fail('varint runs past the end');
+      const b = d[this.at++] as number;
+      z += (b & 0x7f) * mul;
+      if (b < 0x80) {
+        if (z > Number.MAX_SAFE_INTEGER) throw this.#fail('varint beyond 2^53');
+        return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+      }
+      mul *= 128;
+    }
+    throw this.#fail('varint longer than 10 bytes');
+  }
+}
+
+/**
+ * Checks a batch's frame, not its records: size, magic (FORMAT_UNSUPPORTED), batchLength and the
+ * CRC-32C of bytes [21, end); damage is `fail` (RECORD_CORRUPT by default).
+ */
+export function checkFrame(buf: Buffer, fail: (reason: string) => Error = corrupt): void {
+  if (buf.length < BATCH_OVERHEAD_V2) throw fail(`short batch (${buf.length} bytes)`);
+  if (buf[MAGIC_AT] !== RECORD_V2_MAGIC) {
+    throw new OutpostError('FORMAT_UNSUPPORTED', `record batch magic ${buf[MAGIC_AT]} is not 2`, {
+      reason: `magic ${buf[MAGIC_AT]}`,
+    });
+  }
+  if (buf.readInt32BE(LENGTH_AT) !== buf.length - LOG_OVERHEAD) throw fail('batchLength does not match');
+  if (crc32c(buf.subarray(ATTRIBUTES_AT)) !== buf.readUInt32BE(CRC_AT)) throw fail('checksum mismatch');
 }
 
 /** True when `buf` looks like a record-v2 batch (a record-v1 value starts with 0x01, a batch with 0x00). */
@@ -44,7 +90,7 @@ export function isBatchV2(buf: Buffer): boolean {
 
 export function peekBatch(buf: Buffer): BatchHeader {
   if (buf.length < BATCH_OVERHEAD_V2) throw corrupt(`short batch (${buf.length} bytes)`);
-  const bits = buf.readInt16BE(ATTRIBUTES_AT) & 0x07;
+  const bits = buf.readInt16BE(ATTRIBUTES_AT) & CODEC_MASK;
   const compression = compressionOf(bits);
   if (compression === undefined) {
     throw new OutpostError('FORMAT_UNSUPPORTED', `record-v2 compression ${bits} is unknown`, {
@@ -98,14 +144,7 @@ export function batchRawBytes(buf: Buffer): number {
  */
 export function decodeBatch(buf: Buffer, opts: { unstamped?: boolean } = {}): BatchRecord[] {
   const unstamped = opts.unstamped === true;
-  if (buf.length < BATCH_OVERHEAD_V2) throw corrupt(`short batch (${buf.length} bytes)`);
-  if (buf[MAGIC_AT] !== RECORD_V2_MAGIC) {
-    throw new OutpostError('FORMAT_UNSUPPORTED', `record batch magic ${buf[MAGIC_AT]} is not 2`, {
-      reason: `magic ${buf[MAGIC_AT]}`,
-    });
-  }
-  if (buf.readInt32BE(LENGTH_AT) !== buf.length - LOG_OVERHEAD) throw corrupt('batchLength does not match');
-  if (crc32c(buf.subarray(ATTRIBUTES_AT)) !== buf.readUInt32BE(CRC_AT)) throw corrupt('checksum mismatch');
+  checkFrame(buf);
   const h = peekBatch(buf);
   const n = buf.readInt32BE(COUNT_AT);
   if (n < 0 || n > buf.length) throw corrupt(`records count ${n}`);
@@ -113,34 +152,20 @@ export function decodeBatch(buf: Buffer, opts: { unstamped?: boolean } = {}): Ba
   const data = h.compression === 'none' ? packed : decompress(h.compression, packed, MAX_DECOMPRESSED);
   const copy = h.compression === 'none';
   const out: BatchRecord[] = new Array(n);
-  let at = 0;
+  const r = new VarintReader(data);
   const end = data.length;
-  const varint = (): number => {
-    let z = 0;
-    let mul = 1;
-    for (let i = 0; i < 10; i++) {
-      if (at >= end) throw corrupt('varint runs past the end');
-      const b = data[at++] as number;
-      z += (b & 0x7f) * mul;
-      if (b < 0x80) {
-        if (z > Number.MAX_SAFE_INTEGER) throw corrupt('varint beyond 2^53');
-        return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
-      }
-      mul *= 128;
-    }
-    throw corrupt('varint longer than 10 bytes');
-  };
+  const varint = (): number => r.next();
   const bytes = (len: number): Buffer => {
-    if (len < 0 || at + len > end) throw corrupt('length field points past the end');
-    const b = data.subarray(at, at + len);
-    at += len;
+    if (len < 0 || r.at + len > end) throw corrupt('length field points past the end');
+    const b = data.subarray(r.at, r.at + len);
+    r.at += len;
     return copy ? Buffer.from(b) : b;
   };
   for (let i = 0; i < n; i++) {
     const length = varint();
-    const recordEnd = at + length;
+    const recordEnd = r.at + length;
     if (length < 1 || recordEnd > end) throw corrupt('record length points past the end');
-    at++; // attributes
+    r.at++; // attributes
     const timestamp = h.baseTimestamp + varint();
     const offset = h.baseOffset + varint();
     const keyLen = varint();
@@ -152,18 +177,18 @@ export function decodeBatch(buf: Buffer, opts: { unstamped?: boolean } = {}): Ba
     const headers: Headers = {};
     for (let j = 0; j < hc; j++) {
       const kLen = varint();
-      if (kLen < 0 || at + kLen > end) throw corrupt('header key length points past the end');
-      const name = data.toString('utf8', at, at + kLen);
-      at += kLen;
+      if (kLen < 0 || r.at + kLen > end) throw corrupt('header key length points past the end');
+      const name = data.toString('utf8', r.at, r.at + kLen);
+      r.at += kLen;
       const vLen = varint();
       const v = vLen === -1 ? Buffer.alloc(0) : bytes(vLen);
       if (unstamped && (name === STAMP_ID_HEADER || name === STAMP_OFFSET_HEADER)) continue;
       headers[name] = v;
     }
-    if (at !== recordEnd) throw corrupt('record length does not match its fields');
+    if (r.at !== recordEnd) throw corrupt('record length does not match its fields');
     out[i] = { offset, timestamp, key, headers, value };
   }
-  if (at !== end) throw corrupt('trailing bytes after the last record');
+  if (r.at !== end) throw corrupt('trailing bytes after the last record');
   if (n > 0 && (out[n - 1] as BatchRecord).offset !== h.baseOffset + h.count - 1) {
     throw corrupt('lastOffsetDelta does not match the last record');
   }

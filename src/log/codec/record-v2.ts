@@ -53,14 +53,20 @@ export const RECORD_V2_MAGIC = 2;
 /** Bytes of the batch header before the first record. */
 export const BATCH_OVERHEAD_V2 = 61;
 export const LENGTH_AT = 8;
+export const LEADER_EPOCH_AT = 12;
 export const MAGIC_AT = 16;
 export const CRC_AT = 17;
 export const ATTRIBUTES_AT = 21;
 export const LAST_DELTA_AT = 23;
 export const BASE_TS_AT = 27;
 export const MAX_TS_AT = 35;
+export const PRODUCER_ID_AT = 43;
+export const PRODUCER_EPOCH_AT = 51;
+export const BASE_SEQUENCE_AT = 53;
 export const COUNT_AT = 57;
 export const LOG_OVERHEAD = 12;
+/** Attributes bits 0-2: the codec (COMPRESSION_BITS; 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd). */
+export const CODEC_MASK = 0x07;
 /** Largest decompressed records section we accept (guards against a corrupt length). */
 export const MAX_DECOMPRESSED = 256 * 1024 ** 2;
 
@@ -85,7 +91,7 @@ export interface BatchHeader {
   compression: Compression;
 }
 
-// ── varints ────────────────────────────────────────────────────────────────────────────────────
+// ── varints (zigzag LEB128) ────────────────────────────────────────────────────────────────────
 const zigzag = (v: number): number => (v >= 0 ? v * 2 : -v * 2 - 1);
 
 export function varintSize(v: number): number {
@@ -98,7 +104,8 @@ export function varintSize(v: number): number {
   return n;
 }
 
-function putVarint(buf: Buffer, v: number, at: number): number {
+/** Writes `v` as a zigzag varint at `at`; returns the position after it. */
+export function putVarint(buf: Buffer, v: number, at: number): number {
   let z = zigzag(v);
   while (z >= 128) {
     buf[at++] = (z % 128) | 0x80;
@@ -332,15 +339,15 @@ function frameBatch(open: OpenBatch, codec: Compression, packed: Buffer): Buffer
   }
   batch.writeBigInt64BE(BigInt(open.baseOffset), 0);
   batch.writeInt32BE(batch.length - LOG_OVERHEAD, LENGTH_AT);
-  batch.writeInt32BE(-1, 12);
+  batch.writeInt32BE(-1, LEADER_EPOCH_AT);
   batch[MAGIC_AT] = RECORD_V2_MAGIC;
   batch.writeInt16BE(COMPRESSION_BITS[codec], ATTRIBUTES_AT);
   batch.writeInt32BE(open.n - 1, LAST_DELTA_AT);
   batch.writeBigInt64BE(BigInt(open.baseTs), BASE_TS_AT);
   batch.writeBigInt64BE(BigInt(open.maxTs), MAX_TS_AT);
-  batch.writeBigInt64BE(-1n, 43);
-  batch.writeInt16BE(-1, 51);
-  batch.writeInt32BE(-1, 53);
+  batch.writeBigInt64BE(-1n, PRODUCER_ID_AT);
+  batch.writeInt16BE(-1, PRODUCER_EPOCH_AT);
+  batch.writeInt32BE(-1, BASE_SEQUENCE_AT);
   batch.writeInt32BE(open.n, COUNT_AT);
   batch.writeUInt32BE(crc32c(batch.subarray(ATTRIBUTES_AT)), CRC_AT);
   return batch;

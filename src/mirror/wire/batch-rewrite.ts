@@ -38,24 +38,29 @@ import {
   decompress,
   RECORD_V2_MAGIC,
 } from '../../log/index.ts';
+import {
+  ATTRIBUTES_AT,
+  BASE_SEQUENCE_AT,
+  BASE_TS_AT,
+  CODEC_MASK,
+  COUNT_AT,
+  CRC_AT,
+  checkFrame,
+  int64,
+  LAST_DELTA_AT,
+  LEADER_EPOCH_AT,
+  LENGTH_AT,
+  LOG_OVERHEAD,
+  MAGIC_AT,
+  MAX_DECOMPRESSED,
+  MAX_TS_AT,
+  PRODUCER_EPOCH_AT,
+  PRODUCER_ID_AT,
+  putVarint,
+  VarintReader,
+  varintSize,
+} from '../../log/internal.ts';
 
-const LENGTH_AT = 8;
-const LEADER_EPOCH_AT = 12;
-const MAGIC_AT = 16;
-const CRC_AT = 17;
-const ATTRIBUTES_AT = 21;
-const LAST_DELTA_AT = 23;
-const BASE_TS_AT = 27;
-const MAX_TS_AT = 35;
-const PRODUCER_ID_AT = 43;
-const PRODUCER_EPOCH_AT = 51;
-const BASE_SEQUENCE_AT = 53;
-const COUNT_AT = 57;
-const LOG_OVERHEAD = 12;
-/** Attributes bits 0-2: the codec, its index in COMPRESSIONS (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd). */
-const CODEC_MASK = 0x07;
-/** Largest decompressed records section accepted (as the log's codec: guards against a corrupt length). */
-const MAX_DECOMPRESSED = 256 * 1024 ** 2;
 const INT32_MAX = 0x7fffffff;
 
 export interface ProducerFields {
@@ -82,24 +87,9 @@ function invalid(reason: string): OutpostError {
   return new OutpostError('RECORD_INVALID', `record-v2 batches cannot be rewritten: ${reason}`, { reason });
 }
 
-function int64(buf: Buffer, at: number): number {
-  const v = buf.readBigInt64BE(at);
-  if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) {
-    throw corrupt(`64-bit field at ${at} beyond 2^53`);
-  }
-  return Number(v);
-}
-
 /** Checks a batch's frame (not its records) and reads its header. */
 export function checkBatch(buf: Buffer): CheckedBatch {
-  if (buf.length < BATCH_OVERHEAD_V2) throw corrupt(`short batch (${buf.length} bytes)`);
-  if (buf[MAGIC_AT] !== RECORD_V2_MAGIC) {
-    throw new OutpostError('FORMAT_UNSUPPORTED', `record batch magic ${buf[MAGIC_AT]} is not 2`, {
-      reason: `magic ${buf[MAGIC_AT]}`,
-    });
-  }
-  if (buf.readInt32BE(LENGTH_AT) !== buf.length - LOG_OVERHEAD) throw corrupt('batchLength does not match');
-  if (crc32c(buf.subarray(ATTRIBUTES_AT)) !== buf.readUInt32BE(CRC_AT)) throw corrupt('checksum mismatch');
+  checkFrame(buf, corrupt);
   const attributes = buf.readInt16BE(ATTRIBUTES_AT);
   const compression = COMPRESSIONS[attributes & CODEC_MASK];
   if ((attributes & ~CODEC_MASK) !== 0 || compression === undefined) {
@@ -116,8 +106,8 @@ export function checkBatch(buf: Buffer): CheckedBatch {
   return {
     baseOffset: buf.readBigInt64BE(0),
     count,
-    baseTimestamp: int64(buf, BASE_TS_AT),
-    maxTimestamp: int64(buf, MAX_TS_AT),
+    baseTimestamp: int64(buf, BASE_TS_AT, corrupt),
+    maxTimestamp: int64(buf, MAX_TS_AT, corrupt),
     compression,
   };
 }
@@ -137,29 +127,6 @@ export function forProducer(batch: Buffer, p: ProducerFields): Buffer {
   return out;
 }
 
-// ── varints (zigzag LEB128, as in the log's codec) ───────────────────────────────────────────────
-const zigzag = (v: number): number => (v >= 0 ? v * 2 : -v * 2 - 1);
-
-function varintSize(v: number): number {
-  let z = zigzag(v);
-  let n = 1;
-  while (z >= 128) {
-    z = Math.floor(z / 128);
-    n++;
-  }
-  return n;
-}
-
-function putVarint(buf: Buffer, v: number, at: number): number {
-  let z = zigzag(v);
-  while (z >= 128) {
-    buf[at++] = (z % 128) | 0x80;
-    z = Math.floor(z / 128);
-  }
-  buf[at++] = z;
-  return at;
-}
-
 /** One input's records section (decompressed) and where its offsets and timestamps start. */
 interface Section {
   data: Buffer;
@@ -169,34 +136,9 @@ interface Section {
   offsetShift: number;
 }
 
-/** Reads varints of a section; `at` moves past each. */
-class VarintReader {
-  at = 0;
-  readonly data: Buffer;
-  constructor(data: Buffer) {
-    this.data = data;
-  }
-  next(): number {
-    const d = this.data;
-    let z = 0;
-    let mul = 1;
-    for (let i = 0; i < 10; i++) {
-      if (this.at >= d.length) throw corrupt('varint runs past the end');
-      const b = d[this.at++] as number;
-      z += (b & 0x7f) * mul;
-      if (b < 0x80) {
-        if (z > Number.MAX_SAFE_INTEGER) throw corrupt('varint beyond 2^53');
-        return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
-      }
-      mul *= 128;
-    }
-    throw corrupt('varint longer than 10 bytes');
-  }
-}
-
 /** Timestamp of a section's first record. */
 function firstTimestamp(s: Section): number {
-  const r = new VarintReader(s.data);
+  const r = new VarintReader(s.data, corrupt);
   r.next(); // length
   r.at++; // attributes
   return s.baseTimestamp + r.next();
@@ -208,7 +150,7 @@ function firstTimestamp(s: Section): number {
  * Raises `stats.maxTimestamp` to the section's greatest record timestamp.
  */
 function walk(s: Section, baseTs: number, out: Buffer | null, at: number, stats: { maxTimestamp: number }) {
-  const r = new VarintReader(s.data);
+  const r = new VarintReader(s.data, corrupt);
   const d = s.data;
   const tsShift = s.baseTimestamp - baseTs;
   for (let i = 0; i < s.count; i++) {

@@ -21,6 +21,7 @@
  * One topic, one partition, one batch: Produce v3+ takes exactly one record batch per partition
  * (ProduceRequest.validateRecords answers INVALID_RECORD otherwise), and records must be magic 2.
  */
+
 import {
   type Connection,
   createAPI,
@@ -35,6 +36,7 @@ import {
   produceV11,
   Writer,
 } from '@platformatic/kafka';
+import { OutpostError } from '../../errors.ts';
 
 export const PRODUCE_API_KEY = 0;
 /** Versions this file writes: 3 (first with magic 2 only) to 11 (the newest the package reads). */
@@ -89,7 +91,8 @@ function produceApi(version: number): RawProduceApi {
   let api = apis.get(version);
   const parse = PARSERS[version];
   if (api === undefined) {
-    if (parse === undefined) throw new Error(`Produce v${version} is not one this client writes`);
+    if (parse === undefined)
+      throw new OutpostError('FORMAT_UNSUPPORTED', `Produce v${version} is not one this client writes`);
     const flexible = version >= FIRST_FLEXIBLE;
     api = createAPI<[number, string, number, Buffer], ProduceResponse>(
       PRODUCE_API_KEY,
@@ -128,7 +131,9 @@ export async function sendBatch(
   const part = res.responses
     .find((t) => t.name === topic)
     ?.partitionResponses.find((p) => p.index === partition);
-  if (part === undefined)
-    throw new Error(`produce ${topic}/${partition}: the response has no such partition`);
+  if (part === undefined) {
+    const text = `produce ${topic}/${partition}: the response has no such partition`;
+    throw new OutpostError('MIRROR_PRODUCE_FAILED', text, { topic, partition, retriable: true });
+  }
   return part;
 }

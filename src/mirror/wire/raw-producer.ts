@@ -54,7 +54,8 @@ import {
 } from '@platformatic/kafka';
 import type { ClusterConfig } from '../../config/index.ts';
 import { OutpostError } from '../../errors.ts';
-import { clientOptions, kafkaErrorText } from '../remote.ts';
+import { COUNT_AT, LAST_DELTA_AT } from '../../log/internal.ts';
+import { clientOptions, kafkaErrorText } from '../session/remote.ts';
 import { forProducer } from './batch-rewrite.ts';
 import { PRODUCE_API_KEY, produceVersionFor, sendBatch } from './produce-request.ts';
 
@@ -64,8 +65,6 @@ const TRANSACTION_TIMEOUT_MS = 60_000;
 /** Requests in flight per broker connection (the package's default). One per partition holds anyway. */
 const MAX_INFLIGHTS = 5;
 const INT32_MAX = 0x7fffffff;
-const LAST_DELTA_AT = 23;
-const COUNT_AT = 57;
 /** Kafka errors that concern the producer id or epoch, not one partition: every partition fails. */
 const PRODUCER_FATAL =
   /UNKNOWN_PRODUCER_ID|INVALID_PRODUCER_EPOCH|PRODUCER_FENCED|INVALID_PRODUCER_ID_MAPPING|CLUSTER_AUTHORIZATION_FAILED/;
@@ -254,7 +253,10 @@ export class RawProducer {
       const conn = await this.#leaderConnection(topic, partition, st);
       sent = true;
       const res = await sendBatch(conn, this.#produceVersion, topic, partition, wire, this.#timeoutMs);
-      if (res.baseOffset < 0n) throw new Error(`${what}: the broker answered base offset ${res.baseOffset}`);
+      if (res.baseOffset < 0n) {
+        const text = `${what}: the broker answered base offset ${res.baseOffset}`;
+        throw new OutpostError('MIRROR_PRODUCE_FAILED', text, { ...where, retriable: true });
+      }
       st.next = nextSequence(baseSequence, recordCount);
       return Number(res.baseOffset);
     } catch (err) {
@@ -301,7 +303,10 @@ export class RawProducer {
     }
     const opening = (async () => {
       const broker = (await this.#admin.metadata({ topics: [] })).brokers.get(nodeId);
-      if (broker === undefined) throw new Error(`broker ${nodeId} of ${this.alias} is not in its metadata`);
+      if (broker === undefined) {
+        const text = `broker ${nodeId} of ${this.alias} is not in its metadata`;
+        throw new OutpostError('MIRROR_PRODUCE_FAILED', text, { cluster: this.alias, retriable: true });
+      }
       const base = clientOptions(this.alias, this.#cfg, 'mirror', this.#timeoutMs);
       const conn = new Connection(this.#clientId, {
         connectTimeout: Math.min(this.#timeoutMs, 10_000),

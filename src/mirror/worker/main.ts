@@ -15,9 +15,8 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { Config } from '../../config/index.ts';
 import { openFollower } from '../../log/index.ts';
-import type { MirrorHooks } from '../cluster-link.ts';
 import { startMirror } from '../mirror.ts';
-import type { Mirror } from '../types.ts';
+import type { Mirror, MirrorHooks } from '../types.ts';
 import {
   type FromThread,
   type LogFormatName,

@@ -9,7 +9,9 @@
  * A restarted thread counts from 0 again: its counters reset, as after a process restart, and
  * Prometheus' rate() treats that as a counter reset.
  */
+
 import { Counter, Gauge, type LabelValues, Registry } from 'prom-client';
+import { OutpostError } from '../../errors.ts';
 import { mirrorMetrics } from '../metrics.ts';
 import type { MetricsJson } from './protocol.ts';
 
@@ -53,7 +55,8 @@ export function bridgeMirrorMetrics(registry: Registry, fetch: () => Promise<Met
         },
       });
     } else {
-      throw new Error(`mirror metric ${m.name}: type ${String(m.type)} is not bridged from the thread`);
+      const text = `mirror metric ${m.name}: type ${String(m.type)} is not bridged from the thread`;
+      throw new OutpostError('MIRROR_METRIC_UNBRIDGED', text);
     }
   }
 }

@@ -21,7 +21,7 @@ import type { Config } from '../../config/index.ts';
 import { isOutpostError, OutpostError } from '../../errors.ts';
 import type { PartitionedLog } from '../../log/index.ts';
 import { openOffsetIndex } from '../mirror.ts';
-import { stopIncomplete } from '../stopping.ts';
+import { stopIncomplete } from '../session/stopping.ts';
 import type { Mirror, MirrorStatus } from '../types.ts';
 import { bridgeMirrorMetrics, threadRestartsCounter } from './metrics.ts';
 import type { LogFormatName, MetricsJson, Snapshot } from './protocol.ts';

@@ -2,8 +2,10 @@
  * One mirror thread as the main thread holds it (one generation; proxy.ts starts a new one after a
  * crash): the Worker, the owner's durable ends fed to it, its latest snapshot and its replies.
  */
+
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../../config/index.ts';
+import { OutpostError } from '../../errors.ts';
 import type { PartitionedLog } from '../../log/index.ts';
 import {
   type FromThread,
@@ -66,7 +68,13 @@ export class MirrorThread {
         for (const answer of this.#metrics.values()) answer([]);
         this.#metrics.clear();
         const how: ThreadExit = uncaught ? { code, error: uncaught } : { code };
-        started.reject(uncaught ?? new Error(`the mirror thread exited (code ${code}) before it started`));
+        started.reject(
+          uncaught ??
+            new OutpostError(
+              'MIRROR_THREAD_EXITED',
+              `the mirror thread exited (code ${code}) before it started`,
+            ),
+        );
         this.#stopped.resolve({ holds: [] });
         resolve(how);
       });

@@ -3,8 +3,8 @@
  * (what an MM2 heartbeat connector writes on its target) and to `<edgeId>.heartbeats` (the edge's
  * heartbeat stream as if mirrored, which MirrorClient.upstreamClusters looks for). Both partition 0.
  */
-import { encodeHeartbeat } from './formats/heartbeat.ts';
-import { HEARTBEATS_TOPIC, remoteHeartbeatsTopic } from './naming.ts';
+import { encodeHeartbeat } from '../formats/heartbeat.ts';
+import { HEARTBEATS_TOPIC, remoteHeartbeatsTopic } from '../naming.ts';
 import type { RemoteSession } from './remote.ts';
 import { timed } from './timed.ts';
 

@@ -8,9 +8,9 @@
  *     the remote tail.
  */
 import type { Logger } from 'pino';
-import { isOutpostError, OutpostError } from '../errors.ts';
+import { isOutpostError, OutpostError } from '../../errors.ts';
+import type { MirrorMetrics } from '../metrics.ts';
 import type { WireBatch } from './forward.ts';
-import type { MirrorMetrics } from './metrics.ts';
 import { kafkaErrorText, type RemoteSession } from './remote.ts';
 import type { Part } from './session-setup.ts';
 import { timed } from './timed.ts';

@@ -6,6 +6,7 @@
  * "full fetch, no session", KIP-227). A session is thrown away whole on any error; the link builds a
  * new one, so no state (producer id, sequence numbers, metadata) survives a failure.
  */
+
 import { readFileSync } from 'node:fs';
 import {
   Admin,
@@ -15,9 +16,10 @@ import {
   fetchV12,
   ListOffsetTimestamps,
 } from '@platformatic/kafka';
-import type { ClusterConfig } from '../config/index.ts';
-import { encodeBatch, type Headers } from '../log/index.ts';
-import { type ProducerId, RawProducer } from './wire/raw-producer.ts';
+import type { ClusterConfig } from '../../config/index.ts';
+import { OutpostError } from '../../errors.ts';
+import { encodeBatch, type Headers } from '../../log/index.ts';
+import { type ProducerId, RawProducer } from '../wire/raw-producer.ts';
 
 export interface RemoteRecord {
   offset: number;
@@ -222,8 +224,14 @@ export class RemoteSession {
     const md = await this.admin.metadata({ topics: [topic], forceUpdate: true });
     const leader = md.topics.get(topic)?.partitions[partition]?.leader;
     const broker = leader === undefined ? undefined : md.brokers.get(leader);
-    if (leader === undefined || !broker)
-      throw new Error(`no leader for ${topic}/${partition} on ${this.alias}`);
+    if (leader === undefined || !broker) {
+      throw new OutpostError('MIRROR_FETCH_FAILED', `no leader for ${topic}/${partition} on ${this.alias}`, {
+        cluster: this.alias,
+        topic,
+        partition,
+        retriable: true,
+      });
+    }
     let conn = this.#fetchConns.get(leader);
     if (!conn) {
       const base = clientOptions(this.alias, this.#cfg, 'fetch', this.#timeoutMs);
@@ -270,9 +278,17 @@ export class RemoteSession {
         '',
       );
       const part = res.responses[0]?.partitions[0];
-      if (!part) throw new Error(`empty fetch response for ${topic}/${partition}`);
-      if (part.errorCode !== 0)
-        throw new Error(`fetch ${topic}/${partition}@${next}: error code ${part.errorCode}`);
+      const where = { cluster: this.alias, topic, partition, offset: next, retriable: true };
+      if (!part)
+        throw new OutpostError(
+          'MIRROR_FETCH_FAILED',
+          `empty fetch response for ${topic}/${partition}`,
+          where,
+        );
+      if (part.errorCode !== 0) {
+        const text = `fetch ${topic}/${partition}@${next}: error code ${part.errorCode}`;
+        throw new OutpostError('MIRROR_FETCH_FAILED', text, where);
+      }
       const out: RemoteRecord[] = [];
       let last = next - 1;
       for (const batch of part.records ?? []) {
@@ -294,7 +310,8 @@ export class RemoteSession {
       if (last < next) {
         // Nothing at or after `next` below `to` was returned: the range is beyond what is readable.
         if (Number(part.lastStableOffset) <= next) return;
-        throw new Error(`fetch ${topic}/${partition}@${next}: no progress (lso ${part.lastStableOffset})`);
+        const text = `fetch ${topic}/${partition}@${next}: no progress (lso ${part.lastStableOffset})`;
+        throw new OutpostError('MIRROR_FETCH_FAILED', text, where);
       }
       next = last + 1;
       if (out.length > 0) yield out;

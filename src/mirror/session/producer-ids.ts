@@ -13,8 +13,8 @@
  * retention deleted before this cluster got them; an unknown or fenced id): the next session asks
  * for a new one, whose first batch on each partition may carry any sequence.
  */
-import type { PartitionedLog } from '../log/index.ts';
-import type { ProducerId } from './wire/raw-producer.ts';
+import type { PartitionedLog } from '../../log/index.ts';
+import type { ProducerId } from '../wire/raw-producer.ts';
 
 export const PRODUCERS_STORE = 'mirror.producers';
 

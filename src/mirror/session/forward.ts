@@ -25,8 +25,8 @@ import {
   recordSizeV2,
   type Stamp,
   type StoredEntry,
-} from '../log/index.ts';
-import { coalesce, recompress } from './wire/batch-rewrite.ts';
+} from '../../log/index.ts';
+import { coalesce, recompress } from '../wire/batch-rewrite.ts';
 
 export type LinkCodec = Compression | 'stored';
 

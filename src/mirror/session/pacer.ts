@@ -13,6 +13,7 @@
  *   (each partition re-queues after its send, which makes this round-robin);
  * - among live batches, arrival order.
  */
+import { OutpostError } from '../../errors.ts';
 import { TokenBucket } from './token-bucket.ts';
 
 export interface PaceRequest {
@@ -141,7 +142,7 @@ export class Pacer {
   close(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    for (const w of this.#waiters) w.reject(new Error('pacer closed'));
+    for (const w of this.#waiters) w.reject(new OutpostError('MIRROR_STOPPED', 'pacer closed'));
     this.#waiters = [];
   }
 }

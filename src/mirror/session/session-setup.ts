@@ -13,15 +13,16 @@
  * Steps run in parallel across topics and partitions.
  */
 import type { Logger } from 'pino';
-import { OutpostError } from '../errors.ts';
-import type { PartitionedLog } from '../log/index.ts';
-import { countOf, describeRuns } from './landed.ts';
-import type { MirrorMetrics } from './metrics.ts';
-import { HEARTBEATS_TOPIC, offsetSyncsTopic, remoteHeartbeatsTopic } from './naming.ts';
-import type { IndexRange, OffsetIndex } from './offset-index.ts';
+import { OutpostError } from '../../errors.ts';
+import type { PartitionedLog } from '../../log/index.ts';
+import type { MirrorMetrics } from '../metrics.ts';
+import { HEARTBEATS_TOPIC, offsetSyncsTopic, remoteHeartbeatsTopic } from '../naming.ts';
+import { countOf, describeRuns } from '../offsets/landed.ts';
+import type { IndexRange, OffsetIndex } from '../offsets/offset-index.ts';
+import type { PartitionStatus } from '../types.ts';
+import type { LinkState } from './link-state.ts';
 import { COMPACTED, type RemoteSession } from './remote.ts';
 import { discoverResume } from './resume.ts';
-import type { LinkState } from './state.ts';
 import { timed } from './timed.ts';
 
 /** One mirrored partition's state inside a cluster link. */
@@ -62,21 +63,6 @@ export function newPart(topic: string, partition: number, remote: string, next: 
     remoteNext: 0,
     maxEdge: -1,
   };
-}
-
-export interface PartitionStatus {
-  topic: string;
-  partition: number;
-  remoteTopic: string;
-  state: LinkState;
-  /** Next edge offset to send. */
-  nextOffset: number;
-  lagRecords: number;
-  /** Age of the oldest durable edge record not yet acknowledged (s); 0 without lag. */
-  lagSeconds: number;
-  lastAckedAt: number | null;
-  remoteEndOffset: number | null;
-  error?: string;
 }
 
 /** A partition's status: its link's state, except stopped (refused/blocked) and throttled only while it waits. */

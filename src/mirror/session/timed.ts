@@ -1,5 +1,5 @@
 /** Bounds a remote call: "connected but no answer" is an outage (MIRROR_NO_PROGRESS), not a wait. */
-import { OutpostError } from '../errors.ts';
+import { OutpostError } from '../../errors.ts';
 
 export async function timed<T>(p: Promise<T>, ms: number, what: string, cluster: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -16,8 +16,8 @@
  *   fault      Anything else (authorization, a refusal, a local commit): error, counted.
  */
 import type { Logger } from 'pino';
-import { isOutpostError } from '../errors.ts';
-import type { MirrorMetrics } from './metrics.ts';
+import { type ErrorCode, isOutpostError } from '../../errors.ts';
+import type { MirrorMetrics } from '../metrics.ts';
 import { kafkaErrorText } from './remote.ts';
 
 export type FailureClass = 'transient' | 'outage' | 'fault';
@@ -55,11 +55,17 @@ function retriableProtocolError(err: unknown, depth = 0): string | undefined {
   return undefined;
 }
 
+/** Codes that wrap what Kafka (or the wire) said: classified by that text, like Kafka's own errors. */
+const TEXT_CLASSIFIED: readonly ErrorCode[] = [
+  'MIRROR_PRODUCE_FAILED',
+  'MIRROR_FETCH_FAILED',
+  'MIRROR_STATE',
+];
+
 export function classifyFailure(err: unknown): { cls: FailureClass; text: string; reason?: string } {
   const text = isOutpostError(err) ? `${err.message} ${kafkaErrorText(err.cause)}` : kafkaErrorText(err);
   if (isOutpostError(err, 'MIRROR_NO_PROGRESS')) return { cls: 'outage', text };
-  if (isOutpostError(err) && !['MIRROR_PRODUCE_FAILED', 'MIRROR_STATE'].includes(err.code))
-    return { cls: 'fault', text };
+  if (isOutpostError(err) && !TEXT_CLASSIFIED.includes(err.code)) return { cls: 'fault', text };
   const retriable = retriableProtocolError(isOutpostError(err) ? err.cause : err);
   if (TRANSIENT.test(text) || retriable)
     return { cls: 'transient', text, reason: transientReason(`${text} ${retriable ?? ''}`) };

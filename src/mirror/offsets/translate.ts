@@ -3,7 +3,7 @@
  * `<edgeId>.<topic>`). Record translations answer "where did this record land"; position
  * translations map committed-offset style positions (next offset to read).
  */
-import { OutpostError } from '../errors.ts';
+import { OutpostError } from '../../errors.ts';
 import type { OffsetIndex } from './offset-index.ts';
 
 export class OffsetTranslator {

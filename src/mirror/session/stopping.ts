@@ -3,7 +3,7 @@
  * deadline raises. SHUTDOWN_INCOMPLETE names what is still open so the service can log it and exit
  * non-zero instead of reporting a clean stop while a socket keeps the process alive.
  */
-import { OutpostError } from '../errors.ts';
+import { OutpostError } from '../../errors.ts';
 
 /** True when `p` settles (either way) within `ms`; the timer never outlives the wait. */
 export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {

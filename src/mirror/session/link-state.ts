@@ -9,7 +9,7 @@
  *   backing-off -> connecting | stopped
  *   stopped     -> (final)
  */
-import { OutpostError } from '../errors.ts';
+import { OutpostError } from '../../errors.ts';
 
 export const LINK_STATES = ['connecting', 'streaming', 'throttled', 'backing-off', 'stopped'] as const;
 export type LinkState = (typeof LINK_STATES)[number];

@@ -4,55 +4,37 @@
  * Session pipeline (every start and every restart after ANY error or timeout):
  *   connect → ensureInternalTopics → ensureRemoteTopics (refuse fewer partitions) → resumePartitions
  *   (remote tail → index rebuild → next offset) → initProducer → stream (one single writer per remote
- *   partition + heartbeats/offset syncs) → on error: tear the whole session down, back off, repeat.
+ *   partition, partition-writer.ts; + heartbeats/offset syncs) → on error: tear the whole session
+ *   down, back off, repeat.
  *
  * Exactly once, in order: edge partition p → remote partition p, one batch in flight per partition,
  * an idempotent producer (KIP-98) for the session's lifetime, and a fresh resume from the remote tail
  * after every failure, so a batch whose ack was lost is found on the remote and never resent. The local
  * cursor `mirror.<alias>` moves only after Kafka acknowledged (acks=all) and the index recorded it.
  */
+
 import type { Logger } from 'pino';
-import type { ClusterConfig } from '../config/index.ts';
-import type { PartitionedLog } from '../log/index.ts';
-import { accountAck, recordAck, settleCommits } from './ack-accounting.ts';
+import type { ClusterConfig } from '../../config/index.ts';
+import { OutpostError } from '../../errors.ts';
+import type { PartitionedLog } from '../../log/index.ts';
+import type { MirrorMetrics } from '../metrics.ts';
+import { remoteTopic } from '../naming.ts';
+import type { OffsetIndex } from '../offsets/offset-index.ts';
+import { OffsetSyncQueue } from '../offsets/offset-syncs.ts';
+import type { MirrorHooks, PartitionStatus } from '../types.ts';
+import { settleCommits } from './ack-accounting.ts';
 import { reportFailure } from './failures.ts';
-import { encodeOffsetSync } from './formats/offset-sync.ts';
-import { forwardContext, planBatches, trimLanded, type WireBatch } from './forward.ts';
 import { heartbeatLoop } from './heartbeats.ts';
 import { ensureLinkCursors, protectNewPartitions } from './link-cursors.ts';
-import type { MirrorMetrics } from './metrics.ts';
-import { offsetSyncsTopic, remoteTopic } from './naming.ts';
-import type { OffsetIndex } from './offset-index.ts';
-import { OffsetSyncQueue } from './offset-syncs.ts';
+import { backoffMs, type LinkState, LinkStateMachine } from './link-state.ts';
 import { Pacer } from './pacer.ts';
-import { produceBatch } from './produce.ts';
+import { PartitionWriter } from './partition-writer.ts';
 import { PRODUCER_ID_STALE, ProducerIds } from './producer-ids.ts';
 import { kafkaErrorText, RemoteSession } from './remote.ts';
-import {
-  cursorName,
-  newPart,
-  type Part,
-  type PartitionStatus,
-  partitionStatus,
-  setupSession,
-} from './session-setup.ts';
-import { backoffMs, type LinkState, LinkStateMachine } from './state.ts';
+import { newPart, type Part, partitionStatus, setupSession } from './session-setup.ts';
 import { settlesWithin, stopIncomplete } from './stopping.ts';
-
-export type { PartitionStatus } from './session-setup.ts';
-
 import { timed } from './timed.ts';
 
-/**
- * Produce requests in flight per partition: ONE. With two, a failed request followed by a successful
- * one could land records out of order: after a failed send the raw producer is not reused (a new
- * session brings a new producer id), so a second request already sent under the old id could land
- * without the failed batch before it (then resume-from-tail would skip that batch). One request at
- * a time keeps "the remote tail is a prefix of the edge" true.
- */
-const MAX_IN_FLIGHT = 1;
-/** Stored entries per log read: the planner coalesces the small ones within batch.maxBytes. */
-const MAX_ENTRIES_PER_READ = 256;
 /** On stop, how long a streaming link's in-flight batches may take to be acknowledged. */
 const STOP_GRACE_MS = 3_000;
 
@@ -66,12 +48,6 @@ export interface ClusterLinkDeps {
   metrics: MirrorMetrics;
   priority: (topic: string) => number;
   hooks?: MirrorHooks | undefined;
-}
-
-/** Test-only seams (never set in production): lets a test act at precise points of a session. */
-export interface MirrorHooks {
-  /** After the resume (remote tails read) and the producer init, before the first produce. */
-  afterResume?: (cluster: string) => Promise<void>;
 }
 
 export class ClusterLink {
@@ -92,6 +68,13 @@ export class ClusterLink {
   #reported: unknown;
   #lastError: string | undefined;
   #wake: (() => void) | undefined;
+  /** The session's writer (its offset-sync sends settle before the session is over). */
+  #sessionWriter: PartitionWriter | undefined;
+  readonly #producerIds: ProducerIds;
+  #forgetting: Promise<void> = Promise.resolve();
+  #setup: Promise<unknown> = Promise.resolve();
+  #failSession: ((err: unknown) => void) | undefined;
+  #loops: Array<Promise<void>> = [];
 
   constructor(deps: ClusterLinkDeps) {
     this.#d = deps;
@@ -158,14 +141,14 @@ export class ClusterLink {
           level = this.#failed(err, wait);
         }
       } finally {
-        abort.abort(new Error('session over'));
+        abort.abort(new OutpostError('MIRROR_STOPPED', 'session over', { cluster: this.alias }));
         this.#failSession = undefined;
         await session.close();
         this.#current = undefined;
-        await Promise.allSettled([...this.#loops, this.#syncChain, this.#setup]);
+        await Promise.allSettled([...this.#loops, this.#sessionWriter?.syncs, this.#setup]);
         await settleCommits(this.#d, [...this.#parts.values()], this.#reported);
         this.#loops = [];
-        this.#throttledParts = 0;
+        this.#sessionWriter = undefined;
         for (const p of this.#parts.values()) p.throttled = false;
       }
       if (this.#stopping) break;
@@ -236,14 +219,12 @@ export class ClusterLink {
     this.#sm.to('streaming');
     this.#attempt = 0;
     this.#lastError = undefined;
-    this.#syncChain = Promise.resolve();
     const failed = new Promise<never>((_, reject) => {
       this.#failSession = reject;
     });
-    const loops = [...this.#parts.values()]
-      .filter((p) => !p.refused && !p.blocked)
-      .map((p) => this.#partitionLoop(p, session, signal));
-    loops.push(this.#heartbeats(session, signal));
+    const writer = this.#writer(session, signal);
+    const loops = [...this.#parts.values()].filter((p) => !p.refused && !p.blocked).map((p) => writer.run(p));
+    loops.push(this.#heartbeats(session, writer, signal));
     this.#loops = loops;
     // First failure wins; the caller aborts the rest and waits for them to settle.
     await Promise.race([
@@ -255,173 +236,34 @@ export class ClusterLink {
     ]);
   }
 
+  /** This session's single writer of every partition (partition-writer.ts). */
+  #writer(session: RemoteSession, signal: AbortSignal): PartitionWriter {
+    const { edgeId, log, index, logger, metrics, priority } = this.#d;
+    const writer = new PartitionWriter({
+      alias: this.alias,
+      edgeId,
+      log,
+      index,
+      logger,
+      metrics,
+      priority,
+      config: () => this.#cfg,
+      pacer: this.#pacer,
+      syncs: this.#syncs,
+      sm: this.#sm,
+      session,
+      signal,
+      fail: (err) => this.#failSession?.(err),
+    });
+    this.#sessionWriter = writer;
+    return writer;
+  }
+
   #t<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     return timed(p, ms, what, this.alias);
   }
 
-  async #advanceCursor(p: Part, offset: number): Promise<void> {
-    await this.#d.log.setCursor(cursorName(this.alias), p.topic, p.partition, offset, {
-      protected: this.#cfg.required,
-    });
-  }
-
-  async #partitionLoop(p: Part, session: RemoteSession, signal: AbortSignal): Promise<void> {
-    const tail = this.#d.log.tailEntries(p.topic, p.partition, p.next, {
-      maxBytes: this.#cfg.batch.maxBytes,
-      maxEntries: MAX_ENTRIES_PER_READ,
-      signal,
-    });
-    // MAX_IN_FLIGHT (1) produce request per partition, acknowledged in order; any failure tears the
-    // session down and the next one resumes from the remote tail.
-    const window: Array<Promise<void>> = [];
-    try {
-      for await (const entries of tail) {
-        // Settings in force from the next read (reload); the first read starts at p.next.
-        const ctx = forwardContext(this.#d.edgeId, this.#cfg.batch, this.#cfg.compression);
-        for (const planned of planBatches(entries, p.next, ctx)) {
-          if (signal.aborted) return;
-          const fresh = trimLanded(planned, p.maxEdge, ctx);
-          if (!fresh) {
-            this.#skipLanded(p, planned);
-            continue;
-          }
-          for (const out of fresh) {
-            await this.#pace(p, out, signal);
-            if (signal.aborted) return;
-            const produced = this.#produce(p, session, out);
-            produced.catch(() => {}); // handled through `done` below
-            const done = (window.at(-1) ?? Promise.resolve())
-              .then(() => produced)
-              .then((remoteBase) => this.#acked(p, session, signal, out, remoteBase));
-            done.catch((err: unknown) => this.#failSession?.(err));
-            window.push(done);
-            if (window.length >= MAX_IN_FLIGHT) await window.shift();
-          }
-        }
-      }
-    } finally {
-      await Promise.allSettled(window);
-    }
-  }
-
-  /**
-   * A whole batch already landed (an ack's rescan found these edge offsets on the remote, indexed):
-   * not sent again; the cursor moves past it after the previous commits.
-   */
-  #skipLanded(p: Part, out: WireBatch): void {
-    const last = out.offsets[out.offsets.length - 1] as number;
-    p.next = last + 1;
-    p.acking = p.acking.then(() => this.#advanceCursor(p, last + 1));
-    p.acking.catch((err: unknown) => this.#failSession?.(err));
-    this.#d.logger.info(
-      { cluster: this.alias, topic: p.topic, partition: p.partition, from: out.offsets[0], to: last },
-      'mirror: edge records already on the cluster are not sent again',
-    );
-  }
-
-  /** Waits for pacing tokens (state throttled while waiting). */
-  async #pace(p: Part, out: WireBatch, signal: AbortSignal): Promise<void> {
-    const last = out.offsets[out.offsets.length - 1] as number;
-    const live = last + 1 >= this.#d.log.offsets(p.topic, p.partition).endOffset;
-    const req = { bytes: out.bytes, live, priority: this.#d.priority(p.topic), signal };
-    if (!this.#pacer.wouldWait(out.bytes)) return this.#pacer.acquire(req);
-    p.throttled = true;
-    this.#throttledParts++;
-    if (this.#sm.state === 'streaming') this.#sm.to('throttled');
-    try {
-      await this.#pacer.acquire(req);
-    } finally {
-      p.throttled = false;
-      this.#throttledParts--;
-    }
-    if (this.#sm.state === 'throttled' && this.#throttledParts === 0) this.#sm.to('streaming');
-  }
-
-  /** One produce request, bounded; errors mapped in produce.ts (a too-large batch blocks its partition). */
-  #produce(p: Part, session: RemoteSession, out: WireBatch): Promise<number> {
-    const { logger, metrics } = this.#d;
-    const ctx = { alias: this.alias, logger, metrics, timeoutMs: this.#cfg.produceTimeoutMs };
-    return produceBatch(ctx, p, session, out);
-  }
-
-  /** After Kafka's ack (in order): index → cursor (LMDB, overlapped) → status → offset syncs. */
-  async #acked(
-    p: Part,
-    session: RemoteSession,
-    signal: AbortSignal,
-    out: WireBatch,
-    remoteBase: number,
-  ): Promise<void> {
-    const { index, metrics, logger, edgeId } = this.#d;
-    const last = out.offsets[out.offsets.length - 1] as number;
-    // A late ack of a torn-down session is indexed only when it is exactly where expected; anything
-    // else is left to the next resume's scan of the remote tail (which classifies it the same way).
-    const exact = remoteBase === p.remoteNext && (out.offsets[0] as number) > p.maxEdge;
-    if (signal.aborted && !exact) return;
-    const ctx = {
-      session,
-      alias: this.alias,
-      edgeId,
-      logger,
-      metrics,
-      timeoutMs: this.#cfg.produceTimeoutMs,
-    };
-    const plan = await accountAck(ctx, p, out.offsets, remoteBase);
-    // Ack. In Kafka's order: p.next moves now; the index (exact translation) and then the cursor
-    // (what retention may delete) commit to LMDB while the next batch is in flight. At most one commit
-    // is outstanding per partition. A crash before they commit loses nothing: the next session finds
-    // these records on the remote tail and indexes them (resume.ts).
-    const count = out.offsets.length;
-    const prev = p.acking;
-    p.acking = prev.then(async () => {
-      await recordAck(index, this.alias, p, out.offsets, remoteBase, plan);
-      await this.#advanceCursor(p, last + 1);
-    });
-    p.acking.catch((err: unknown) => this.#failSession?.(err));
-    if (!plan) this.#syncs.ackedOffsets(p.topic, p.partition, out.offsets, remoteBase);
-    else
-      for (const r of plan.first)
-        this.#syncs.acked(p.topic, p.partition, r.edgeStart, r.remoteStart, r.count);
-    // A late ack from a torn-down session is indexed (it is true) but moves nothing else.
-    if (signal.aborted) return;
-    p.next = last + 1;
-    p.remoteEnd = remoteBase + count;
-    p.lastAckedAt = Date.now();
-    metrics.records.inc({ cluster: this.alias, topic: p.topic }, count);
-    metrics.bytes.inc({ cluster: this.alias }, out.bytes);
-    metrics.batches.inc({ cluster: this.alias, how: out.how });
-    await prev;
-    void this.#flushSyncs(session);
-  }
-
-  #syncChain: Promise<void> = Promise.resolve();
-  readonly #producerIds: ProducerIds;
-  #forgetting: Promise<void> = Promise.resolve();
-  #setup: Promise<unknown> = Promise.resolve();
-  #failSession: ((err: unknown) => void) | undefined;
-  #loops: Array<Promise<void>> = [];
-  #throttledParts = 0;
-
-  /** Sends pending offset syncs to `mm2-offset-syncs.<edgeId>.internal` partition 0, one send at a time. */
-  #flushSyncs(session: RemoteSession): Promise<void> {
-    const syncs = this.#syncs.drain();
-    if (syncs.length === 0) return this.#syncChain;
-    const topic = offsetSyncsTopic(this.#d.edgeId);
-    const records = syncs.map((s) => {
-      // OffsetSync names the upstream (edge) topic and partition.
-      const { key, value } = encodeOffsetSync(s);
-      return { key, value, timestamp: Date.now(), headers: new Map<Buffer, Buffer>() };
-    });
-    this.#syncChain = this.#syncChain
-      .then(() => this.#t(session.produce(topic, 0, records), this.#cfg.produceTimeoutMs, 'offset syncs'))
-      .then(
-        () => undefined,
-        (err: unknown) => this.#failSession?.(err),
-      );
-    return this.#syncChain;
-  }
-
-  #heartbeats(session: RemoteSession, signal: AbortSignal): Promise<void> {
+  #heartbeats(session: RemoteSession, writer: PartitionWriter, signal: AbortSignal): Promise<void> {
     return heartbeatLoop({
       session,
       edgeId: this.#d.edgeId,
@@ -432,7 +274,7 @@ export class ClusterLink {
       onTick: async () => {
         // MM2 promotes delayed offset syncs on its periodic commit; ours is the heartbeat tick.
         this.#syncs.promoteDelayed();
-        await this.#flushSyncs(session);
+        await writer.flushSyncs();
         await this.#prune();
       },
     });
@@ -473,7 +315,7 @@ export class ClusterLink {
     const deadline = Date.now() + timeoutMs;
     this.#stopping = true;
     this.#pacer.close();
-    this.#sessionAbort?.abort(new Error('mirror stopping'));
+    this.#sessionAbort?.abort(new OutpostError('MIRROR_STOPPED', 'mirror stopping', { cluster: this.alias }));
     this.#wake?.();
     const loop = this.#loop ?? Promise.resolve();
     const grace = ['streaming', 'throttled'].includes(this.state)

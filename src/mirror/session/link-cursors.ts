@@ -3,8 +3,8 @@
  * when the cluster is `required`, so retention never deletes what it has not acknowledged.
  */
 import type { Logger } from 'pino';
-import type { PartitionedLog } from '../log/index.ts';
-import { topicSelected } from './naming.ts';
+import type { PartitionedLog } from '../../log/index.ts';
+import { topicSelected } from '../naming.ts';
 import { cursorName } from './session-setup.ts';
 
 export interface LinkPartition {

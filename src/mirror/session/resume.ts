@@ -13,9 +13,10 @@
  * whose edge offset already landed earlier on the remote are DUPLICATE copies (landed.ts): they are
  * returned (the caller counts and logs them), recorded apart in the index, and never resent.
  */
-import { classifyLanded, type LandedRecord } from './landed.ts';
-import { HEADER_EDGE_ID, HEADER_EDGE_OFFSET } from './naming.ts';
-import type { IndexRange, OffsetIndex } from './offset-index.ts';
+
+import { HEADER_EDGE_ID, HEADER_EDGE_OFFSET } from '../naming.ts';
+import { classifyLanded, type LandedRecord } from '../offsets/landed.ts';
+import type { IndexRange, OffsetIndex } from '../offsets/offset-index.ts';
 import type { RemoteRecord, RemoteSession } from './remote.ts';
 
 /** Remote records scanned at the end of a partition the index knows nothing about. */

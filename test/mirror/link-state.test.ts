@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { backoffMs, LINK_STATES, LinkStateMachine, TRANSITIONS } from '../../src/mirror/state.ts';
-import { TokenBucket } from '../../src/mirror/token-bucket.ts';
+import {
+  backoffMs,
+  LINK_STATES,
+  LinkStateMachine,
+  TRANSITIONS,
+} from '../../src/mirror/session/link-state.ts';
+import { TokenBucket } from '../../src/mirror/session/token-bucket.ts';
 
 describe('mirror link state machine', () => {
   it('follows the transition table and refuses moves outside it', () => {

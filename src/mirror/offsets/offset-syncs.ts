@@ -8,7 +8,7 @@
  *   - d < previousDownstream (downstream truncated);
  * otherwise the record becomes the "delayed" sync, promoted on the periodic commit.
  */
-import type { OffsetSync } from './formats/offset-sync.ts';
+import type { OffsetSync } from '../formats/offset-sync.ts';
 
 export class PartitionSyncState {
   #previousUpstream = -1;

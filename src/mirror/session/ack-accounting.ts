@@ -15,10 +15,10 @@
  *   - the batch holds edge offsets that already landed: the same classification, without a scan.
  */
 import type { Logger } from 'pino';
-import { isOutpostError, OutpostError } from '../errors.ts';
-import { classifyLanded, type LandedRecord } from './landed.ts';
-import type { MirrorMetrics } from './metrics.ts';
-import type { IndexRange, OffsetIndex } from './offset-index.ts';
+import { isOutpostError, OutpostError } from '../../errors.ts';
+import type { MirrorMetrics } from '../metrics.ts';
+import { classifyLanded, type LandedRecord } from '../offsets/landed.ts';
+import type { IndexRange, OffsetIndex } from '../offsets/offset-index.ts';
 import { kafkaErrorText, type RemoteSession } from './remote.ts';
 import { edgeOffsetOf } from './resume.ts';
 import { type Part, reportDuplicates } from './session-setup.ts';
