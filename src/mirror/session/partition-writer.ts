@@ -169,15 +169,21 @@ export class PartitionWriter {
     if (signal.aborted && !exact) return;
     const ctx = { session, alias, edgeId, logger, metrics, timeoutMs: this.#d.config().produceTimeoutMs };
     const plan = await accountAck(ctx, p, out.offsets, remoteBase);
-    // Ack. In Kafka's order: p.next moves now; the index (exact translation) and then the cursor
-    // (what retention may delete) commit to LMDB while the next batch is in flight. At most one commit
+    // Ack. In Kafka's order: p.next moves now; the index (exact translation) and the cursor (what
+    // retention may delete) commit to LMDB while the next batch is in flight. At most one commit
     // is outstanding per partition. A crash before they commit loses nothing: the next session finds
     // these records on the remote tail and indexes them (resume.ts).
     const count = out.offsets.length;
     const prev = p.acking;
+    // Index and cursor are written in the same event turn, so lmdb-js commits them in one write
+    // transaction (one fsync, not two, per ack: the mirror shares the environment's single writer
+    // with the ingest's group commits). The cursor never needs the index first: a resume indexes
+    // whatever the index lacks from the remote tail, wherever the cursor stands.
     p.acking = prev.then(async () => {
-      await recordAck(index, alias, p, out.offsets, remoteBase, plan);
-      await this.#advanceCursor(p, last + 1);
+      await Promise.all([
+        recordAck(index, alias, p, out.offsets, remoteBase, plan),
+        this.#advanceCursor(p, last + 1),
+      ]);
     });
     p.acking.catch((err: unknown) => this.#d.fail(err));
     if (!plan) syncs.ackedOffsets(p.topic, p.partition, out.offsets, remoteBase);
