@@ -1,4 +1,6 @@
-/** Steps around the append: counting what was appended, and the FIFO entries that close refused connections. */
+/**
+ * Steps around the append: counting what was appended, and the FIFO entries of refusals (a refused connection's close, a refused MQTT 5 PUBLISH, one over the rate).
+ */
 import { isOutpostError, OutpostError } from '../errors.ts';
 import type { IngestMetrics } from './metrics.ts';
 import type { Admitted, AedesClientLike, ClientState } from './types.ts';
@@ -114,3 +116,29 @@ export function rejectedEntry(state: ClientState, cb: (err: Error) => void, err:
 }
 
 export const REFUSED = new OutpostError('INGEST_REFUSED', 'connection refused');
+
+/**
+ * A PUBLISH over its device's rate on an MQTT 5 connection with publishRate.overLimitMqtt5 "refuse":
+ * the entry, done with its error (0x97 in its FIFO turn), and the fields of its refusal's log line.
+ */
+export function rateRefusal(
+  state: ClientState,
+  entry: Admitted,
+): { entry: Admitted; fields: Record<string, unknown> } {
+  state.rateRefused++;
+  const mqttTopic = entry.headers['mqtt.topic']?.toString();
+  entry.done = true;
+  entry.err = new OutpostError('INGEST_REFUSED', 'over the device publish rate', {
+    reason: 'rate-limited',
+    ...(mqttTopic === undefined ? {} : { topic: mqttTopic }),
+    clientId: state.client.id,
+  });
+  const fields = {
+    clientId: state.client.id,
+    deviceId: state.identity.deviceId ?? undefined,
+    topic: mqttTopic,
+    qos: entry.qos,
+    note: 'further rate-limited publishes on this connection are counted, not logged',
+  };
+  return { entry, fields };
+}

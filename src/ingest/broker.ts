@@ -9,7 +9,7 @@ import type { connectHooks } from './connect.ts';
 import type { ConnectionRegistry } from './connections.ts';
 import type { RefusalReason } from './metrics.ts';
 import type { PublishPipeline } from './pipeline.ts';
-import type { AedesClientLike, Callback, PublishPacketLike } from './types.ts';
+import type { AedesClientLike, Callback, ClientState, PublishPacketLike } from './types.ts';
 
 export interface BrokerDeps {
   config: Config;
@@ -60,12 +60,16 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
   return broker;
 }
 
-/** Revokes (disabled, removed) or refreshes (overrides) a device's live connections on every change. */
+/**
+ * Revokes (disabled, removed) or refreshes (overrides) a device's live connections on every change.
+ * `revoke` closes one connection (counted here): MQTT 3.1.1 at once, MQTT 5 with DISCONNECT 0x98.
+ */
 export function followDeviceChanges(
   devices: Devices,
   connections: ConnectionRegistry,
   pipeline: PublishPipeline,
   refuse: (reason: RefusalReason, fields: Record<string, unknown>) => void,
+  revoke: (state: ClientState) => void,
 ): () => void {
   return devices.onChange((deviceId) => {
     const live = connections.ofDevice(deviceId);
@@ -74,7 +78,7 @@ export function followDeviceChanges(
     for (const state of live) {
       if (!info?.enabled) {
         refuse('device-revoked', { deviceId, clientId: state.client.id });
-        state.client.conn.destroy();
+        revoke(state);
       } else {
         // The stored overrides replace the old ones, also when there are none now (a device removed
         // and re-added by another process between two polls must not keep its old topics or rate).

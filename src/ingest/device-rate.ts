@@ -1,4 +1,7 @@
-/** Per-device publish rate: a token bucket. Over the rate the caller waits (backpressure), never drops. */
+/**
+ * Per-device publish rate: a token bucket, one per device (or anonymous client id). Over the rate the
+ * pipeline waits (backpressure), or for MQTT 5 with publishRate.overLimitMqtt5 "refuse" answers 0x97.
+ */
 export interface RateSpec {
   perSecond: number;
   burst: number;
@@ -42,5 +45,27 @@ export class DeviceRateBucket {
     if (dt <= 0) return;
     this.#last = now;
     this.#tokens = Math.min(this.#spec.burst, this.#tokens + (dt * this.#spec.perSecond) / 1000);
+  }
+}
+
+/** The buckets by key ("dev:<deviceId>" or "anon:<clientId>"): a device's connections share one. */
+export class DeviceRateBuckets {
+  #buckets = new Map<string, DeviceRateBucket>();
+
+  get(key: string, spec: RateSpec): DeviceRateBucket {
+    let bucket = this.#buckets.get(key);
+    if (!bucket) {
+      bucket = new DeviceRateBucket(spec);
+      this.#buckets.set(key, bucket);
+    }
+    return bucket;
+  }
+
+  /**
+   * A connection that used `bucket` is gone. Anonymous buckets are per client id: forget it (a live
+   * successor with the same id keeps its own reference).
+   */
+  release(key: string, bucket: DeviceRateBucket): void {
+    if (key.startsWith('anon:') && this.#buckets.get(key) === bucket) this.#buckets.delete(key);
   }
 }

@@ -73,12 +73,12 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
   const byTopic = new Map<string, { messages: number; bytes: number }>();
   const rate = new RateWindow();
 
-  /** Every refusal: counted by reason and logged once with its context. */
-  const refuse = (reason: RefusalReason, fields: Record<string, unknown>): void => {
+  /** Every refusal: counted by reason and logged once with its context (unless `log` is false). */
+  const refuse = (reason: RefusalReason, fields: Record<string, unknown>, log = true): void => {
     metrics.refusals.inc({ reason });
     refusals[reason] = (refusals[reason] ?? 0) + 1;
     if (reason === 'log-full') fullCache = { full: true, at: Date.now() };
-    logger.warn({ reason, ...fields }, `refused: ${reason}`);
+    if (log) logger.warn({ reason, ...fields }, `refused: ${reason}`);
   };
 
   let fullCache = { full: false, at: 0 };
@@ -231,7 +231,12 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
   isReady = true;
 
   // Device changes (also from the CLI in another process): revoke or refresh live connections.
-  const offChange = followDeviceChanges(devices, connections, pipeline, refuse);
+  // MQTT 5 gets DISCONNECT 0x98 once what it sent before is acknowledged; 3.1.1 has no such packet.
+  const offChange = followDeviceChanges(devices, connections, pipeline, refuse, (state) => {
+    const client = state.client as unknown as AedesClient;
+    if (Mqtt5Front.isMqtt5(client)) client.revoke();
+    else state.client.conn.destroy();
+  });
 
   const addresses = () => listeners.map(({ type, host, port }) => ({ type, host, port }));
 

@@ -38,6 +38,7 @@ export type RefusalReason =
   | 'payload-format'
   | 'topic-alias-invalid'
   | 'receive-maximum'
+  | 'rate-limited'
   // any packet
   | 'invalid-utf8'
   | 'null-character'

@@ -19,15 +19,16 @@
  *
  * Backpressure: while a client's FIFO waits (rate bucket empty, or maxInflightPerClient reached, or
  * the disk is slow), its callbacks are pending, so aedes does not read that socket: TCP flow
- * control pushes back on the device. Nothing is dropped. We refresh aedes' keepalive timer while we
+ * control pushes back on the device. Nothing is dropped. (MQTT 5 with publishRate.overLimitMqtt5
+ * "refuse": a PUBLISH over the rate is answered 0x97 in its turn instead of waiting.) We refresh aedes' keepalive timer while we
  * hold a client's packets, so a stall on our side never looks like a silent client [MQTT-3.1.2-24].
  */
 import type { Logger } from 'pino';
 import type { DeviceIdentity } from '../devices/index.ts';
 import { isOutpostError, OutpostError } from '../errors.ts';
 import type { PartitionedLog } from '../log/index.ts';
-import { afterWrites, countAppended, refusalEntry, rejectedEntry } from './append-steps.ts';
-import { DeviceRateBucket } from './device-rate.ts';
+import { afterWrites, countAppended, rateRefusal, refusalEntry, rejectedEntry } from './append-steps.ts';
+import { DeviceRateBuckets } from './device-rate.ts';
 import { GroupAppender } from './group-append.ts';
 import type { IngestMetrics, RateWindow, RefusalReason } from './metrics.ts';
 import { admittedRecord, REFUSAL_TEXT, refreshKeepalive, resolveTopic } from './resolve.ts';
@@ -46,15 +47,15 @@ export interface PipelineDeps {
   logger: Logger;
   metrics: IngestMetrics;
   rate: RateWindow;
-  /** Called once per refusal: counts and logs it. */
-  refuse: (reason: RefusalReason, fields: Record<string, unknown>) => void;
+  /** Called once per refusal: counts and (unless `log` is false) logs it. */
+  refuse: (reason: RefusalReason, fields: Record<string, unknown>, log?: boolean) => void;
   byTopic: Map<string, { messages: number; bytes: number }>;
 }
 
 export class PublishPipeline {
   #deps: PipelineDeps;
   #settings: PipelineSettings;
-  #buckets = new Map<string, DeviceRateBucket>();
+  #buckets = new DeviceRateBuckets();
   #appender: GroupAppender;
   /** Clients with packets held or in flight (keepalive refresh, drain). */
   #busy = new Set<ClientState>();
@@ -95,10 +96,11 @@ export class PublishPipeline {
       closed: false,
       doomed: false,
       negativeAcks: false,
+      rateRefused: 0,
       timer: null,
       routeCache: new Map(),
       routeGeneration: -1,
-      bucket: this.#bucketFor(bucketKey),
+      bucket: this.#buckets.get(bucketKey, this.#settings.limits.publishRate),
     };
     this.setIdentity(state, identity);
     return state;
@@ -117,15 +119,6 @@ export class PublishPipeline {
       );
     }
     state.bucket.setSpec(identity.overrides?.rate ?? this.#settings.limits.publishRate);
-  }
-
-  #bucketFor(key: string): DeviceRateBucket {
-    let bucket = this.#buckets.get(key);
-    if (!bucket) {
-      bucket = new DeviceRateBucket(this.#settings.limits.publishRate);
-      this.#buckets.set(key, bucket);
-    }
-    return bucket;
   }
 
   /** The authorizePublish body. `state` is null for a will published after its client is gone. */
@@ -299,6 +292,14 @@ export class PublishPipeline {
       }
       const bucket = state.bucket;
       if (!bucket.tryTake()) {
+        if (state.negativeAcks && this.#settings.limits.publishRate.overLimitMqtt5 === 'refuse') {
+          // MQTT 5: answered 0x97 in its FIFO turn, never appended; counted each, logged once per connection.
+          const refused = rateRefusal(state, state.queue.shift() as Admitted);
+          this.#deps.refuse('rate-limited', refused.fields, state.rateRefused === 1);
+          state.acks.push(refused.entry);
+          this.#releaseAcks(state, performance.now());
+          continue;
+        }
         if (state.timer === null) {
           this.#deps.metrics.paused.inc();
           state.timer = setTimeout(
@@ -380,14 +381,6 @@ export class PublishPipeline {
 
   #idle(state: ClientState): void {
     this.#busy.delete(state);
-    // Anonymous buckets are per client id: forget it once that connection is gone (a live successor
-    // with the same id keeps its own reference).
-    if (
-      state.closed &&
-      state.bucketKey.startsWith('anon:') &&
-      this.#buckets.get(state.bucketKey) === state.bucket
-    ) {
-      this.#buckets.delete(state.bucketKey);
-    }
+    if (state.closed) this.#buckets.release(state.bucketKey, state.bucket);
   }
 }

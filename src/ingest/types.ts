@@ -85,6 +85,8 @@ export interface ClientState {
    * error) and the connection goes on; a failed append does not drop what is queued behind it.
    */
   negativeAcks: boolean;
+  /** Publishes refused over the rate (MQTT 5, overLimitMqtt5 "refuse"): only the first is logged. */
+  rateRefused: number;
   timer: NodeJS.Timeout | null;
   routeCache: Map<string, Resolved | RefusalReason>;
   routeGeneration: number;

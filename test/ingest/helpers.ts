@@ -51,6 +51,8 @@ export interface HarnessOptions {
   wrapLog?: (log: PartitionedLog) => PartitionedLog;
   /** The real log's own record limit, below what the config allows (config cross-checks bypassed). */
   logMaxRecordBytes?: number;
+  /** Receives every ingest log line at warn and above (parsed pino JSON). */
+  logLines?: Array<Record<string, unknown>>;
 }
 
 export async function startHarness(
@@ -69,7 +71,11 @@ export async function startHarness(
   });
   const log = opts.wrapLog ? opts.wrapLog(realLog) : realLog;
   const metrics = new Registry();
-  const logger = pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' });
+  const lines = opts.logLines;
+  const logger =
+    lines === undefined
+      ? pino({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent' })
+      : pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) });
   const devices = openDevices(log, { throttle: config.mqtt.authThrottle, logger, metrics, pollMs: 100 });
   const ingest = await startIngest({ config, log, devices, logger, metrics });
   onTestFinished(async () => {

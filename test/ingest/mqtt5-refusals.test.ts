@@ -2,7 +2,15 @@
 import type { Packet } from 'mqtt-packet';
 import { describe, expect, test } from 'vitest';
 import { baseConfig, startHarness, uniq } from './helpers.ts';
-import { connect5Packet, publish5, type RawClient, rawClient, rawConnected5 } from './raw.ts';
+import {
+  connect5Packet,
+  connectPacket,
+  publish5,
+  publishPacket,
+  type RawClient,
+  rawClient,
+  rawConnected5,
+} from './raw.ts';
 
 function limited(limits: Record<string, unknown>, extra: Record<string, unknown> = {}) {
   return baseConfig({
@@ -19,12 +27,21 @@ function patch(packet: Buffer, marker: string, bytes: number[]): Buffer {
   return out;
 }
 
+async function acks(raw: RawClient, n: number, cmds = ['puback']): Promise<Packet[]> {
+  const mine = () => raw.packets.filter((p) => cmds.includes(p.cmd));
+  for (let i = 0; i < 300 && mine().length < n; i++) await new Promise((r) => setTimeout(r, 10));
+  return mine();
+}
+
 async function pubacks(raw: RawClient, n: number): Promise<Array<number | undefined>> {
-  for (let i = 0; i < 300 && raw.packets.filter((p) => p.cmd === 'puback').length < n; i++)
-    await new Promise((r) => setTimeout(r, 10));
-  return raw.packets
-    .filter((p) => p.cmd === 'puback')
-    .map((p) => (p as { reasonCode?: number }).reasonCode ?? 0);
+  return (await acks(raw, n)).map((p) => (p as { reasonCode?: number }).reasonCode ?? 0);
+}
+
+/** One write of PUBLISHes to open/rate with ids 1..n (QoS 1, the last `qos2` of them QoS 2). */
+function burst5(n: number, qos2 = 0): Buffer {
+  return Buffer.concat(
+    Array.from({ length: n }, (_, i) => publish5('open/rate', `m${i + 1}`, i >= n - qos2 ? 2 : 1, i + 1)),
+  );
 }
 
 describe('ingest › MQTT 5 refusals', () => {
@@ -108,5 +125,48 @@ describe('ingest › MQTT 5 refusals', () => {
     await raw.closed;
     expect(raw.packets as Packet[]).toEqual([]);
     expect(h.ingest.status().refusals['connect-timeout']).toBe(1);
+  });
+
+  test('ingest › over the publish rate MQTT 5 is pushed back by default, nothing refused', async () => {
+    const h = await startHarness(limited({ publishRate: { perSecond: 1, burst: 2 } }));
+    const raw = await rawConnected5(h.port(), uniq('bp5-'));
+    raw.send(burst5(3)); // the third waits about a second for a token
+    expect(await pubacks(raw, 3)).toEqual([0, 0, 0]);
+    expect(h.records('open')).toHaveLength(3);
+    expect(h.ingest.status().refusals['rate-limited']).toBeUndefined();
+  });
+
+  test('ingest › overLimitMqtt5 "refuse": PUBACK/PUBREC 0x97 in order, nothing stored, counted each, logged once [§3.4.2.1, MQTT-4.6.0-2]', async () => {
+    const logLines: Array<Record<string, unknown>> = [];
+    const h = await startHarness(
+      limited({ publishRate: { perSecond: 1, burst: 2, overLimitMqtt5: 'refuse' } }),
+      { logLines },
+    );
+    const raw = await rawConnected5(h.port(), uniq('rl5-'));
+    raw.send(burst5(5, 1));
+    const got = (await acks(raw, 5, ['puback', 'pubrec'])) as Array<Packet & { reasonCode?: number }>;
+    expect(got.map((p) => [p.cmd, p.messageId, p.reasonCode ?? 0])).toEqual([
+      ['puback', 1, 0],
+      ['puback', 2, 0],
+      ['puback', 3, 0x97],
+      ['puback', 4, 0x97],
+      ['pubrec', 5, 0x97],
+    ]);
+    expect((got[2] as { properties?: { reasonString?: string } }).properties?.reasonString).toMatch(
+      /^rate-limited/,
+    );
+    expect(h.records('open').map((r) => r.value.toString())).toEqual(['m1', 'm2']);
+    expect(h.ingest.status().refusals['rate-limited']).toBe(3);
+    const metric = await h.metrics.getSingleMetric('outpost_ingest_refusals_total')?.get();
+    expect(metric?.values.find((v) => v.labels['reason'] === 'rate-limited')?.value).toBe(3);
+    expect(logLines.filter((l) => l['reason'] === 'rate-limited')).toHaveLength(1);
+    expect(raw.isClosed()).toBe(false); // the connection goes on
+    // MQTT 3.1.1 has no negative acknowledgement: the same config pushes it back, all stored.
+    const v4 = await rawClient(h.port());
+    v4.send(connectPacket(uniq('rl4-')));
+    expect(await v4.next('connack')).toMatchObject({ returnCode: 0 });
+    v4.send(Buffer.concat([1, 2, 3].map((i) => publishPacket('open/rate4', `v${i}`, 1, i))));
+    expect((await acks(v4, 3)).map((p) => p.messageId)).toEqual([1, 2, 3]);
+    expect(h.records('open').filter((r) => r.value.toString().startsWith('v'))).toHaveLength(3);
   });
 });

@@ -3,8 +3,8 @@ import { connect as netConnect } from 'node:net';
 import type { IDisconnectPacket, MqttClient } from 'mqtt';
 import type { Packet } from 'mqtt-packet';
 import { describe, expect, onTestFinished, test } from 'vitest';
-import { baseConfig, closed, connect, headerText, startHarness, uniq } from './helpers.ts';
-import { connect5Packet, connectPacket, encode5, rawClient, rawConnected5 } from './raw.ts';
+import { baseConfig, closed, connect, headerText, slowLog, startHarness, uniq } from './helpers.ts';
+import { connect5Packet, connectPacket, encode5, publish5, rawClient, rawConnected5 } from './raw.ts';
 
 const V5 = { protocolVersion: 5 } as const;
 
@@ -166,17 +166,96 @@ describe('ingest › MQTT 5 sessions', () => {
     expect(await raw.next('connack')).toMatchObject({ returnCode: 0 });
   });
 
-  test('ingest › disabling a device closes its MQTT 5 connection and is counted', async () => {
+  test('ingest › disabling a device: DISCONNECT 0x98 with a Reason String, counted, its will published [§3.14.2.1, MQTT-3.1.2-8]', async () => {
     const h = await startHarness(
       baseConfig({ mqtt: { listeners: [{ type: 'tcp', port: 0 }], allowAnonymous: false } }),
     );
     const id = uniq('rev5-');
     await h.devices.add(id, { password: 'revoke-password-5' });
-    const c = await connect(h.url(), { ...V5, clientId: id, username: id, password: 'revoke-password-5' });
+    const c = await connect(h.url(), {
+      ...V5,
+      clientId: id,
+      username: id,
+      password: 'revoke-password-5',
+      will: { topic: 'open/revoked-will', payload: Buffer.from('gone'), qos: 1, retain: false },
+    });
+    const got = serverDisconnect(c);
     const gone = closed(c);
     await h.devices.setEnabled(id, false);
+    const d = await got;
+    expect(d.reasonCode).toBe(0x98);
+    expect(d.properties?.reasonString).toMatch(/^device-revoked/);
     await gone;
     expect(h.ingest.status().refusals['device-revoked']).toBe(1);
+    await until(() => h.ingest.status().connections === 0);
     expect(h.ingest.status().connections).toBe(0);
+    // The server closed it: its will is published [MQTT-3.1.2-8].
+    await until(() => h.records('open').length >= 1);
+    expect(h.records('open').map((r) => r.value.toString())).toEqual(['gone']);
+  });
+
+  test('ingest › a revoked device gets the PUBACKs of what it sent before, in order, then DISCONNECT 0x98 [MQTT-4.6.0-2]', async () => {
+    let appending: () => void = () => {};
+    const appended = new Promise<void>((r) => {
+      appending = r;
+    });
+    const h = await startHarness(
+      baseConfig({ mqtt: { listeners: [{ type: 'tcp', port: 0 }], allowAnonymous: false } }),
+      {
+        wrapLog: (log) =>
+          slowLog(
+            log,
+            () => 300,
+            () => appending(),
+          ),
+      },
+    );
+    const id = uniq('revq5-');
+    await h.devices.add(id, { password: 'revoke-password-q' });
+    const raw = await rawClient(h.port(), 5);
+    raw.send(connect5Packet(id, { username: id, password: Buffer.from('revoke-password-q') }));
+    expect(await raw.next('connack')).toMatchObject({ reasonCode: 0 });
+    raw.send(Buffer.concat([1, 2, 3].map((i) => publish5('open/revq', `r${i}`, 1, i))));
+    await appended; // the commits are slow: the revocation finds them in flight
+    await h.devices.setEnabled(id, false);
+    await raw.closed;
+    const got = raw.packets as Array<Packet & { reasonCode?: number }>;
+    expect(got.map((p) => [p.cmd, p.messageId, p.reasonCode ?? 0])).toEqual([
+      ['connack', undefined, 0],
+      ['puback', 1, 0],
+      ['puback', 2, 0],
+      ['puback', 3, 0],
+      ['disconnect', undefined, 0x98],
+    ]);
+    expect(h.records('open').map((r) => r.value.toString())).toEqual(['r1', 'r2', 'r3']);
+  });
+
+  test('ingest › a Will Delay Interval is accepted; the session ends with the connection, so the will goes at once [MQTT-3.1.2-8, MQTT-3.1.3-9]', async () => {
+    const h = await startHarness();
+    const willOf = (tag: string) => ({
+      topic: 'open/will-delay',
+      payload: Buffer.from(tag),
+      qos: 1 as const,
+      retain: false,
+      properties: { willDelayInterval: 3600 },
+    });
+    // Asked for an hour of session and an hour of will delay: Session Expiry is answered 0.
+    const raw = await rawClient(h.port(), 5);
+    raw.send(
+      connect5Packet(uniq('wd5-'), { will: willOf('dropped'), properties: { sessionExpiryInterval: 3600 } }),
+    );
+    const ack = (await raw.next('connack')) as { reasonCode?: number; properties?: Record<string, unknown> };
+    expect(ack).toMatchObject({ reasonCode: 0, properties: { sessionExpiryInterval: 0 } });
+    raw.socket.destroy();
+    await until(() => h.records('open').length >= 1);
+    expect(h.records('open').map((r) => r.value.toString())).toEqual(['dropped']);
+    // A connection taken over ends its session too: its will is published, not held for the delay.
+    const id = uniq('wd5-to-');
+    const first = await connect(h.url(), { ...V5, clientId: id, will: willOf('taken-over') });
+    const got = serverDisconnect(first);
+    await connect(h.url(), { ...V5, clientId: id });
+    expect((await got).reasonCode).toBe(0x8e);
+    await until(() => h.records('open').length >= 2);
+    expect(h.records('open').map((r) => r.value.toString())).toEqual(['dropped', 'taken-over']);
   });
 });

@@ -4,6 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { OutpostError } from '../../src/errors.ts';
 import { connackCode, pubackCode, violationCode } from '../../src/ingest/mqtt5/codes.ts';
 import { payloadProblem, propertyHeaders, resolveAlias } from '../../src/ingest/mqtt5/properties.ts';
+import { DEFAULT_POLICY, encode5, reasonText } from '../../src/ingest/mqtt5/reason-string.ts';
 import { sniffLevel } from '../../src/ingest/sniff.ts';
 
 const connect = (protocolVersion: 3 | 4 | 5) =>
@@ -86,6 +87,7 @@ describe('ingest › MQTT 5 units', () => {
     expect(pubackCode(refused('unrouted'))).toBe(0x90);
     expect(pubackCode(refused('payload-format'))).toBe(0x99);
     expect(pubackCode(refused('record-invalid'))).toBe(0x83);
+    expect(pubackCode(refused('rate-limited'))).toBe(0x97);
     expect(pubackCode(new OutpostError('LOG_FULL', 'full'))).toBe(0x97);
     expect(pubackCode(new OutpostError('LOG_WRITE_FAILED', 'io'))).toBe(0x80);
     expect(pubackCode(new Error('anything'))).toBe(0x80);
@@ -94,6 +96,38 @@ describe('ingest › MQTT 5 units', () => {
     expect(violationCode('receive-maximum')).toBe(0x93);
     expect(violationCode('keepalive-timeout')).toBe(0x8d);
     expect(violationCode('packet-id-zero')).toBe(0x82);
+    expect(violationCode('device-revoked')).toBe(0x98);
+  });
+
+  test('reason strings › kept, dropped for Request Problem Information 0 except on CONNACK and DISCONNECT, dropped over Maximum Packet Size [MQTT-3.1.2-29, MQTT-3.4.2-2]', () => {
+    const decode = (b: Buffer) => {
+      const parser = mqttPacket.parser({ protocolVersion: 5 });
+      let got: { properties?: { reasonString?: string } } | undefined;
+      parser.on('packet', (p) => {
+        got = p as typeof got;
+      });
+      parser.parse(b);
+      return got?.properties?.reasonString;
+    };
+    const text = reasonText('unrouted', 'no route matches the topic');
+    const puback = {
+      cmd: 'puback',
+      messageId: 3,
+      reasonCode: 0x90,
+      properties: { reasonString: text },
+    } as const;
+    const disconnect = { cmd: 'disconnect', reasonCode: 0x82, properties: { reasonString: text } } as const;
+    expect(decode(encode5(puback, DEFAULT_POLICY))).toBe('unrouted: no route matches the topic');
+    const quiet = { requestProblemInformation: false, maximumPacketSize: undefined };
+    expect(decode(encode5(puback, quiet))).toBeUndefined();
+    expect(decode(encode5(disconnect, quiet))).toBe(text);
+    const small = { requestProblemInformation: true, maximumPacketSize: 20 };
+    expect(encode5(puback, small).length).toBeLessThanOrEqual(20);
+    expect(decode(encode5(puback, small))).toBeUndefined();
+    expect(decode(encode5(disconnect, small))).toBeUndefined();
+    // Login refusals share one text; long details are cut.
+    expect(reasonText('unknown-device')).toBe(reasonText('bad-credentials'));
+    expect(reasonText('protocol-error', 'x'.repeat(500)).length).toBeLessThanOrEqual(160);
   });
 
   test('properties › headers keep user property order and number repeats; none without properties [MQTT-3.3.2-18]', () => {

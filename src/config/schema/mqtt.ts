@@ -68,11 +68,17 @@ export const limitsSchema = z
       .object({
         perSecond: positiveInt.default(200).describe('Sustained publishes per second per device.'),
         burst: positiveInt.default(400).describe('Token bucket size.'),
+        overLimitMqtt5: z
+          .enum(['backpressure', 'refuse'])
+          .default('backpressure')
+          .describe(
+            'MQTT 5 publishes over the rate. "backpressure": socket reads pause, as for MQTT 3.1.1. "refuse": each one is answered PUBACK/PUBREC 0x97 quota exceeded (QoS 0: only counted), nothing of it is stored, it is counted as rate-limited and logged once per connection. MQTT 3.1.1 has no negative acknowledgement and always gets backpressure.',
+          ),
       })
       .strict()
       .prefault({})
       .describe(
-        'Per-device token bucket. Over the rate, socket reads pause (backpressure); nothing is dropped.',
+        'Per-device token bucket. Over the rate, socket reads pause (backpressure); nothing is dropped. MQTT 5: see overLimitMqtt5.',
       ),
     maxInflightPerClient: positiveInt
       .default(1000)

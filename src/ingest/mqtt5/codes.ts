@@ -6,7 +6,8 @@
  * instead of closing the connection [MQTT-3.4.2-1]; QoS 0 has no acknowledgement, so it is only
  * counted and logged.
  * DISCONNECT (§3.14.2.1): protocol violations found by the wire guard (src/ingest/wire.ts), drain on
- * stop, session takeover.
+ * stop, session takeover, a device revoked while connected.
+ * Each refusal also carries a Reason String where the client allows it (./reason-string.ts).
  */
 import { isOutpostError } from '../../errors.ts';
 import type { RefusalReason } from '../metrics.ts';
@@ -37,6 +38,8 @@ export const RC = {
   topicAliasInvalid: 0x94,
   packetTooLarge: 0x95,
   quotaExceeded: 0x97,
+  /** "The Connection is closed due to an administrative action" (§3.14.2.1): a device revoked. */
+  administrativeAction: 0x98,
   payloadFormatInvalid: 0x99,
 } as const;
 
@@ -64,11 +67,17 @@ export function connackCode(reason: RefusalReason): number {
   return CONNACK[reason] ?? violationCode(reason);
 }
 
+/** The refusal reason of a refused PUBLISH's error (the pipeline's), as counted. */
+export function publishRefusal(err: Error): RefusalReason {
+  if (isOutpostError(err, 'LOG_FULL')) return 'log-full';
+  if (isOutpostError(err, 'INGEST_REFUSED') && err.fields.reason !== undefined)
+    return err.fields.reason as RefusalReason;
+  return 'append-failed';
+}
+
 /** PUBACK / PUBREC reason code of a refused PUBLISH (§3.4.2.1): the pipeline's error. */
 export function pubackCode(err: Error): number {
-  if (isOutpostError(err, 'LOG_FULL')) return RC.quotaExceeded;
-  const reason = isOutpostError(err, 'INGEST_REFUSED') ? (err.fields.reason as RefusalReason) : undefined;
-  switch (reason) {
+  switch (publishRefusal(err)) {
     case 'unauthorized':
       return RC.notAuthorized;
     // "The Topic Name is not malformed, but is not accepted by this Client or Server."
@@ -79,6 +88,7 @@ export function pubackCode(err: Error): number {
     case 'payload-format':
       return RC.payloadFormatInvalid;
     case 'log-full':
+    case 'rate-limited': // mqtt.limits.publishRate.overLimitMqtt5 "refuse"
       return RC.quotaExceeded;
     case 'too-large':
     case 'record-invalid':
@@ -105,8 +115,10 @@ export function violationCode(reason: RefusalReason): number {
       return RC.malformed;
     case 'keepalive-timeout':
       return RC.keepAliveTimeout;
+    // An operator disabled or removed the device: 0x98 says the server closed it by an administrative
+    // action, where 0x87 would blame the device's last request.
     case 'device-revoked':
-      return RC.notAuthorized;
+      return RC.administrativeAction;
     default:
       return RC.protocolError;
   }

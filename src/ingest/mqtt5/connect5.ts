@@ -8,9 +8,16 @@
  *   admission       preConnect (stopping, connection limit, log full, client id length)
  *   authentication  authenticate (src/devices; the will checked as a PUBLISH on its topic)
  *   takeover        an open connection with the same client id is closed (DISCONNECT 0x8E)
- * A refusal is a CONNACK with the reason code of src/ingest/mqtt5/codes.ts, then the connection
- * closes [MQTT-3.2.2-7]. Sessions are not kept: Session Present is always 0 and a requested Session
- * Expiry Interval is answered with 0 (the session ends with the connection) [MQTT-3.2.2-3].
+ * A refusal is a CONNACK with the reason code of src/ingest/mqtt5/codes.ts and a Reason String
+ * (./reason-string.ts), then the connection closes [MQTT-3.2.2-7]. Sessions are not kept: Session
+ * Present is always 0 and a requested Session Expiry Interval is answered with 0 (the session ends
+ * with the connection) [MQTT-3.2.2-3].
+ *
+ * Will Delay Interval (§3.1.3.2.2): accepted and the will kept. The will goes when the delay ends or
+ * the session ends, whichever is first [MQTT-3.1.2-8]; a new connection for the client id before the
+ * delay ends cancels it [MQTT-3.1.3-9]. With Session Expiry 0 the session ends as the connection
+ * closes, so the effective delay is always 0: the will is appended at once, and no later connection
+ * can come "before the delay ends" to cancel it.
  */
 import { randomUUID } from 'node:crypto';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
@@ -20,6 +27,7 @@ import type { RefusalReason } from '../metrics.ts';
 import { maxRemainingLength } from '../wire.ts';
 import { connackCode } from './codes.ts';
 import { payloadProblem, TOPIC_ALIAS_MAXIMUM } from './properties.ts';
+import { reasonText } from './reason-string.ts';
 
 type Limits = Config['mqtt']['limits'];
 type Hooks = ReturnType<typeof connectHooks>;
@@ -39,8 +47,10 @@ export type ConnectOutcome =
 /** The largest Receive Maximum MQTT 5 can say (§3.2.2.3.3, a two-byte integer). */
 const MAX_RECEIVE_MAXIMUM = 65535;
 
-function refused(reasonCode: number): ConnectOutcome {
-  return { ok: false, connack: { cmd: 'connack', sessionPresent: false, reasonCode } };
+function refused(reason: RefusalReason | null): ConnectOutcome {
+  const reasonCode = connackCode(reason ?? 'protocol-error');
+  const properties = reason === null ? {} : { properties: { reasonString: reasonText(reason) } };
+  return { ok: false, connack: { cmd: 'connack', sessionPresent: false, reasonCode, ...properties } };
 }
 
 /** The keepalive the connection uses: the client's, or ours when we clamp it (Server Keep Alive). */
@@ -93,7 +103,7 @@ export async function connect5(
   const fields = { ...deps.where, clientId: packet.clientId };
   if (packet.properties?.authenticationMethod !== undefined) {
     refuse('auth-method', { ...fields, authenticationMethod: packet.properties.authenticationMethod });
-    return refused(connackCode('auth-method'));
+    return refused('auth-method');
   }
   const assigned = packet.clientId.length === 0 ? `outpost-${randomUUID()}` : null;
   conn.id = assigned ?? packet.clientId;
@@ -101,7 +111,7 @@ export async function connect5(
     conn._will = packet.will;
     if (payloadProblem(packet.will.properties, packet.will.payload) !== null) {
       refuse('payload-format', { ...fields, will: packet.will.topic });
-      return refused(connackCode('payload-format'));
+      return refused('payload-format');
     }
   }
   const keepalive = keepaliveOf(packet, limits);
@@ -112,13 +122,13 @@ export async function connect5(
       (err) => resolve(err === null),
     ),
   );
-  if (!admitted) return refused(connackCode('protocol-error')); // counted by preConnect
+  if (!admitted) return refused(null); // counted by preConnect
   const refusal = await new Promise<ConnackError | null>((resolve) =>
     hooks.authenticate(conn as never, packet.username, packet.password, (err) =>
       resolve(err as ConnackError | null),
     ),
   );
-  if (refusal !== null) return refused(connackCode(refusal.reason)); // counted by authenticate
+  if (refusal !== null) return refused(refusal.reason); // counted by authenticate
   return {
     ok: true,
     connack: acceptedConnack(limits, assigned, keepalive, packet),

@@ -10,7 +10,9 @@
  *
  * Refusals: a refused PUBLISH gets its PUBACK/PUBREC reason code in its FIFO turn and the connection
  * goes on [MQTT-3.4.2-1, MQTT-3.5.2-1]; QoS 0 is only counted. A protocol violation closes with a
- * DISCONNECT reason code (§4.13) once what came before it is acknowledged (closeAfterAcks).
+ * DISCONNECT reason code (§4.13) once what came before it is acknowledged (closeAfterAcks); so does
+ * a revocation of the device (0x98). Refusals carry a Reason String where the client allows it
+ * (./reason-string.ts).
  */
 import type { Duplex } from 'node:stream';
 import mqttPacket, { type IConnectPacket, type IPublishPacket, type Packet } from 'mqtt-packet';
@@ -21,9 +23,16 @@ import type { RefusalReason } from '../metrics.ts';
 import type { PublishPipeline } from '../pipeline.ts';
 import type { ClientState, PublishPacketLike } from '../types.ts';
 import { guardParser, violationReason } from '../wire.ts';
-import { connackCode, pubackCode, RC, violationCode } from './codes.ts';
+import { connackCode, pubackCode, publishRefusal, RC, violationCode } from './codes.ts';
 import { connect5 } from './connect5.ts';
 import { payloadProblem, propertyHeaders, resolveAlias } from './properties.ts';
+import {
+  DEFAULT_POLICY,
+  encode5,
+  type ProblemPolicy,
+  publishReasonText,
+  reasonText,
+} from './reason-string.ts';
 
 export interface Mqtt5Deps {
   hooks: ReturnType<typeof connectHooks>;
@@ -66,6 +75,8 @@ export class Mqtt5Connection {
   /** QoS 1 and 2 PUBLISHes not yet fully acknowledged: at most our Receive Maximum [MQTT-3.3.4-7]. */
   #unacked = 0;
   #connectTimer: NodeJS.Timeout;
+  /** What the client's CONNECT allows us to send: Reason Strings, packet size. */
+  #policy: ProblemPolicy = DEFAULT_POLICY;
 
   constructor(stream: Duplex, meta: ConnectionMeta, deps: Mqtt5Deps) {
     this.conn = stream;
@@ -85,12 +96,17 @@ export class Mqtt5Connection {
     this.#pump();
   }
 
-  /** Server DISCONNECT with a reason code (§3.14), then the socket closes. */
-  disconnect(reasonCode: number): void {
+  /** Server DISCONNECT with a reason code (§3.14) and a Reason String, then the socket closes. */
+  disconnect(reasonCode: number, reasonString?: string): void {
     if (this.conn.destroyed) return;
     this.closed = true;
-    this.#write({ cmd: 'disconnect', reasonCode });
+    this.#write({ cmd: 'disconnect', reasonCode, ...(reasonString ? { properties: { reasonString } } : {}) });
     this.#end();
+  }
+
+  /** The device was disabled or removed: DISCONNECT 0x98 once what it sent before is acknowledged. */
+  revoke(): void {
+    this.#closeAfterAcks(RC.administrativeAction, reasonText('device-revoked'));
   }
 
   #where(): Record<string, unknown> {
@@ -102,7 +118,7 @@ export class Mqtt5Connection {
   }
 
   #write(packet: Packet): void {
-    if (!this.conn.destroyed && this.conn.writable) this.conn.write(mqttPacket.generate(packet, GENERATE));
+    if (!this.conn.destroyed && this.conn.writable) this.conn.write(encode5(packet, this.#policy));
   }
 
   /** Ends the socket once written bytes left (bounded: a peer that does not read is destroyed). */
@@ -196,6 +212,11 @@ export class Mqtt5Connection {
 
   async #connect(packet: IConnectPacket): Promise<void> {
     this.#connecting = true;
+    const props = packet.properties;
+    this.#policy = {
+      requestProblemInformation: props?.requestProblemInformation !== false, // absent: 1 (§3.1.2.11.7)
+      maximumPacketSize: props?.maximumPacketSize,
+    };
     const limits = this.#deps.limits();
     const outcome = await connect5(this, packet, {
       hooks: this.#deps.hooks,
@@ -225,7 +246,7 @@ export class Mqtt5Connection {
     // [MQTT-3.1.2-22]: silent for one and a half keepalive periods.
     this._keepaliveTimer = setTimeout(() => {
       this.#deps.refuse('keepalive-timeout', this.#where());
-      this.disconnect(RC.keepAliveTimeout);
+      this.disconnect(RC.keepAliveTimeout, reasonText('keepalive-timeout'));
     }, seconds * 1500);
     this._keepaliveTimer.unref();
   }
@@ -274,16 +295,19 @@ export class Mqtt5Connection {
     if (packet.qos === 0) return;
     const messageId = packet.messageId as number;
     const reasonCode = err === null ? RC.success : pubackCode(err);
+    const properties =
+      err === null ? undefined : { reasonString: publishReasonText(publishRefusal(err), err) };
+    const ack = { messageId, reasonCode, ...(properties ? { properties } : {}) };
     if (packet.qos === 1) {
       this.#unacked--;
-      this.#write({ cmd: 'puback', messageId, reasonCode });
+      this.#write({ cmd: 'puback', ...ack });
       return;
     }
     // A PUBREC with an error code ends the exchange (§4.3.3); a success waits for PUBREL.
     if (reasonCode >= RC.unspecified) {
       if (!this._inboundInflight.has(messageId)) this.#unacked--;
     } else this._inboundInflight.add(messageId);
-    this.#write({ cmd: 'pubrec', messageId, reasonCode });
+    this.#write({ cmd: 'pubrec', ...ack });
   }
 
   #pubrel(messageId: number): void {
@@ -297,7 +321,12 @@ export class Mqtt5Connection {
   #subscribe(filters: string[], messageId: number): void {
     for (const filter of filters) this.#deps.refuse('subscribe-denied', { ...this.#where(), filter });
     // Outpost devices publish only: every filter is refused [MQTT-3.9.3-1] with 0x87.
-    this.#write({ cmd: 'suback', messageId, granted: filters.map(() => RC.notAuthorized) });
+    this.#write({
+      cmd: 'suback',
+      messageId,
+      granted: filters.map(() => RC.notAuthorized),
+      properties: { reasonString: reasonText('subscribe-denied') },
+    });
     this.#done();
   }
 
@@ -316,19 +345,29 @@ export class Mqtt5Connection {
   /** A protocol violation: counted once; CONNACK or DISCONNECT with its code once earlier packets are acknowledged. */
   #violation(reason: RefusalReason, err: Error): void {
     this.#deps.refuse(reason, { ...this.#where(), err: err.message });
-    const code = violationCode(reason);
-    const state = this.#deps.stateOf(this);
+    const reasonString = reasonText(reason, err.message);
     if (!this.#connected) {
       // Before CONNACK the server may send a CONNACK with the reason code, then close (§4.13).
-      this.#write({ cmd: 'connack', sessionPresent: false, reasonCode: connackCode(reason) });
+      this.#write({
+        cmd: 'connack',
+        sessionPresent: false,
+        reasonCode: connackCode(reason),
+        properties: { reasonString },
+      });
       this.#end();
       return;
     }
+    this.#closeAfterAcks(violationCode(reason), reasonString);
+  }
+
+  /** DISCONNECT `code` once every packet before now is acknowledged, in order [MQTT-4.6.0-2]. */
+  #closeAfterAcks(code: number, reasonString: string): void {
+    const state = this.#deps.stateOf(this);
     if (state === undefined || state.closed) {
-      this.disconnect(code);
+      this.disconnect(code, reasonString);
       return;
     }
-    this.#deps.pipeline.closeAfterAcks(state, () => this.disconnect(code));
+    this.#deps.pipeline.closeAfterAcks(state, () => this.disconnect(code, reasonString));
   }
 
   #onClose(): void {

@@ -43,12 +43,12 @@ export class Mqtt5Front {
     const old = this.#byId.get(clientId);
     if (old === undefined) return;
     this.#byId.delete(clientId);
-    old.disconnect(RC.sessionTakenOver);
+    old.disconnect(RC.sessionTakenOver, 'session taken over by a new connection with this client id');
   }
 
   /** Stop: every MQTT 5 connection gets DISCONNECT 0x8B (server shutting down). */
   closeAll(): void {
-    for (const conn of this.#byId.values()) conn.disconnect(RC.serverShuttingDown);
+    for (const conn of this.#byId.values()) conn.disconnect(RC.serverShuttingDown, 'server shutting down');
     this.#byId.clear();
   }
 
