@@ -4,7 +4,7 @@ import { describe, expect, test } from 'vitest';
 import { OutpostError } from '../../src/errors.ts';
 import { connackCode, pubackCode, violationCode } from '../../src/ingest/mqtt5/codes.ts';
 import { payloadProblem, propertyHeaders, resolveAlias } from '../../src/ingest/mqtt5/properties.ts';
-import { DEFAULT_POLICY, encode5, reasonText } from '../../src/ingest/mqtt5/reason-string.ts';
+import { DEFAULT_POLICY, encodeForClient, reasonText } from '../../src/ingest/mqtt5/reason-string.ts';
 import { sniffLevel } from '../../src/ingest/sniff.ts';
 
 const connect = (protocolVersion: 3 | 4 | 5) =>
@@ -117,14 +117,14 @@ describe('ingest › MQTT 5 units', () => {
       properties: { reasonString: text },
     } as const;
     const disconnect = { cmd: 'disconnect', reasonCode: 0x82, properties: { reasonString: text } } as const;
-    expect(decode(encode5(puback, DEFAULT_POLICY))).toBe('unrouted: no route matches the topic');
+    expect(decode(encodeForClient(puback, DEFAULT_POLICY))).toBe('unrouted: no route matches the topic');
     const quiet = { requestProblemInformation: false, maximumPacketSize: undefined };
-    expect(decode(encode5(puback, quiet))).toBeUndefined();
-    expect(decode(encode5(disconnect, quiet))).toBe(text);
+    expect(decode(encodeForClient(puback, quiet))).toBeUndefined();
+    expect(decode(encodeForClient(disconnect, quiet))).toBe(text);
     const small = { requestProblemInformation: true, maximumPacketSize: 20 };
-    expect(encode5(puback, small).length).toBeLessThanOrEqual(20);
-    expect(decode(encode5(puback, small))).toBeUndefined();
-    expect(decode(encode5(disconnect, small))).toBeUndefined();
+    expect(encodeForClient(puback, small).length).toBeLessThanOrEqual(20);
+    expect(decode(encodeForClient(puback, small))).toBeUndefined();
+    expect(decode(encodeForClient(disconnect, small))).toBeUndefined();
     // Login refusals share one text; long details are cut.
     expect(reasonText('unknown-device')).toBe(reasonText('bad-credentials'));
     expect(reasonText('protocol-error', 'x'.repeat(500)).length).toBeLessThanOrEqual(160);

@@ -28,7 +28,7 @@ import { connect5 } from './connect5.ts';
 import { payloadProblem, propertyHeaders, resolveAlias } from './properties.ts';
 import {
   DEFAULT_POLICY,
-  encode5,
+  encodeForClient,
   type ProblemPolicy,
   publishReasonText,
   reasonText,
@@ -106,6 +106,10 @@ export class Mqtt5Connection {
 
   /** The device was disabled or removed: DISCONNECT 0x98 once what it sent before is acknowledged. */
   revoke(): void {
+    if (!this.#connected) {
+      this.conn.destroy(); // no CONNACK yet: nothing may come before it
+      return;
+    }
     this.#closeAfterAcks(RC.administrativeAction, reasonText('device-revoked'));
   }
 
@@ -118,7 +122,7 @@ export class Mqtt5Connection {
   }
 
   #write(packet: Packet): void {
-    if (!this.conn.destroyed && this.conn.writable) this.conn.write(encode5(packet, this.#policy));
+    if (!this.conn.destroyed && this.conn.writable) this.conn.write(encodeForClient(packet, this.#policy));
   }
 
   /** Ends the socket once written bytes left (bounded: a peer that does not read is destroyed). */

@@ -67,7 +67,7 @@ function withoutReason(packet: Packet): Packet {
 }
 
 /** Encodes `packet` for this client: its Reason String kept only where the policy allows it. */
-export function encode5(packet: Packet, policy: ProblemPolicy): Buffer {
+export function encodeForClient(packet: Packet, policy: ProblemPolicy): Buffer {
   const reason = (packet as { properties?: { reasonString?: string } }).properties?.reasonString;
   if (reason === undefined) return mqttPacket.generate(packet, GENERATE);
   if (!policy.requestProblemInformation && !ALWAYS.has(packet.cmd)) {
