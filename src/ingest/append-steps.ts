@@ -1,5 +1,6 @@
 /**
- * Steps around the append: counting what was appended, and the FIFO entries of refusals (a refused connection's close, a refused MQTT 5 PUBLISH, one over the rate).
+ * Steps around the append: counting what was appended, and the FIFO entries of refusals (a refused
+ * connection's close, a refused MQTT 5 PUBLISH, an MQTT 5 PUBLISH over the device rate).
  */
 import { isOutpostError, OutpostError } from '../errors.ts';
 import type { IngestMetrics } from './metrics.ts';
