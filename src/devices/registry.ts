@@ -1,11 +1,12 @@
 /**
  * openDevices: the device registry over the log's LMDB environment, with change notification
- * across processes and login checks (authenticate.ts).
+ * across processes (changes.ts) and login checks (authenticate.ts).
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { OutpostError } from '../errors.ts';
 import { authenticate, toOverrides } from './authenticate.ts';
+import { watchChanges } from './changes.ts';
 import type { DeviceRecord } from './format/device-record-v1.ts';
 import { VerifiedLoginCache } from './login-cache.ts';
 import { registerDeviceMetrics } from './metrics.ts';
@@ -48,53 +49,8 @@ export function openDevices(log: StoreHost, opts: OpenDevicesOptions): Devices {
   const metrics = registerDeviceMetrics(opts.metrics, () => (closed ? 0 : store.count()));
   const dummy = dummyCredential();
   const cache = new VerifiedLoginCache(opts.now);
-  const listeners = new Set<(deviceId: string) => void>();
-  let lastSeq = store.lastSeq();
+  const changes = watchChanges(store, announced, cache, logger, opts.pollMs ?? DEFAULT_CHANGE_POLL_MS);
   let closed = false;
-
-  const emit = (deviceId: string) => {
-    cache.forget(deviceId);
-    for (const cb of listeners) {
-      try {
-        cb(deviceId);
-      } catch (err) {
-        logger?.error({ event: 'device.change.listener', deviceId, err }, 'device change listener threw');
-      }
-    }
-  };
-
-  const poll = () => {
-    if (closed || listeners.size === 0) {
-      if (!closed) lastSeq = Math.max(lastSeq, store.lastSeq());
-      announced.clear();
-      return;
-    }
-    const changes = store.changesSince(lastSeq);
-    const first = changes[0];
-    if (first !== undefined && first.seq > lastSeq + 1 && lastSeq > 0) {
-      // The change log was pruned past what we saw: announce every current device.
-      logger?.warn({ event: 'device.change.resync', lastSeq, firstSeq: first.seq }, 'device change log gap');
-      for (const d of store.list()) emit(d.id);
-    }
-    for (const c of changes) {
-      lastSeq = Math.max(lastSeq, c.seq);
-      if (announced.delete(c.seq)) continue;
-      emit(c.deviceId);
-    }
-  };
-  const timer = setInterval(() => {
-    try {
-      poll();
-    } catch (err) {
-      logger?.error({ event: 'device.change.poll', err }, 'device change poll failed');
-    }
-  }, opts.pollMs ?? DEFAULT_CHANGE_POLL_MS);
-  timer.unref();
-
-  const changed = (deviceId: string) => {
-    logger?.info({ event: 'device.changed', deviceId }, 'device registry changed');
-    emit(deviceId);
-  };
 
   const assertOpen = () => {
     if (closed) throw new OutpostError('LOG_CLOSED', 'device registry is closed');
@@ -103,35 +59,9 @@ export function openDevices(log: StoreHost, opts: OpenDevicesOptions): Devices {
   return {
     async add(id: string, options: AddDeviceOptions): Promise<DeviceInfo> {
       assertOpen();
-      assertDeviceId(id);
-      if (options.certCn !== undefined) assertCertCn(options.certCn, id);
-      if (options.overrides !== undefined) assertOverrides(options.overrides, id);
-      if (options.password === undefined && options.certCn === undefined) {
-        // A device always has a credential; a cert whose CN/SAN is the id itself needs certCn = id.
-        throw new OutpostError(
-          'DEVICE_NO_CREDENTIAL',
-          `device ${id} needs a password or a certificate CN (--password-stdin or --cert-cn)`,
-          { deviceId: id },
-        );
-      }
-      if (options.password !== undefined && options.password.length === 0) {
-        throw new OutpostError('DEVICE_INVALID', 'empty password', { deviceId: id, reason: 'password' });
-      }
-      const now = Date.now();
-      const rec: DeviceRecord = {
-        id,
-        enabled: true,
-        cred: options.password === undefined ? null : await hashPassword(options.password),
-        certCn: options.certCn ?? null,
-        overrides:
-          options.overrides === undefined
-            ? null
-            : { topics: options.overrides.topics ?? null, rate: options.overrides.rate ?? null },
-        createdAt: now,
-        updatedAt: now,
-      };
+      const rec = await newDeviceRecord(id, options);
       await store.insert(rec);
-      changed(id);
+      changes.changed(id);
       return toInfo(rec);
     },
 
@@ -151,14 +81,14 @@ export function openDevices(log: StoreHost, opts: OpenDevicesOptions): Devices {
       assertOpen();
       assertDeviceId(id);
       await store.update(id, (rec) => ({ ...rec, enabled, updatedAt: Date.now() }));
-      changed(id);
+      changes.changed(id);
     },
 
     async remove(id: string): Promise<void> {
       assertOpen();
       assertDeviceId(id);
       await store.remove(id);
-      changed(id);
+      changes.changed(id);
     },
 
     authenticate(req: AuthRequest): Promise<AuthResult> {
@@ -167,11 +97,7 @@ export function openDevices(log: StoreHost, opts: OpenDevicesOptions): Devices {
     },
 
     onChange(cb: (deviceId: string) => void): () => void {
-      if (listeners.size === 0) lastSeq = Math.max(lastSeq, store.lastSeq());
-      listeners.add(cb);
-      return () => {
-        listeners.delete(cb);
-      };
+      return changes.onChange(cb);
     },
 
     setThrottle(cfg: ThrottleConfig): void {
@@ -181,10 +107,40 @@ export function openDevices(log: StoreHost, opts: OpenDevicesOptions): Devices {
     close(): void {
       if (closed) return;
       closed = true;
-      clearInterval(timer);
-      listeners.clear();
+      changes.close();
       metrics.unregister();
     },
+  };
+}
+
+/** Checks a new device's id, credential and overrides, and builds its record (password hashed). */
+async function newDeviceRecord(id: string, options: AddDeviceOptions): Promise<DeviceRecord> {
+  assertDeviceId(id);
+  if (options.certCn !== undefined) assertCertCn(options.certCn, id);
+  if (options.overrides !== undefined) assertOverrides(options.overrides, id);
+  if (options.password === undefined && options.certCn === undefined) {
+    // A device always has a credential; a cert whose CN/SAN is the id itself needs certCn = id.
+    throw new OutpostError(
+      'DEVICE_NO_CREDENTIAL',
+      `device ${id} needs a password or a certificate CN (--password-stdin or --cert-cn)`,
+      { deviceId: id },
+    );
+  }
+  if (options.password !== undefined && options.password.length === 0) {
+    throw new OutpostError('DEVICE_INVALID', 'empty password', { deviceId: id, reason: 'password' });
+  }
+  const now = Date.now();
+  return {
+    id,
+    enabled: true,
+    cred: options.password === undefined ? null : await hashPassword(options.password),
+    certCn: options.certCn ?? null,
+    overrides:
+      options.overrides === undefined
+        ? null
+        : { topics: options.overrides.topics ?? null, rate: options.overrides.rate ?? null },
+    createdAt: now,
+    updatedAt: now,
   };
 }
 

@@ -106,37 +106,39 @@ function initialConfig(source: string, edgeId: string): string {
   return `${JSON.stringify({ $schema: `${APP_DIR}/config/outpost.schema.json`, ...rest, edgeId, dataDir: DATA_DIR }, null, 2)}\n`;
 }
 
-export function installService(opts: InstallOptions): InstallReport {
-  const root = resolve(opts.root);
-  const source = resolve(opts.source ?? SOURCE_ROOT);
-  const at = (p: string) => join(root, p);
-  const files: string[] = [];
-  const ran: string[] = [];
-  if (!existsSync(join(source, 'node_modules/node/bin/node'))) {
-    throw new OutpostError(
-      'USAGE',
-      `no pinned Node runtime in ${source}/node_modules/node (run npm ci first)`,
-    );
-  }
+/** What every install step needs: where from, where to, and the list of what it placed. */
+interface InstallTarget {
+  source: string;
+  /** A path under root. */
+  at(p: string): string;
+  files: string[];
+}
 
-  // step: app (replace code and dependencies, keep nothing stale)
-  const appDir = at(APP_DIR);
+/** Replaces the app's code and production dependencies (keeps nothing stale); returns the app dir. */
+function installApp(t: InstallTarget): string {
+  const appDir = t.at(APP_DIR);
   mkdirSync(appDir, { recursive: true });
   for (const entry of [...APP_ENTRIES, 'node_modules'])
     rmSync(join(appDir, entry), { recursive: true, force: true });
   for (const entry of APP_ENTRIES) {
-    if (existsSync(join(source, entry))) {
-      cpSync(join(source, entry), join(appDir, entry), { recursive: true, verbatimSymlinks: true });
-      files.push(join(APP_DIR, entry));
+    if (existsSync(join(t.source, entry))) {
+      cpSync(join(t.source, entry), join(appDir, entry), { recursive: true, verbatimSymlinks: true });
+      t.files.push(join(APP_DIR, entry));
     }
   }
-  const packages = productionPackages(source);
+  const packages = productionPackages(t.source);
   for (const pkg of packages) {
     // Nested packages are copied with their parent; copying them again is harmless but slow.
     if (packages.some((p) => p !== pkg && pkg.startsWith(`${p}/node_modules/`))) continue;
-    cpSync(join(source, pkg), join(appDir, pkg), { recursive: true, verbatimSymlinks: true });
+    cpSync(join(t.source, pkg), join(appDir, pkg), { recursive: true, verbatimSymlinks: true });
   }
-  // The .bin links npm made, kept only where they point into what we installed (node among them).
+  linkBins(t.source, appDir);
+  t.files.push(join(APP_DIR, 'node_modules'));
+  return appDir;
+}
+
+/** The .bin links npm made, kept only where they point into what we installed (node among them). */
+function linkBins(source: string, appDir: string): void {
   const binDir = join(source, 'node_modules/.bin');
   const appBin = join(appDir, 'node_modules/.bin');
   mkdirSync(appBin, { recursive: true });
@@ -152,53 +154,75 @@ export function installService(opts: InstallOptions): InstallReport {
       `the pinned Node runtime did not install under ${appDir}/node_modules/.bin/node`,
     );
   }
-  files.push(join(APP_DIR, 'node_modules'));
+}
 
-  // step: config (never overwrite)
-  const configPath = at(CONFIG_PATH);
-  let configWritten = false;
+/** Writes the initial config only when there is none (never overwrites); returns whether it wrote. */
+function writeConfigOnce(t: InstallTarget, edgeId: string | undefined): boolean {
+  const configPath = t.at(CONFIG_PATH);
   mkdirSync(dirname(configPath), { recursive: true });
-  if (!existsSync(configPath)) {
-    writeFileSync(configPath, initialConfig(source, opts.edgeId ?? sanitizeEdgeId(hostname())), {
-      mode: 0o640,
-    });
-    configWritten = true;
-    files.push(CONFIG_PATH);
-  }
+  if (existsSync(configPath)) return false;
+  writeFileSync(configPath, initialConfig(t.source, edgeId ?? sanitizeEdgeId(hostname())), {
+    mode: 0o640,
+  });
+  t.files.push(CONFIG_PATH);
+  return true;
+}
 
-  // step: systemd unit, sysusers, tmpfiles
+/** The systemd unit, sysusers and tmpfiles entries. */
+function placeSystemdFiles(t: InstallTarget): void {
   const place = (from: string, to: string, mode = 0o644) => {
-    mkdirSync(dirname(at(to)), { recursive: true });
-    cpSync(join(source, from), at(to));
-    chmodSync(at(to), mode);
-    files.push(to);
+    mkdirSync(dirname(t.at(to)), { recursive: true });
+    cpSync(join(t.source, from), t.at(to));
+    chmodSync(t.at(to), mode);
+    t.files.push(to);
   };
   place('systemd/outpost.service', '/usr/lib/systemd/system/outpost.service');
   place('systemd/outpost.sysusers', '/usr/lib/sysusers.d/outpost.conf');
   place('systemd/outpost.tmpfiles', '/usr/lib/tmpfiles.d/outpost.conf');
+}
 
-  // step: CLI wrapper on PATH
+/** The CLI wrapper on PATH, running the CLI with the pinned Node. */
+function writeCliWrapper(t: InstallTarget): void {
   const wrapper = '/usr/local/bin/outpost';
-  mkdirSync(dirname(at(wrapper)), { recursive: true });
+  mkdirSync(dirname(t.at(wrapper)), { recursive: true });
   writeFileSync(
-    at(wrapper),
+    t.at(wrapper),
     `#!/bin/sh\n# Outpost CLI with its pinned Node runtime.\nexec ${APP_DIR}/node_modules/.bin/node ${APP_DIR}/src/cli/main.ts "$@"\n`,
     { mode: 0o755 },
   );
-  files.push(wrapper);
+  t.files.push(wrapper);
+}
 
-  // step: activate (live system only)
-  if (root === '/') {
-    const exec =
-      opts.exec ?? ((cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: 'inherit' }));
-    for (const [cmd, args] of [
-      ['systemd-sysusers', ['/usr/lib/sysusers.d/outpost.conf']],
-      ['systemd-tmpfiles', ['--create', '/usr/lib/tmpfiles.d/outpost.conf']],
-      ['systemctl', ['daemon-reload']],
-    ] as const) {
-      exec(cmd, [...args]);
-      ran.push(`${cmd} ${args.join(' ')}`);
-    }
+/** Live system only: creates the user and the data dir, and reloads systemd; returns what it ran. */
+function activate(exec: (cmd: string, args: string[]) => void): string[] {
+  const ran: string[] = [];
+  for (const [cmd, args] of [
+    ['systemd-sysusers', ['/usr/lib/sysusers.d/outpost.conf']],
+    ['systemd-tmpfiles', ['--create', '/usr/lib/tmpfiles.d/outpost.conf']],
+    ['systemctl', ['daemon-reload']],
+  ] as const) {
+    exec(cmd, [...args]);
+    ran.push(`${cmd} ${args.join(' ')}`);
   }
-  return { root, appDir, configPath, configWritten, files, ran };
+  return ran;
+}
+
+/** Runs the steps: app → config (never overwritten) → systemd files → CLI wrapper → activate (root "/" only). */
+export function installService(opts: InstallOptions): InstallReport {
+  const root = resolve(opts.root);
+  const source = resolve(opts.source ?? SOURCE_ROOT);
+  if (!existsSync(join(source, 'node_modules/node/bin/node'))) {
+    throw new OutpostError(
+      'USAGE',
+      `no pinned Node runtime in ${source}/node_modules/node (run npm ci first)`,
+    );
+  }
+  const t: InstallTarget = { source, at: (p) => join(root, p), files: [] };
+  const appDir = installApp(t);
+  const configWritten = writeConfigOnce(t, opts.edgeId);
+  placeSystemdFiles(t);
+  writeCliWrapper(t);
+  const exec = opts.exec ?? ((cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: 'inherit' }));
+  const ran = root === '/' ? activate(exec) : [];
+  return { root, appDir, configPath: t.at(CONFIG_PATH), configWritten, files: t.files, ran };
 }

@@ -55,28 +55,17 @@ function registerDiskWriteMetric(registry: Registry): void {
   });
 }
 
-export function registerServiceMetrics(
-  registry: Registry,
-  deps: {
-    log: PartitionedLog;
-    edgeId: string;
-    version: string;
-    startedAt: number;
-    /** The log's configured disk limits (follow a SIGHUP reload), for the near-budget alert. */
-    limits?: () => { maxBytes: number; minFreeBytes: number };
-  },
-): ServiceMetrics {
-  const { log } = deps;
-  const labels = ['topic', 'partition'] as const;
-  const perPartition = (
-    name: string,
-    help: string,
-    pick: (p: ReturnType<PartitionedLog['partitions']>[number], now: number) => number | null,
-  ) =>
+type Partition = ReturnType<PartitionedLog['partitions']>[number];
+type LogStats = ReturnType<PartitionedLog['stats']>;
+const PARTITION_LABELS = ['topic', 'partition'] as const;
+
+/** Per-partition gauges: offsets, records, stored and raw bytes, age of the oldest record. */
+function registerPartitionGauges(registry: Registry, log: PartitionedLog): void {
+  const perPartition = (name: string, help: string, pick: (p: Partition, now: number) => number | null) =>
     new Gauge({
       name,
       help,
-      labelNames: labels,
+      labelNames: PARTITION_LABELS,
       registers: [registry],
       collect() {
         this.reset();
@@ -99,7 +88,20 @@ export function registerServiceMetrics(
   );
   perPartition('outpost_log_records', 'Records stored in the partition (end - start).', (p) => p.records);
   perPartition('outpost_log_partition_bytes', 'Encoded bytes stored for the partition.', (p) => p.bytes);
-  // Flash wear: what a commit costs, and what the process wrote per stored record.
+  perPartition(
+    'outpost_log_partition_raw_bytes',
+    'Uncompressed record-v2 bytes of what the partition stores (compare outpost_log_partition_bytes).',
+    (p) => p.rawBytes,
+  );
+  perPartition(
+    'outpost_log_oldest_record_age_seconds',
+    'Age of the oldest stored record (absent when empty).',
+    (p, now) => (p.oldestTimestamp === null ? null : Math.max(0, (now - p.oldestTimestamp) / 1000)),
+  );
+}
+
+/** Flash wear: what a commit costs, and what the process wrote per stored record. */
+function registerFlashWearMetrics(registry: Registry, log: PartitionedLog): void {
   new Counter({
     name: 'outpost_log_commits_total',
     help: 'LMDB commits that stored record batches, since start (each fsynced; fewer per record means less flash wear).',
@@ -118,30 +120,27 @@ export function registerServiceMetrics(
       this.inc(log.stats().appendedRecords);
     },
   });
-  if (processWriteBytes() !== null) {
-    new Gauge({
-      name: 'outpost_process_disk_write_bytes_per_appended_record',
-      help: 'Bytes this process wrote to storage per record the log stored, since start (flash wear per message; absent before the first record).',
-      registers: [registry],
-      collect() {
-        this.reset();
-        const v = processWriteBytes();
-        const n = log.stats().appendedRecords;
-        if (v !== null && n > 0) this.set(v / n);
-      },
-    });
-  }
-  perPartition(
-    'outpost_log_partition_raw_bytes',
-    'Uncompressed record-v2 bytes of what the partition stores (compare outpost_log_partition_bytes).',
-    (p) => p.rawBytes,
-  );
-  perPartition(
-    'outpost_log_oldest_record_age_seconds',
-    'Age of the oldest stored record (absent when empty).',
-    (p, now) => (p.oldestTimestamp === null ? null : Math.max(0, (now - p.oldestTimestamp) / 1000)),
-  );
-  const whole = (name: string, help: string, pick: (s: ReturnType<PartitionedLog['stats']>) => number) =>
+  if (processWriteBytes() === null) return;
+  new Gauge({
+    name: 'outpost_process_disk_write_bytes_per_appended_record',
+    help: 'Bytes this process wrote to storage per record the log stored, since start (flash wear per message; absent before the first record).',
+    registers: [registry],
+    collect() {
+      this.reset();
+      const v = processWriteBytes();
+      const n = log.stats().appendedRecords;
+      if (v !== null && n > 0) this.set(v / n);
+    },
+  });
+}
+
+/** The disk budget: file, used and free bytes, the configured limits, full, and drop-oldest deletions. */
+function registerDiskBudgetMetrics(
+  registry: Registry,
+  log: PartitionedLog,
+  limits: (() => { maxBytes: number; minFreeBytes: number }) | undefined,
+): void {
+  const whole = (name: string, help: string, pick: (s: LogStats) => number) =>
     new Gauge({
       name,
       help,
@@ -157,7 +156,6 @@ export function registerServiceMetrics(
     'Free bytes on the filesystem holding the data dir.',
     (s) => s.diskFreeBytes,
   );
-  const { limits } = deps;
   if (limits) {
     new Gauge({
       name: 'outpost_log_max_bytes',
@@ -186,10 +184,14 @@ export function registerServiceMetrics(
       this.inc(log.stats().droppedRecords);
     },
   });
+}
+
+/** Retention runs: records deleted per partition, partitions held back by a protected cursor. */
+function registerRetentionMetrics(registry: Registry): ServiceMetrics['onRetention'] {
   const retention = new Counter({
     name: 'outpost_log_retention_deleted_records_total',
     help: 'Records deleted by retention (time or size) since start.',
-    labelNames: labels,
+    labelNames: PARTITION_LABELS,
     registers: [registry],
   });
   const held = new Gauge({
@@ -197,6 +199,20 @@ export function registerServiceMetrics(
     help: 'Partitions where a protected cursor (an unmirrored required cluster) held retention back at the last run.',
     registers: [registry],
   });
+  return (report) => {
+    for (const [key, n] of Object.entries(report.deleted)) {
+      const cut = key.lastIndexOf('/');
+      retention.inc({ topic: key.slice(0, cut), partition: key.slice(cut + 1) }, n);
+    }
+    held.set(report.heldByCursor.length);
+  };
+}
+
+/** Lifecycle: build info, uptime, SIGHUP reloads by result. */
+function registerLifecycleMetrics(
+  registry: Registry,
+  deps: { edgeId: string; version: string; startedAt: number },
+): ServiceMetrics['onReload'] {
   new Gauge({
     name: 'outpost_build_info',
     help: 'Always 1; labels carry the version and gateway id.',
@@ -217,19 +233,29 @@ export function registerServiceMetrics(
     labelNames: ['result'],
     registers: [registry],
   });
-  return {
-    registry,
-    onRetention(report) {
-      for (const [key, n] of Object.entries(report.deleted)) {
-        const cut = key.lastIndexOf('/');
-        retention.inc({ topic: key.slice(0, cut), partition: key.slice(cut + 1) }, n);
-      }
-      held.set(report.heldByCursor.length);
-    },
-    onReload(result) {
-      reloads.inc({ result });
-    },
+  return (result) => {
+    reloads.inc({ result });
   };
+}
+
+/** The log's gauges and counters (per partition, flash wear, disk budget, retention) and the lifecycle ones. */
+export function registerServiceMetrics(
+  registry: Registry,
+  deps: {
+    log: PartitionedLog;
+    edgeId: string;
+    version: string;
+    startedAt: number;
+    /** The log's configured disk limits (follow a SIGHUP reload), for the near-budget alert. */
+    limits?: () => { maxBytes: number; minFreeBytes: number };
+  },
+): ServiceMetrics {
+  registerPartitionGauges(registry, deps.log);
+  registerFlashWearMetrics(registry, deps.log);
+  registerDiskBudgetMetrics(registry, deps.log, deps.limits);
+  const onRetention = registerRetentionMetrics(registry);
+  const onReload = registerLifecycleMetrics(registry, deps);
+  return { registry, onRetention, onReload };
 }
 
 interface MirrorStatusView {

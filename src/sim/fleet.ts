@@ -124,19 +124,22 @@ export function speaksMqtt5(index: number, share: number): boolean {
   return Math.floor((index + 1) * share) > Math.floor(index * share);
 }
 
-/**
- * Runs a fleet: connect (ramped) → generate at the configured rates with chaos → stop generating
- * at the bound → drain outstanding acknowledgements → disconnect → summary + acked record.
- */
-export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
-  const run = opts.run ?? `sim-${randomBytes(4).toString('hex')}`;
-  const startedAt = new Date();
-  const mixTotal = opts.qosMix.reduce((s, q) => s + q.weight, 0);
-  const puback = new LatencySamples();
+/** Counts the generate loop keeps, shared with the progress reporter. */
+interface Generation {
+  generated: number;
+  heldBack: number;
+}
+
+function brokerUrl(host: string, port: number): string {
+  return `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** One member per device, set-top boxes first, each with its clock skew, protocol level and start phase. */
+function buildMembers(opts: FleetOptions, run: string, puback: LatencySamples): Member[] {
   const skewRng = mulberry32(deriveSeed(opts.seed, '#skew'));
   const phaseRng = mulberry32(deriveSeed(opts.seed, '#phase'));
   const members: Member[] = [];
-  const url = `mqtt://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`;
+  const url = brokerUrl(opts.host, opts.port);
   const add = (kind: DeviceKind, count: number, rate: number) => {
     for (const id of fleetIds(kind, count, opts.idPrefix ?? '')) {
       const skew = opts.chaos?.skewMs ? Math.round(skewRng.float(-opts.chaos.skewMs, opts.chaos.skewMs)) : 0;
@@ -162,8 +165,11 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
   };
   add('stb', opts.stb, opts.rateStb);
   add('vehicle', opts.vehicles, opts.rateVehicle);
+  return members;
+}
 
-  // connect: ramp over up to 2 s so a big fleet does not open every socket in the same tick
+/** Starts every device, ramped over up to 2 s so a big fleet does not open every socket in the same tick. */
+async function connectRamped(members: readonly Member[]): Promise<void> {
   const rampMs = Math.min(2_000, members.length * 2);
   await Promise.all(
     members.map(
@@ -179,36 +185,34 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
         ),
     ),
   );
+}
 
-  const t0 = performance.now();
-  let generated = 0;
-  let heldBack = 0;
+function fleetTotals(members: readonly Member[]) {
+  let acked = 0;
+  let inFlight = 0;
+  let connected = 0;
+  let drops = 0;
+  let refusals = 0;
+  for (const { device } of members) {
+    acked += device.acks.acked.size;
+    inFlight += device.outstanding;
+    if (device.connected) connected++;
+    drops += device.stats.drops;
+    refusals += device.stats.refusals;
+  }
+  return { acked, inFlight, connected, drops, refusals };
+}
+
+/** A progress reporter: each call reports the totals and the ack rate since the previous call. */
+function progressReporter(opts: FleetOptions, members: readonly Member[], gen: Generation, t0: number) {
   let lastProgress = t0;
   let lastAcked = 0;
-  const limit = opts.messages ?? Number.POSITIVE_INFINITY;
-  const deadline = opts.durationMs === undefined ? Number.POSITIVE_INFINITY : t0 + opts.durationMs;
-  const chaosRng = mulberry32(deriveSeed(opts.seed, '#chaos'));
-  const totals = () => {
-    let acked = 0;
-    let inFlight = 0;
-    let connected = 0;
-    let drops = 0;
-    let refusals = 0;
-    for (const { device } of members) {
-      acked += device.acks.acked.size;
-      inFlight += device.outstanding;
-      if (device.connected) connected++;
-      drops += device.stats.drops;
-      refusals += device.stats.refusals;
-    }
-    return { acked, inFlight, connected, drops, refusals };
-  };
-  const progress = (now: number) => {
-    const t = totals();
+  const report = (now: number) => {
+    const t = fleetTotals(members);
     const dt = (now - lastProgress) / 1000;
     opts.onProgress?.({
       elapsedMs: now - t0,
-      generated,
+      generated: gen.generated,
       acked: t.acked,
       inFlight: t.inFlight,
       connected: t.connected,
@@ -220,52 +224,77 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
     lastProgress = now;
     lastAcked = t.acked;
   };
+  return { report, sinceLast: (now: number) => now - lastProgress };
+}
 
-  // generate: token credit per device, TICK_MS at a time
+type Progress = ReturnType<typeof progressReporter>;
+
+/** Generates at the configured rates with chaos, token credit per device, TICK_MS at a time, until the bound. */
+async function generateLoop(
+  opts: FleetOptions,
+  members: readonly Member[],
+  gen: Generation,
+  t0: number,
+  progress: Progress,
+): Promise<void> {
+  const mixTotal = opts.qosMix.reduce((s, q) => s + q.weight, 0);
+  const limit = opts.messages ?? Number.POSITIVE_INFINITY;
+  const deadline = opts.durationMs === undefined ? Number.POSITIVE_INFINITY : t0 + opts.durationMs;
+  const chaosRng = mulberry32(deriveSeed(opts.seed, '#chaos'));
   let last = performance.now();
-  while (generated < limit && performance.now() < deadline && !opts.signal?.aborted) {
+  while (gen.generated < limit && performance.now() < deadline && !opts.signal?.aborted) {
     await new Promise((r) => setTimeout(r, TICK_MS));
     const now = performance.now();
     const dt = (now - last) / 1000;
     last = now;
     const wall = Date.now();
     for (const m of members) {
-      if (generated >= limit) break;
+      if (gen.generated >= limit) break;
       if (opts.chaos?.disconnect && chaosRng.chance(opts.chaos.disconnect * dt)) m.device.drop();
       m.credit = Math.min(m.credit + m.rate * dt, Math.max(1, m.rate)); // at most 1 s of backlog
       if (opts.chaos?.burst && chaosRng.chance(opts.chaos.burst.probability * dt))
         m.credit += opts.chaos.burst.size;
-      while (m.credit >= 1 && generated < limit) {
+      while (m.credit >= 1 && gen.generated < limit) {
         if (!m.device.enqueue(pickQos(m.rng, opts.qosMix, mixTotal), wall)) {
-          heldBack += Math.floor(m.credit);
+          gen.heldBack += Math.floor(m.credit);
           m.credit = 0;
           break;
         }
         m.credit -= 1;
-        generated++;
+        gen.generated++;
       }
     }
-    if (now - lastProgress >= 1000) progress(now);
+    if (progress.sinceLast(now) >= 1000) progress.report(now);
   }
-  const genEnd = performance.now();
+}
 
-  // drain: wait for outstanding acknowledgements, reporting progress
+/** Waits for outstanding acknowledgements (bounded by drainTimeoutMs), reporting progress every second. */
+async function drain(opts: FleetOptions, members: readonly Member[], progress: Progress): Promise<void> {
   const drainUntil = Date.now() + (opts.drainTimeoutMs ?? 30_000);
-  const ticker = setInterval(() => progress(performance.now()), 1000);
+  const ticker = setInterval(() => progress.report(performance.now()), 1000);
   try {
     await Promise.all(members.map((m) => m.device.drain(Math.max(0, drainUntil - Date.now()), opts.signal)));
   } finally {
     clearInterval(ticker);
   }
-  const end = totals();
-  const drained = end.inFlight === 0;
-  progress(performance.now());
-  await Promise.all(members.map((m) => m.device.stop()));
+}
 
+interface RunFacts {
+  run: string;
+  startedAt: Date;
+  t0: number;
+  genEnd: number;
+  gen: Generation;
+  end: ReturnType<typeof fleetTotals>;
+  puback: LatencySamples;
+}
+
+/** The acked record and the summary of a finished run (all devices stopped). */
+function summarise(opts: FleetOptions, members: readonly Member[], f: RunFacts): FleetResult {
   const acked: AckedRecord = {
-    run,
+    run: f.run,
     seed: opts.seed,
-    startedAt: startedAt.toISOString(),
+    startedAt: f.startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     devices: new Map(members.map((m) => [m.device.id, m.device.acks])),
   };
@@ -281,12 +310,13 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
     publishes += device.stats.publishes;
     connects += device.stats.connects;
   }
-  const genS = (genEnd - t0) / 1000;
-  const totalS = (performance.now() - t0) / 1000;
+  const genS = (f.genEnd - f.t0) / 1000;
+  const totalS = (performance.now() - f.t0) / 1000;
+  const { end } = f;
   return {
     acked,
     summary: {
-      run,
+      run: f.run,
       seed: opts.seed,
       devices: {
         stb: opts.stb,
@@ -294,23 +324,47 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
         mqtt5: members.filter((_, i) => speaksMqtt5(i, opts.mqtt5Share ?? 0)).length,
         connectedAtEnd: end.connected,
       },
-      generated,
+      generated: f.gen.generated,
       publishes,
       acked: end.acked,
       qos0,
       unacked,
       retried,
-      heldBack,
+      heldBack: f.gen.heldBack,
       drops: end.drops,
       connects,
       refusals: end.refusals,
       durationS: Math.round(totalS * 10) / 10,
-      generatedPerSecond: genS > 0 ? Math.round(generated / genS) : 0,
+      generatedPerSecond: genS > 0 ? Math.round(f.gen.generated / genS) : 0,
       ackedPerSecond: totalS > 0 ? Math.round(end.acked / totalS) : 0,
-      pubackMs: puback.summary(),
-      drained,
+      pubackMs: f.puback.summary(),
+      drained: end.inFlight === 0,
     },
   };
+}
+
+/**
+ * Runs a fleet: connect (ramped) → generate at the configured rates with chaos → stop generating
+ * at the bound → drain outstanding acknowledgements → disconnect → summary + acked record.
+ */
+export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
+  const run = opts.run ?? `sim-${randomBytes(4).toString('hex')}`;
+  const startedAt = new Date();
+  const puback = new LatencySamples();
+  const members = buildMembers(opts, run, puback);
+  await connectRamped(members);
+
+  const t0 = performance.now();
+  const gen: Generation = { generated: 0, heldBack: 0 };
+  const progress = progressReporter(opts, members, gen, t0);
+  await generateLoop(opts, members, gen, t0, progress);
+  const genEnd = performance.now();
+
+  await drain(opts, members, progress);
+  const end = fleetTotals(members);
+  progress.report(performance.now());
+  await Promise.all(members.map((m) => m.device.stop()));
+  return summarise(opts, members, { run, startedAt, t0, genEnd, gen, end, puback });
 }
 
 export function formatProgress(p: FleetProgress): string {

@@ -1,8 +1,8 @@
-import { loadConfig } from '../../config/index.ts';
+import { type Config, type ListenerConfig, loadConfig } from '../../config/index.ts';
 import { OutpostError } from '../../errors.ts';
 import { type FleetOptions, formatProgress, parseQosMix, runFleet, writeAckedFile } from '../../sim/index.ts';
 import { flag, optionalString } from '../args.ts';
-import type { Command, CommandArgs } from '../command.ts';
+import type { Command, CommandArgs, CommandIO } from '../command.ts';
 import { openLogReader } from '../open-log.ts';
 
 /** The defaults of `outpost sim`, written once: the help text and the option parsing both read them. */
@@ -64,6 +64,113 @@ function mqtt5Share(args: CommandArgs): number {
       reason: 'mqtt5',
     });
   return share;
+}
+
+type TcpListener = Extract<ListenerConfig, { type: 'tcp' }> | undefined;
+
+/** The fleet's shape and chaos: read, and so checked, before --register writes anything. */
+function fleetShape(args: CommandArgs, tcp: TcpListener, register: boolean) {
+  let qosMix: FleetOptions['qosMix'];
+  try {
+    qosMix = parseQosMix(optionalString(args, 'qos-mix') ?? D.qosMix);
+  } catch (err) {
+    throw new OutpostError('USAGE', `--qos-mix: ${(err as Error).message}`, { reason: 'qos-mix' });
+  }
+  const port = num(args, 'port', tcp?.port && tcp.port > 0 ? tcp.port : D.port, { int: true });
+  const messages = num(args, 'messages', undefined, { int: true, min: 1 });
+  const duration = num(args, 'duration', messages === undefined ? D.durationSeconds : undefined);
+  const password = optionalString(args, 'password') ?? (register ? D.registerPassword : undefined);
+  const stb = num(args, 'stb', D.stb, { int: true }) as number;
+  const vehicles = num(args, 'vehicles', D.vehicles, { int: true }) as number;
+  const idPrefix = optionalString(args, 'id-prefix') ?? '';
+  const skew = num(args, 'chaos-skew', undefined);
+  const disconnect = num(args, 'chaos-disconnect', undefined);
+  const bursts = burst(optionalString(args, 'chaos-burst'));
+  return { qosMix, port, messages, duration, password, stb, vehicles, idPrefix, skew, disconnect, bursts };
+}
+
+type FleetShape = ReturnType<typeof fleetShape>;
+
+/** --register: adds the fleet's devices to the registry in the config's data dir (existing ones are kept). */
+async function registerFirst(config: Config, configPath: string, shape: FleetShape, io: CommandIO) {
+  const log = await openLogReader(config, configPath);
+  try {
+    const { openDevices } = await import('../../devices/index.ts');
+    const { registerFleet } = await import('../../sim/index.ts');
+    const devices = openDevices(log, { throttle: config.mqtt.authThrottle });
+    try {
+      const r = await registerFleet(devices, {
+        stb: shape.stb,
+        vehicles: shape.vehicles,
+        idPrefix: shape.idPrefix,
+        password: shape.password ?? D.registerPassword,
+      });
+      io.stderr.write(`sim: registered ${r.added} device(s), ${r.existing} already registered\n`);
+    } finally {
+      devices.close();
+    }
+    await log.flushed();
+  } finally {
+    await log.close();
+  }
+}
+
+/** Progress on stderr: one rewritten line on a terminal, else a line every 5 s; the first 5 refusals. */
+function stderrReporter(io: CommandIO): Pick<FleetOptions, 'onProgress' | 'onRefused'> {
+  const tty = (io.stderr as NodeJS.WriteStream).isTTY === true;
+  let lastLine = 0;
+  let refusals = 0;
+  return {
+    onProgress: (p) => {
+      if (tty) io.stderr.write(`\r${formatProgress(p)}\x1b[K`);
+      else if (p.elapsedMs - lastLine >= 5_000) {
+        lastLine = p.elapsedMs;
+        io.stderr.write(`${formatProgress(p)}\n`);
+      }
+    },
+    onRefused: (id, reason) => {
+      if (++refusals <= 5) io.stderr.write(`${tty ? '\n' : ''}sim: ${id} refused: ${reason}\n`);
+      if (refusals === 5) io.stderr.write('sim: (further refusals are only counted)\n');
+    },
+  };
+}
+
+/** The shape plus rates, seed, window and drain timeout: everything runFleet needs. */
+function fleetOptions(
+  args: CommandArgs,
+  shape: FleetShape,
+  tcp: TcpListener,
+  signal: AbortSignal,
+  reporter: Pick<FleetOptions, 'onProgress' | 'onRefused'>,
+): FleetOptions {
+  const { disconnect, bursts, skew } = shape;
+  const opts: FleetOptions = {
+    host: optionalString(args, 'host') ?? (tcp && tcp.host !== '0.0.0.0' ? tcp.host : D.host),
+    port: shape.port as number,
+    stb: shape.stb,
+    vehicles: shape.vehicles,
+    rateStb: num(args, 'rate-stb', D.rateStb) as number,
+    rateVehicle: num(args, 'rate-vehicle', D.rateVehicle) as number,
+    qosMix: shape.qosMix,
+    seed: num(args, 'seed', D.seed, { int: true }) as number,
+    idPrefix: shape.idPrefix,
+    maxInflightPerDevice: num(args, 'max-inflight', D.maxInflight, { int: true, min: 1 }) as number,
+    mqtt5Share: mqtt5Share(args),
+    drainTimeoutMs: (num(args, 'drain-timeout', D.drainTimeoutSeconds) as number) * 1000,
+    signal,
+    chaos: {
+      ...(disconnect !== undefined ? { disconnect } : {}),
+      ...(bursts !== undefined ? { burst: bursts } : {}),
+      ...(skew !== undefined ? { skewMs: skew } : {}),
+    },
+    ...reporter,
+  };
+  if (shape.messages !== undefined) opts.messages = shape.messages;
+  if (shape.password !== undefined) opts.password = shape.password;
+  if (shape.duration !== undefined) opts.durationMs = shape.duration * 1000;
+  const run = optionalString(args, 'run');
+  if (run !== undefined) opts.run = run;
+  return opts;
 }
 
 export const simCommand: Command = {
@@ -137,45 +244,8 @@ export const simCommand: Command = {
         reason: 'register',
       });
     }
-    let qosMix: FleetOptions['qosMix'];
-    try {
-      qosMix = parseQosMix(optionalString(args, 'qos-mix') ?? D.qosMix);
-    } catch (err) {
-      throw new OutpostError('USAGE', `--qos-mix: ${(err as Error).message}`, { reason: 'qos-mix' });
-    }
-    const port = num(args, 'port', tcp?.port && tcp.port > 0 ? tcp.port : D.port, { int: true });
-    const messages = num(args, 'messages', undefined, { int: true, min: 1 });
-    const duration = num(args, 'duration', messages === undefined ? D.durationSeconds : undefined);
-    const password = optionalString(args, 'password') ?? (register ? D.registerPassword : undefined);
-    const stb = num(args, 'stb', D.stb, { int: true }) as number;
-    const vehicles = num(args, 'vehicles', D.vehicles, { int: true }) as number;
-    const idPrefix = optionalString(args, 'id-prefix') ?? '';
-    const skew = num(args, 'chaos-skew', undefined);
-    const disconnect = num(args, 'chaos-disconnect', undefined);
-    const bursts = burst(optionalString(args, 'chaos-burst'));
-
-    if (register && config && configPath) {
-      const log = await openLogReader(config, configPath);
-      try {
-        const { openDevices } = await import('../../devices/index.ts');
-        const { registerFleet } = await import('../../sim/index.ts');
-        const devices = openDevices(log, { throttle: config.mqtt.authThrottle });
-        try {
-          const r = await registerFleet(devices, {
-            stb,
-            vehicles,
-            idPrefix,
-            password: password ?? D.registerPassword,
-          });
-          io.stderr.write(`sim: registered ${r.added} device(s), ${r.existing} already registered\n`);
-        } finally {
-          devices.close();
-        }
-        await log.flushed();
-      } finally {
-        await log.close();
-      }
-    }
+    const shape = fleetShape(args, tcp, register);
+    if (register && config && configPath) await registerFirst(config, configPath, shape, io);
 
     const controller = new AbortController();
     const onSignal = () => {
@@ -185,45 +255,8 @@ export const simCommand: Command = {
     };
     process.once('SIGINT', onSignal);
     const tty = (io.stderr as NodeJS.WriteStream).isTTY === true;
-    let lastLine = 0;
-    let refusals = 0;
-    const opts: FleetOptions = {
-      host: optionalString(args, 'host') ?? (tcp && tcp.host !== '0.0.0.0' ? tcp.host : D.host),
-      port: port as number,
-      stb,
-      vehicles,
-      rateStb: num(args, 'rate-stb', D.rateStb) as number,
-      rateVehicle: num(args, 'rate-vehicle', D.rateVehicle) as number,
-      qosMix,
-      seed: num(args, 'seed', D.seed, { int: true }) as number,
-      idPrefix,
-      maxInflightPerDevice: num(args, 'max-inflight', D.maxInflight, { int: true, min: 1 }) as number,
-      mqtt5Share: mqtt5Share(args),
-      drainTimeoutMs: (num(args, 'drain-timeout', D.drainTimeoutSeconds) as number) * 1000,
-      signal: controller.signal,
-      chaos: {
-        ...(disconnect !== undefined ? { disconnect } : {}),
-        ...(bursts !== undefined ? { burst: bursts } : {}),
-        ...(skew !== undefined ? { skewMs: skew } : {}),
-      },
-      onProgress: (p) => {
-        if (tty) io.stderr.write(`\r${formatProgress(p)}\x1b[K`);
-        else if (p.elapsedMs - lastLine >= 5_000) {
-          lastLine = p.elapsedMs;
-          io.stderr.write(`${formatProgress(p)}\n`);
-        }
-      },
-      onRefused: (id, reason) => {
-        if (++refusals <= 5) io.stderr.write(`${tty ? '\n' : ''}sim: ${id} refused: ${reason}\n`);
-        if (refusals === 5) io.stderr.write('sim: (further refusals are only counted)\n');
-      },
-    };
-    if (messages !== undefined) opts.messages = messages;
-    if (password !== undefined) opts.password = password;
-    if (duration !== undefined) opts.durationMs = duration * 1000;
-    const run = optionalString(args, 'run');
-    if (run !== undefined) opts.run = run;
     try {
+      const opts = fleetOptions(args, shape, tcp, controller.signal, stderrReporter(io));
       const { summary, acked } = await runFleet(opts);
       if (tty) io.stderr.write('\n');
       const out = optionalString(args, 'acked-out');

@@ -3,64 +3,67 @@
  * vanilla JS polling /v1/status. No external resources (the CSP forbids them), phone-first layout.
  *
  * `renderMain` runs on both sides: here to render the first response, and in the browser, where its
- * source is embedded with Function.prototype.toString (Node's type stripping leaves plain JS). So it
- * must stay self-contained: no imports, no outer variables.
+ * source and that of the functions it calls (RENDERERS) are embedded with Function.prototype.toString
+ * (Node's type stripping leaves plain JS). So they must stay self-contained: no imports, no outer
+ * variables but each other, and every function renderMain calls must be listed in RENDERERS.
  */
 import type { ServiceStatus } from './status.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: the renderer reads module status shapes defensively.
 type Loose = any;
 
-export function renderMain(s: Loose): string {
-  const esc = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-  const fmtInt = (v: unknown) => {
-    const n = num(v);
-    return n === null ? '–' : String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ' ');
-  };
-  const fmtBytes = (v: unknown) => {
-    let n = num(v);
-    if (n === null) return '–';
-    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-    let i = 0;
-    while (n >= 1024 && i < units.length - 1) {
-      n /= 1024;
-      i++;
-    }
-    return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
-  };
-  const fmtDur = (v: unknown) => {
-    const n = num(v);
-    if (n === null) return '–';
-    const t = Math.floor(n);
-    const d = Math.floor(t / 86400);
-    const h = Math.floor((t % 86400) / 3600);
-    const m = Math.floor((t % 3600) / 60);
-    const sec = t % 60;
-    return d > 0 ? `${d}d ${h}h ${m}m` : h > 0 ? `${h}h ${m}m ${sec}s` : m > 0 ? `${m}m ${sec}s` : `${sec}s`;
-  };
-  const fmtTime = (v: unknown) => {
-    if (v === null || v === undefined || v === '') return 'never';
-    const d = new Date(typeof v === 'number' ? v : String(v));
-    return Number.isNaN(d.getTime()) ? esc(v) : d.toISOString().replace('T', ' ').slice(0, 19);
-  };
-  const kv = (key: string, label: string, value: string, raw: unknown) =>
-    `<div class="kv"><span class="k">${label}</span><span class="v" data-k="${key}" data-raw="${esc(raw)}">${value}</span></div>`;
+function esc(v: unknown): string {
+  return String(v ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
 
-  // ingest: tolerate a few spellings of the same facts
-  const ing = s.ingest ?? {};
-  const devices = Array.isArray(ing.connectedDevices)
-    ? ing.connectedDevices.length
-    : (num(ing.connectedDevices) ?? num(ing.devices));
-  const connections = num(ing.connections) ?? num(ing.connectedClients);
-  const rate = num(ing.msgsPerSecond) ?? num(ing.messagesPerSecond) ?? num(ing.rate);
+function num(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
 
-  // mirror: flatten to rows {cluster, topic, partition, state, lagRecords, lagSeconds, lastAckedAt}
+function fmtInt(v: unknown): string {
+  const n = num(v);
+  return n === null ? '–' : String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ' ');
+}
+
+function fmtBytes(v: unknown): string {
+  let n = num(v);
+  if (n === null) return '–';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+function fmtDur(v: unknown): string {
+  const n = num(v);
+  if (n === null) return '–';
+  const t = Math.floor(n);
+  const d = Math.floor(t / 86400);
+  const h = Math.floor((t % 86400) / 3600);
+  const m = Math.floor((t % 3600) / 60);
+  const sec = t % 60;
+  return d > 0 ? `${d}d ${h}h ${m}m` : h > 0 ? `${h}h ${m}m ${sec}s` : m > 0 ? `${m}m ${sec}s` : `${sec}s`;
+}
+
+function fmtTime(v: unknown): string {
+  if (v === null || v === undefined || v === '') return 'never';
+  const d = new Date(typeof v === 'number' ? v : String(v));
+  return Number.isNaN(d.getTime()) ? esc(v) : d.toISOString().replace('T', ' ').slice(0, 19);
+}
+
+function kv(key: string, label: string, value: string, raw: unknown): string {
+  return `<div class="kv"><span class="k">${label}</span><span class="v" data-k="${key}" data-raw="${esc(raw)}">${value}</span></div>`;
+}
+
+/** The mirror status flattened to rows {cluster, topic, partition, state, lagRecords, lagSeconds, lastAckedAt}. */
+function mirrorRows(m: Loose): Loose[] {
   const rows: Loose[] = [];
   const addRows = (list: Loose, cluster: unknown) => {
     for (const r of Array.isArray(list) ? list : []) rows.push({ cluster: r.cluster ?? cluster, ...r });
   };
-  const m = s.mirror;
   if (Array.isArray(m)) addRows(m, undefined);
   else if (m && typeof m === 'object') {
     for (const key of ['links', 'partitions']) addRows(m[key], undefined);
@@ -83,6 +86,11 @@ export function renderMain(s: Loose): string {
       else rows.push({ cluster: name, ...c });
     }
   }
+  return rows;
+}
+
+/** Rows per datacenter: the worst link state, summed record lag, the largest lag in seconds, the last ack. */
+function datacenters(rows: Loose[]): Map<string, Loose> {
   const dcs = new Map<string, Loose>();
   const rank: Record<string, number> = {
     streaming: 0,
@@ -109,15 +117,17 @@ export function renderMain(s: Loose): string {
     d.parts.push(r);
     dcs.set(name, d);
   }
-  const LAG_WARN_SECONDS = 60;
-  const health = (state: string, lagSeconds: number) =>
-    state === 'stopped' || state === 'backing-off'
-      ? 'down'
-      : state !== 'streaming' || lagSeconds > LAG_WARN_SECONDS
-        ? 'lagging'
-        : 'ok';
+  return dcs;
+}
 
-  const topics = (s.topics ?? []) as Loose[];
+/** Header with the readiness badge, the summary cards (ingest: tolerating a few spellings), the log-full alert. */
+function cardsHtml(s: Loose): string {
+  const ing = s.ingest ?? {};
+  const devices = Array.isArray(ing.connectedDevices)
+    ? ing.connectedDevices.length
+    : (num(ing.connectedDevices) ?? num(ing.devices));
+  const connections = num(ing.connections) ?? num(ing.connectedClients);
+  const rate = num(ing.msgsPerSecond) ?? num(ing.messagesPerSecond) ?? num(ing.rate);
   const logInfo = s.log ?? {};
   let html = '';
   html += `<header><h1 data-k="edgeId">${esc(s.edgeId)}</h1><span class="badge ${s.ready ? 'ok' : 'down'}" data-k="ready">${s.ready ? 'ready' : esc(s.phase ?? 'not ready')}</span></header>`;
@@ -135,20 +145,32 @@ export function renderMain(s: Loose): string {
   html += kv('diskFree', 'Disk free', fmtBytes(logInfo.diskFreeBytes), logInfo.diskFreeBytes);
   html += '</section>';
   if (logInfo.full) html += '<p class="alert down">The log is full: new messages are refused.</p>';
+  return html;
+}
 
-  html += '<h2>Datacenters</h2>';
-  if (dcs.size === 0) html += '<p class="muted">No mirror links configured.</p>';
-  else {
-    html +=
-      '<table><thead><tr><th>Datacenter</th><th>Link</th><th>Lag (records)</th><th>Lag (s)</th><th>Last ack</th></tr></thead><tbody>';
-    for (const d of dcs.values()) {
-      const h = health(d.state, d.lagSeconds);
-      html += `<tr class="${h}" data-dc="${esc(d.name)}"><td>${esc(d.name)}</td><td data-k="dc-state">${esc(d.state)}</td><td data-k="dc-lagRecords" data-raw="${d.lagRecords}">${fmtInt(d.lagRecords)}</td><td data-k="dc-lagSeconds" data-raw="${d.lagSeconds}">${d.lagSeconds.toFixed(1)}</td><td>${fmtTime(d.lastAckedAt)}</td></tr>`;
-    }
-    html += '</tbody></table>';
-  }
-
+/** The datacenter table; a row is "down" when its link is stopped or backing off, "lagging" past 60 s. */
+function datacentersHtml(dcs: Map<string, Loose>): string {
+  const LAG_WARN_SECONDS = 60;
+  const health = (state: string, lagSeconds: number) =>
+    state === 'stopped' || state === 'backing-off'
+      ? 'down'
+      : state !== 'streaming' || lagSeconds > LAG_WARN_SECONDS
+        ? 'lagging'
+        : 'ok';
+  let html = '<h2>Datacenters</h2>';
+  if (dcs.size === 0) return `${html}<p class="muted">No mirror links configured.</p>`;
   html +=
+    '<table><thead><tr><th>Datacenter</th><th>Link</th><th>Lag (records)</th><th>Lag (s)</th><th>Last ack</th></tr></thead><tbody>';
+  for (const d of dcs.values()) {
+    const h = health(d.state, d.lagSeconds);
+    html += `<tr class="${h}" data-dc="${esc(d.name)}"><td>${esc(d.name)}</td><td data-k="dc-state">${esc(d.state)}</td><td data-k="dc-lagRecords" data-raw="${d.lagRecords}">${fmtInt(d.lagRecords)}</td><td data-k="dc-lagSeconds" data-raw="${d.lagSeconds}">${d.lagSeconds.toFixed(1)}</td><td>${fmtTime(d.lastAckedAt)}</td></tr>`;
+  }
+  return `${html}</tbody></table>`;
+}
+
+/** The topic table: records, disk and each partition's start–end offsets. */
+function topicsHtml(topics: Loose[]): string {
+  let html =
     '<h2>Topics</h2><table><thead><tr><th>Topic</th><th>Records</th><th>Disk</th><th>Offsets (partition: start–end)</th></tr></thead><tbody>';
   for (const t of topics) {
     const offs = (t.partitions ?? [])
@@ -159,10 +181,34 @@ export function renderMain(s: Loose): string {
       .join(' ');
     html += `<tr data-topic="${esc(t.topic)}"><td>${esc(t.topic)}</td><td data-k="topic-records" data-raw="${t.records}">${fmtInt(t.records)}</td><td data-k="topic-bytes" data-raw="${t.bytes}">${fmtBytes(t.bytes)}</td><td class="offs">${offs}</td></tr>`;
   }
-  html += '</tbody></table>';
-  html += `<footer class="muted">Outpost ${esc(s.version)} · updated <span data-k="now">${fmtTime(s.now)}</span> UTC</footer>`;
-  return html;
+  return `${html}</tbody></table>`;
 }
+
+export function renderMain(s: Loose): string {
+  return (
+    cardsHtml(s) +
+    datacentersHtml(datacenters(mirrorRows(s.mirror))) +
+    topicsHtml((s.topics ?? []) as Loose[]) +
+    `<footer class="muted">Outpost ${esc(s.version)} · updated <span data-k="now">${fmtTime(s.now)}</span> UTC</footer>`
+  );
+}
+
+/** Every function the browser needs to run renderMain, embedded by source into the page script. */
+const RENDERERS = [
+  esc,
+  num,
+  fmtInt,
+  fmtBytes,
+  fmtDur,
+  fmtTime,
+  kv,
+  mirrorRows,
+  datacenters,
+  cardsHtml,
+  datacentersHtml,
+  topicsHtml,
+  renderMain,
+];
 
 const STYLE = `
 :root{color-scheme:light dark;--ok:#1a7f37;--warn:#b26b00;--bad:#c62828;font-family:system-ui,sans-serif}
@@ -182,8 +228,8 @@ tr.down td{background:#c6282826}tr.down td:nth-child(2){color:var(--bad);font-we
 
 function clientScript(): string {
   return `
-${renderMain.toString()}
 (function () {
+${RENDERERS.map((f) => f.toString()).join('\n')}
   var q = new URLSearchParams(location.search).get('token');
   var url = '/v1/status' + (q ? '?token=' + encodeURIComponent(q) : '');
   var app = document.getElementById('app');

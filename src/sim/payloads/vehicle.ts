@@ -1,3 +1,4 @@
+import type { Rng } from '../prng.ts';
 import type { BodyOf, DeviceGenerator, GeneratorOptions, SimMessage } from './generator.ts';
 import type { VehiclePayload } from './schemas.ts';
 import { round } from './stb.ts';
@@ -16,6 +17,127 @@ const DTC_CODES = ['P0301', 'P0420', 'P0171', 'P0128', 'C0035', 'B1000', 'U0100'
 
 type Body = BodyOf<VehiclePayload>;
 
+type Event = { topic: string; body: Body };
+
+/** Where a vehicle is and what it does between two messages. */
+interface VehicleState {
+  powertrain: 'ice' | 'ev';
+  lat: number;
+  lon: number;
+  heading: number;
+  speed: number;
+  targetSpeed: number;
+  /** Fuel or state of charge, percent. */
+  level: number;
+  coolant: number;
+  odometer: number;
+  driving: boolean;
+  tripId: number;
+  stepsInTrip: number;
+  tick: number;
+}
+
+/** A parked vehicle near one of the depots, with random fuel, coolant and mileage. */
+function parkedAtDepot(rng: Rng): VehicleState {
+  const powertrain: 'ice' | 'ev' = rng.chance(0.35) ? 'ev' : 'ice';
+  const depot = rng.pick(DEPOTS);
+  return {
+    powertrain,
+    lat: depot[0] + rng.float(-0.05, 0.05),
+    lon: depot[1] + rng.float(-0.08, 0.08),
+    heading: rng.float(0, 360),
+    speed: 0,
+    targetSpeed: 50,
+    level: rng.float(30, 100),
+    coolant: rng.float(5, 20),
+    odometer: rng.float(1_000, 200_000),
+    driving: false,
+    tripId: 0,
+    stepsInTrip: 0,
+    tick: 0,
+  };
+}
+
+/** One STEP_S of driving: speed towards the target, heading drift, position, odometer, energy, coolant. */
+function move(v: VehicleState, rng: Rng): void {
+  if (rng.chance(0.05)) v.targetSpeed = rng.pick([30, 50, 50, 70, 100, 120]);
+  v.speed = Math.max(0, Math.min(200, v.speed + (v.targetSpeed - v.speed) * 0.3 + rng.gauss() * 2));
+  v.heading = (((v.heading + rng.gauss() * (v.speed > 80 ? 2 : 8)) % 360) + 360) % 360;
+  const meters = (v.speed / 3.6) * STEP_S;
+  const rad = (v.heading * Math.PI) / 180;
+  v.lat = Math.max(-89.9, Math.min(89.9, v.lat + (Math.cos(rad) * meters) / EARTH_M_PER_DEG_LAT));
+  v.lon += (Math.sin(rad) * meters) / (EARTH_M_PER_DEG_LAT * Math.cos((v.lat * Math.PI) / 180));
+  v.odometer += meters / 1000;
+  v.level = Math.max(0, v.level - (meters / 1000) * (v.powertrain === 'ev' ? 0.18 : 0.12));
+  if (v.level < 8 && rng.chance(0.2)) v.level = rng.float(80, 100); // refuelled / recharged
+  v.coolant = Math.min(125, v.coolant + (90 - v.coolant) * 0.05 + rng.gauss() * 0.3);
+}
+
+const gps = (v: VehicleState): Body => ({
+  type: 'gps',
+  tripId: Math.max(1, v.tripId),
+  lat: round(v.lat, 6),
+  lon: round(v.lon, 6),
+  speedKmh: round(v.speed, 1),
+  headingDeg: round(v.heading, 1) % 360,
+});
+
+const energy = (v: VehicleState): Body => ({
+  type: 'energy',
+  powertrain: v.powertrain,
+  levelPct: round(v.level, 1),
+  rangeKm: round(v.level * (v.powertrain === 'ev' ? 4 : 7), 0),
+});
+
+const telemetry = (deviceId: string, body: Body): Event => ({
+  topic: `vehicles/${deviceId}/telemetry/${body.type}`,
+  body,
+});
+
+const ignition = (v: VehicleState, state: 'on' | 'off'): Body => ({
+  type: 'ignition',
+  state,
+  tripId: v.tripId,
+  odometerKm: round(v.odometer, 1),
+});
+
+/** Parked: the engine cools down; now and then the ignition goes on and a trip starts. */
+function parkedStep(v: VehicleState, rng: Rng, deviceId: string): Event {
+  v.coolant = Math.max(-40, v.coolant + (12 - v.coolant) * 0.02);
+  if (rng.chance(0.25)) {
+    v.driving = true;
+    v.tripId++;
+    v.stepsInTrip = 0;
+    v.targetSpeed = rng.pick([30, 50, 70]);
+    return telemetry(deviceId, ignition(v, 'on'));
+  }
+  return telemetry(deviceId, energy(v));
+}
+
+/** Driving: move, then maybe end the trip or raise a trouble code, else energy, engine or a GPS fix. */
+function drivingStep(v: VehicleState, rng: Rng, deviceId: string): Event {
+  v.stepsInTrip++;
+  move(v, rng);
+  if (v.stepsInTrip > 60 && rng.chance(0.01)) {
+    v.driving = false;
+    v.speed = 0;
+    return telemetry(deviceId, ignition(v, 'off'));
+  }
+  if (rng.chance(0.004)) {
+    const severity = rng.pick(['info', 'warning', 'warning', 'critical'] as const);
+    return {
+      topic: `vehicles/${deviceId}/dtc`,
+      body: { type: 'dtc', code: rng.pick(DTC_CODES), severity, milOn: severity !== 'info' },
+    };
+  }
+  if (v.tick % 10 === 0) return telemetry(deviceId, energy(v));
+  if (v.tick % 5 === 0) {
+    const rpm = v.powertrain === 'ev' ? 0 : Math.round(Math.min(8000, 800 + v.speed * 28 + rng.gauss() * 50));
+    return telemetry(deviceId, { type: 'engine', coolantC: round(v.coolant, 1), rpm: Math.max(0, rpm) });
+  }
+  return telemetry(deviceId, gps(v));
+}
+
 /**
  * A vehicle: ignition on/off trips; while driving, GPS fixes follow a plausible route (heading
  * drifts smoothly, speed follows a target per road segment with noise, position advances by speed ×
@@ -25,87 +147,13 @@ type Body = BodyOf<VehiclePayload>;
 export function vehicleGenerator(opts: GeneratorOptions): DeviceGenerator {
   const { deviceId, run, rng } = opts;
   const skew = opts.clockSkewMs ?? 0;
-  const powertrain: 'ice' | 'ev' = rng.chance(0.35) ? 'ev' : 'ice';
-  const depot = rng.pick(DEPOTS);
-  let lat = depot[0] + rng.float(-0.05, 0.05);
-  let lon = depot[1] + rng.float(-0.08, 0.08);
-  let heading = rng.float(0, 360);
-  let speed = 0;
-  let targetSpeed = 50;
-  let level = rng.float(30, 100);
-  let coolant = rng.float(5, 20);
-  let odometer = rng.float(1_000, 200_000);
-  let driving = false;
-  let tripId = 0;
-  let stepsInTrip = 0;
+  const v = parkedAtDepot(rng);
   let seq = 1;
-  let tick = 0;
 
-  const move = (): void => {
-    if (rng.chance(0.05)) targetSpeed = rng.pick([30, 50, 50, 70, 100, 120]);
-    speed = Math.max(0, Math.min(200, speed + (targetSpeed - speed) * 0.3 + rng.gauss() * 2));
-    heading = (((heading + rng.gauss() * (speed > 80 ? 2 : 8)) % 360) + 360) % 360;
-    const meters = (speed / 3.6) * STEP_S;
-    const rad = (heading * Math.PI) / 180;
-    lat = Math.max(-89.9, Math.min(89.9, lat + (Math.cos(rad) * meters) / EARTH_M_PER_DEG_LAT));
-    lon += (Math.sin(rad) * meters) / (EARTH_M_PER_DEG_LAT * Math.cos((lat * Math.PI) / 180));
-    odometer += meters / 1000;
-    level = Math.max(0, level - (meters / 1000) * (powertrain === 'ev' ? 0.18 : 0.12));
-    if (level < 8 && rng.chance(0.2)) level = rng.float(80, 100); // refuelled / recharged
-    coolant = Math.min(125, coolant + (90 - coolant) * 0.05 + rng.gauss() * 0.3);
+  const event = (): Event => {
+    v.tick++;
+    return v.driving ? drivingStep(v, rng, deviceId) : parkedStep(v, rng, deviceId);
   };
-
-  const gps = (): Body => ({
-    type: 'gps',
-    tripId: Math.max(1, tripId),
-    lat: round(lat, 6),
-    lon: round(lon, 6),
-    speedKmh: round(speed, 1),
-    headingDeg: round(heading, 1) % 360,
-  });
-
-  const event = (): { topic: string; body: Body } => {
-    const telemetry = (body: Body) => ({ topic: `vehicles/${deviceId}/telemetry/${body.type}`, body });
-    tick++;
-    if (!driving) {
-      coolant = Math.max(-40, coolant + (12 - coolant) * 0.02);
-      if (rng.chance(0.25)) {
-        driving = true;
-        tripId++;
-        stepsInTrip = 0;
-        targetSpeed = rng.pick([30, 50, 70]);
-        return telemetry({ type: 'ignition', state: 'on', tripId, odometerKm: round(odometer, 1) });
-      }
-      return telemetry(energy());
-    }
-    stepsInTrip++;
-    move();
-    if (stepsInTrip > 60 && rng.chance(0.01)) {
-      driving = false;
-      speed = 0;
-      return telemetry({ type: 'ignition', state: 'off', tripId, odometerKm: round(odometer, 1) });
-    }
-    if (rng.chance(0.004)) {
-      const severity = rng.pick(['info', 'warning', 'warning', 'critical'] as const);
-      return {
-        topic: `vehicles/${deviceId}/dtc`,
-        body: { type: 'dtc', code: rng.pick(DTC_CODES), severity, milOn: severity !== 'info' },
-      };
-    }
-    if (tick % 10 === 0) return telemetry(energy());
-    if (tick % 5 === 0) {
-      const rpm = powertrain === 'ev' ? 0 : Math.round(Math.min(8000, 800 + speed * 28 + rng.gauss() * 50));
-      return telemetry({ type: 'engine', coolantC: round(coolant, 1), rpm: Math.max(0, rpm) });
-    }
-    return telemetry(gps());
-  };
-
-  const energy = (): Body => ({
-    type: 'energy',
-    powertrain,
-    levelPct: round(level, 1),
-    rangeKm: round(level * (powertrain === 'ev' ? 4 : 7), 0),
-  });
 
   return {
     deviceId,
