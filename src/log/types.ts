@@ -132,7 +132,10 @@ export interface LogOptions {
    * up to this much more append latency). Appends still resolve only after the fsynced commit.
    */
   commitWindowMs?: number;
-  /** A commit closes early once this many uncompressed record bytes wait. Default 1 MiB. */
+  /**
+   * A commit closes early once this many uncompressed record bytes wait. Default 1 MiB when the log
+   * is opened directly; the service passes log.commitMaxBytes (64 KiB by default).
+   */
   commitMaxBytes?: number;
   /**
    * "owner" (default): the one process that appends, moves cursors and runs retention (the service;
