@@ -1,7 +1,7 @@
 /**
  * The single writer of one session's remote partitions: reads the edge log from each partition's
  * next offset, plans wire batches, paces them, produces ONE request at a time per partition, and
- * on every ack records the index, moves the cursor and queues offset syncs (in that order).
+ * on every ack records the index and moves the cursor (one LMDB transaction) and queues offset syncs.
  *
  * One writer lives for one session (cluster-link.ts makes a new one per session); any failure is
  * handed to `fail`, which tears the whole session down, and the next session resumes from the
@@ -159,7 +159,7 @@ export class PartitionWriter {
     return produceBatch(ctx, p, session, out);
   }
 
-  /** After Kafka's ack (in order): index → cursor (LMDB, overlapped) → status → offset syncs. */
+  /** After Kafka's ack (in order): index + cursor (one LMDB transaction, overlapped) → status → offset syncs. */
   async #acked(p: Part, out: WireBatch, remoteBase: number): Promise<void> {
     const { alias, index, metrics, logger, edgeId, session, signal, syncs } = this.#d;
     const last = out.offsets[out.offsets.length - 1] as number;
