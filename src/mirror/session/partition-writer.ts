@@ -7,15 +7,12 @@
  * handed to `fail`, which tears the whole session down, and the next session resumes from the
  * remote tail.
  */
-import type { Logger } from 'pino';
 import type { ClusterConfig } from '../../config/index.ts';
-import type { PartitionedLog } from '../../log/index.ts';
 import { encodeOffsetSync } from '../formats/offset-sync.ts';
-import type { MirrorMetrics } from '../metrics.ts';
 import { offsetSyncsTopic } from '../naming.ts';
-import type { OffsetIndex } from '../offsets/offset-index.ts';
 import type { OffsetSyncQueue } from '../offsets/offset-syncs.ts';
 import { accountAck, recordAck } from './ack-accounting.ts';
+import type { ClusterLinkDeps } from './cluster-link.ts';
 import { forwardContext, planBatches, trimLanded, type WireBatch } from './forward.ts';
 import type { LinkStateMachine } from './link-state.ts';
 import type { Pacer } from './pacer.ts';
@@ -36,14 +33,8 @@ const MAX_IN_FLIGHT = 1;
 const MAX_ENTRIES_PER_READ = 256;
 
 /** What a session's writer shares with its link: the link's settings, pacer, syncs and state. */
-export interface WriterDeps {
-  alias: string;
-  edgeId: string;
-  log: PartitionedLog;
-  index: OffsetIndex;
-  logger: Logger;
-  metrics: MirrorMetrics;
-  priority: (topic: string) => number;
+export interface WriterDeps
+  extends Pick<ClusterLinkDeps, 'alias' | 'edgeId' | 'log' | 'index' | 'logger' | 'metrics' | 'priority'> {
   /** The link's settings now (a reload takes effect from the next batch). */
   config: () => ClusterConfig;
   pacer: Pacer;
