@@ -51,103 +51,160 @@ export interface MirrorThreadDeps {
   hooksModule?: string;
 }
 
-export async function startMirrorThread(deps: MirrorThreadDeps): Promise<Mirror> {
-  const { log } = deps;
-  const logger = deps.logger.child({ module: 'mirror' });
-  const translator = openOffsetIndex(log);
-  const restarts = threadRestartsCounter(deps.metrics);
-  let config = deps.config;
-  let last: Snapshot = { status: { edgeId: config.edgeId, clusters: [] }, holds: [] };
-  let lastMetrics: MetricsJson = [];
+/**
+ * One mirror thread at a time: spawns it, restarts it with backoff when it dies, stops it by a
+ * deadline. Holds what the proxy serves synchronously (the last snapshot and metrics).
+ */
+class ThreadSupervisor {
+  config: Config;
+  last: Snapshot;
+  lastMetrics: MetricsJson = [];
   /** Why the mirror is not running, while a new thread is awaited. */
-  let down: string | undefined;
-  let stopping = false;
-  let attempt = 0;
-  let restartTimer: NodeJS.Timeout | undefined;
+  down: string | undefined;
+  thread: MirrorThread;
+  #stopping = false;
+  #attempt = 0;
+  #restartTimer: NodeJS.Timeout | undefined;
   /** What an incomplete stop left behind (reported by holds() once the thread is gone). */
-  let incomplete: string[] = [];
+  #incomplete: string[] = [];
+  readonly #deps: MirrorThreadDeps;
+  readonly #logger: Logger;
+  readonly #restarts: ReturnType<typeof threadRestartsCounter>;
 
-  const spawn = (generation: number) => {
+  constructor(deps: MirrorThreadDeps, logger: Logger) {
+    this.#deps = deps;
+    this.#logger = logger;
+    this.config = deps.config;
+    this.#restarts = threadRestartsCounter(deps.metrics);
+    this.last = { status: { edgeId: deps.config.edgeId, clusters: [] }, holds: [] };
+    this.thread = this.#spawn(0);
+  }
+
+  /** Waits for the first thread's mirror; a failure terminates it and rethrows. */
+  async started(): Promise<void> {
+    try {
+      await this.thread.started;
+    } catch (err) {
+      this.#stopping = true;
+      await this.thread.terminate();
+      throw err;
+    }
+  }
+
+  holds(): string[] {
+    if (!this.thread.alive) return this.#incomplete;
+    return [...this.last.holds, `mirror thread (generation ${this.thread.generation})`];
+  }
+
+  #spawn(generation: number): MirrorThread {
     const t = new MirrorThread({
-      config,
-      log,
-      dataDir: deps.dataDir,
-      logger: deps.logging,
-      ...(deps.hooksModule ? { hooksModule: deps.hooksModule } : {}),
+      config: this.config,
+      log: this.#deps.log,
+      dataDir: this.#deps.dataDir,
+      logger: this.#deps.logging,
+      ...(this.#deps.hooksModule ? { hooksModule: this.#deps.hooksModule } : {}),
       generation,
       onSnapshot: (s) => {
-        last = s;
+        this.last = s;
       },
     });
-    void t.exited.then((how) => onExit(t, how));
+    void t.exited.then((how) => this.#onExit(t, how));
     return t;
-  };
+  }
 
-  const onExit = (t: MirrorThread, how: ThreadExit) => {
-    if (t !== thread) return;
-    if (stopping) {
+  #onExit(t: MirrorThread, how: ThreadExit): void {
+    if (t !== this.thread) return;
+    if (this.#stopping) {
       if (how.error)
-        logger.error({ err: how.error.message, stack: how.error.stack }, 'mirror thread died while stopping');
+        this.#logger.error(
+          { err: how.error.message, stack: how.error.stack },
+          'mirror thread died while stopping',
+        );
       return;
     }
     const lived = Date.now() - t.startedAt;
-    attempt = lived >= HEALTHY_MS ? 0 : attempt + 1;
-    const wait = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** Math.max(0, attempt - 1));
+    this.#attempt = lived >= HEALTHY_MS ? 0 : this.#attempt + 1;
+    const wait = Math.min(RESTART_MAX_MS, RESTART_MIN_MS * 2 ** Math.max(0, this.#attempt - 1));
     const cause = how.error?.message ?? `exit code ${how.code}`;
     const err = new OutpostError(
       'MIRROR_THREAD_EXITED',
       `the mirror thread (generation ${t.generation}) died after ${lived} ms: ${cause}; ingest goes on, the mirror restarts in ${wait} ms`,
       { reason: cause, cause: how.error },
     );
-    logger.error(
-      {
-        ...err.toLog(),
-        generation: t.generation,
-        exitCode: how.code,
-        stack: how.error?.stack,
-        restartInMs: wait,
-      },
-      err.message,
-    );
-    restarts.inc();
-    down = `mirror thread restarting: ${cause}`;
-    restartTimer = setTimeout(() => restart(t.generation + 1), wait);
-  };
+    const fields = {
+      generation: t.generation,
+      exitCode: how.code,
+      stack: how.error?.stack,
+      restartInMs: wait,
+    };
+    this.#logger.error({ ...err.toLog(), ...fields }, err.message);
+    this.#restarts.inc();
+    this.down = `mirror thread restarting: ${cause}`;
+    this.#restartTimer = setTimeout(() => this.#restart(t.generation + 1), wait);
+  }
 
-  const restart = (generation: number) => {
-    restartTimer = undefined;
-    if (stopping) return;
-    thread = spawn(generation);
-    const t = thread;
+  #restart(generation: number): void {
+    this.#restartTimer = undefined;
+    if (this.#stopping) return;
+    const t = this.#spawn(generation);
+    this.thread = t;
     t.started.then(
       () => {
-        if (t !== thread) return;
-        down = undefined;
-        logger.info({ generation }, 'mirror thread restarted');
+        if (t !== this.thread) return;
+        this.down = undefined;
+        this.#logger.info({ generation }, 'mirror thread restarted');
       },
       (err: unknown) => {
-        if (t !== thread || stopping) return;
+        if (t !== this.thread || this.#stopping) return;
         // It failed to start: its exit is handled like any other (logged, counted, backed off).
-        logger.error({ generation, err: String(err) }, 'mirror thread could not start the mirror');
+        this.#logger.error({ generation, err: String(err) }, 'mirror thread could not start the mirror');
         void t.terminate();
       },
     );
-  };
-
-  let thread = spawn(0);
-  try {
-    await thread.started;
-  } catch (err) {
-    stopping = true;
-    await thread.terminate();
-    throw err;
   }
 
+  async stop(timeoutMs: number): Promise<void> {
+    this.#stopping = true;
+    if (this.#restartTimer !== undefined) clearTimeout(this.#restartTimer);
+    const deadline = Date.now() + timeoutMs;
+    const t = this.thread;
+    if (!t.alive) return;
+    const held = [...this.last.holds, `mirror thread (generation ${t.generation})`];
+    const inner = Math.max(1, timeoutMs - Math.min(STOP_MARGIN_MS, timeoutMs * 0.2));
+    const report = await t.stop(inner, deadline);
+    // The thread is gone either way; an incomplete stop still names what it held at the end.
+    if (report === undefined) {
+      this.#incomplete = held.map((h) => `${h}: terminated at the deadline`);
+      throw stopIncomplete('mirror', this.#incomplete, timeoutMs);
+    }
+    if (report.error) {
+      this.#incomplete = report.holds.length > 0 ? report.holds : held;
+      if (isOutpostError(report.error, 'SHUTDOWN_INCOMPLETE')) throw report.error;
+      throw stopIncomplete(
+        'mirror',
+        [...this.#incomplete, `stop failed: ${report.error.message}`],
+        timeoutMs,
+      );
+    }
+  }
+}
+
+export async function startMirrorThread(deps: MirrorThreadDeps): Promise<Mirror> {
+  const { log } = deps;
+  const logger = deps.logger.child({ module: 'mirror' });
+  const translator = openOffsetIndex(log);
+  const sup = new ThreadSupervisor(deps, logger);
+  await sup.started();
+
+  const status = (): MirrorStatus =>
+    sup.down === undefined ? sup.last.status : downStatus(sup.last.status, log, sup.down);
+
   bridgeMirrorMetrics(deps.metrics, async () => {
-    if (down === undefined && thread.alive) {
+    const { thread } = sup;
+    if (sup.down === undefined && thread.alive) {
       const got = await thread.metrics(METRICS_TIMEOUT_MS);
       if (got !== undefined && got.length > 0) {
-        lastMetrics = got;
+        sup.lastMetrics = got;
         return got;
       }
       logger.warn(
@@ -155,41 +212,17 @@ export async function startMirrorThread(deps: MirrorThreadDeps): Promise<Mirror>
         'mirror thread did not answer a scrape in time: serving its last metrics',
       );
     }
-    return down === undefined ? lastMetrics : downMetrics(lastMetrics, status());
+    return sup.down === undefined ? sup.lastMetrics : downMetrics(sup.lastMetrics, status());
   });
-
-  const status = (): MirrorStatus => (down === undefined ? last.status : downStatus(last.status, log, down));
 
   return {
     translator,
     status,
     reload(next: Config) {
-      config = next;
-      thread.reload(next);
+      sup.config = next;
+      sup.thread.reload(next);
     },
-    holds: () => {
-      if (!thread.alive) return incomplete;
-      return [...last.holds, `mirror thread (generation ${thread.generation})`];
-    },
-    async stop({ timeoutMs }) {
-      stopping = true;
-      if (restartTimer !== undefined) clearTimeout(restartTimer);
-      const deadline = Date.now() + timeoutMs;
-      const t = thread;
-      if (!t.alive) return;
-      const held = [...last.holds, `mirror thread (generation ${t.generation})`];
-      const inner = Math.max(1, timeoutMs - Math.min(STOP_MARGIN_MS, timeoutMs * 0.2));
-      const report = await t.stop(inner, deadline);
-      // The thread is gone either way; an incomplete stop still names what it held at the end.
-      if (report === undefined) {
-        incomplete = held.map((h) => `${h}: terminated at the deadline`);
-        throw stopIncomplete('mirror', incomplete, timeoutMs);
-      }
-      if (report.error) {
-        incomplete = report.holds.length > 0 ? report.holds : held;
-        if (isOutpostError(report.error, 'SHUTDOWN_INCOMPLETE')) throw report.error;
-        throw stopIncomplete('mirror', [...incomplete, `stop failed: ${report.error.message}`], timeoutMs);
-      }
-    },
+    holds: () => sup.holds(),
+    stop: ({ timeoutMs }) => sup.stop(timeoutMs),
   };
 }
