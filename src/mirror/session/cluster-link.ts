@@ -146,6 +146,7 @@ export class ClusterLink {
         await session.close();
         this.#current = undefined;
         await Promise.allSettled([...this.#loops, this.#sessionWriter?.syncs, this.#setup]);
+        await this.#sessionWriter?.flushCommits();
         await settleCommits(this.#d, [...this.#parts.values()], this.#reported);
         this.#loops = [];
         this.#sessionWriter = undefined;

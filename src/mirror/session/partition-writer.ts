@@ -1,7 +1,8 @@
 /**
  * The single writer of one session's remote partitions: reads the edge log from each partition's
  * next offset, plans wire batches, paces them, produces ONE request at a time per partition, and
- * on every ack records the index and moves the cursor (one LMDB transaction) and queues offset syncs.
+ * on every ack records the index and moves the cursor (gathered with the session's other acks into
+ * one LMDB transaction per mirror.clusters.<c>.ackCommitMs) and queues offset syncs.
  *
  * One writer lives for one session (cluster-link.ts makes a new one per session); any failure is
  * handed to `fail`, which tears the whole session down, and the next session resumes from the
@@ -12,6 +13,7 @@ import { encodeOffsetSync } from '../formats/offset-sync.ts';
 import { offsetSyncsTopic } from '../naming.ts';
 import type { OffsetSyncQueue } from '../offsets/offset-syncs.ts';
 import { accountAck, recordAck } from './ack-accounting.ts';
+import { AckCommits } from './ack-commits.ts';
 import type { ClusterLinkDeps } from './cluster-link.ts';
 import { forwardContext, planBatches, trimLanded, type WireBatch } from './forward.ts';
 import type { LinkStateMachine } from './link-state.ts';
@@ -50,9 +52,16 @@ export class PartitionWriter {
   readonly #d: WriterDeps;
   #syncChain: Promise<void> = Promise.resolve();
   #throttledParts = 0;
+  readonly #commits: AckCommits;
 
   constructor(deps: WriterDeps) {
     this.#d = deps;
+    this.#commits = new AckCommits(() => deps.config().ackCommitMs);
+  }
+
+  /** Issues the acks' waiting index and cursor writes now (the session is ending). */
+  flushCommits(): Promise<void> {
+    return this.#commits.flush();
   }
 
   /** The offset-sync sends of this session (settled before the session is over). */
@@ -150,7 +159,7 @@ export class PartitionWriter {
     return produceBatch(ctx, p, session, out);
   }
 
-  /** After Kafka's ack (in order): index + cursor (one LMDB transaction, overlapped) → status → offset syncs. */
+  /** After Kafka's ack (in order): index + cursor (queued for the session's next commit) → status → offset syncs. */
   async #acked(p: Part, out: WireBatch, remoteBase: number): Promise<void> {
     const { alias, index, metrics, logger, edgeId, session, signal, syncs } = this.#d;
     const last = out.offsets[out.offsets.length - 1] as number;
@@ -161,21 +170,24 @@ export class PartitionWriter {
     const ctx = { session, alias, edgeId, logger, metrics, timeoutMs: this.#d.config().produceTimeoutMs };
     const plan = await accountAck(ctx, p, out.offsets, remoteBase);
     // Ack. In Kafka's order: p.next moves now; the index (exact translation) and the cursor (what
-    // retention may delete) commit to LMDB while the next batch is in flight. At most one commit
-    // is outstanding per partition. A crash before they commit loses nothing: the next session finds
-    // these records on the remote tail and indexes them (resume.ts).
+    // retention may delete) commit to LMDB while the next batches are in flight; the next send does
+    // not wait for them (the writes of one interval commit together, so what waits is bounded by the
+    // acks of one interval). A crash before they commit loses nothing: the next session finds these
+    // records on the remote tail and indexes them (resume.ts).
     const count = out.offsets.length;
     const prev = p.acking;
-    // Index and cursor are written in the same event turn, so lmdb-js commits them in one write
-    // transaction (one fsync, not two, per ack: the mirror shares the environment's single writer
-    // with the ingest's group commits). The cursor never needs the index first: a resume indexes
-    // whatever the index lacks from the remote tail, wherever the cursor stands.
-    p.acking = prev.then(async () => {
-      await Promise.all([
+    // Index and cursor wait in #commits with the other acks of this session and are issued in one
+    // event turn, so lmdb-js commits them all in one write transaction (ack-commits.ts): the mirror
+    // shares the environment's single writer with the ingest's group commits. The cursor never
+    // needs the index first: a resume indexes whatever the index lacks from the remote tail,
+    // wherever the cursor stands.
+    const written = this.#commits.add(() =>
+      Promise.all([
         recordAck(index, alias, p, out.offsets, remoteBase, plan),
         this.#advanceCursor(p, last + 1),
-      ]);
-    });
+      ]),
+    );
+    p.acking = Promise.all([prev, written]).then(() => undefined);
     p.acking.catch((err: unknown) => this.#d.fail(err));
     if (!plan) syncs.ackedOffsets(p.topic, p.partition, out.offsets, remoteBase);
     else for (const r of plan.first) syncs.acked(p.topic, p.partition, r.edgeStart, r.remoteStart, r.count);
@@ -187,7 +199,6 @@ export class PartitionWriter {
     metrics.records.inc({ cluster: alias, topic: p.topic }, count);
     metrics.bytes.inc({ cluster: alias }, out.bytes);
     metrics.batches.inc({ cluster: alias, how: out.how });
-    await prev;
     void this.flushSyncs();
   }
 
