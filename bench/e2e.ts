@@ -23,6 +23,7 @@
  *   BENCH_E2E_MIRROR_TIMEOUT_S bound on the wait for both clusters to catch up (default 120)
  *   BENCH_E2E_COMPRESSION      log.topics.*.compression of every topic (default zstd; none, gzip, snappy, lz4)
  *   BENCH_E2E_MIRROR_THREAD    "false" runs the links on the main thread (mirror.thread), for an A/B
+ *   BENCH_E2E_ACK_COMMIT_MS    mirror.clusters.<c>.ackCommitMs of both links (default: the schema's), for an A/B
  *   --quick                    20 devices, rates 200 and 400 for 5 s each, both run whatever their verdict (a smoke run)
  *
  * Every step is bounded: the load, at most 30 s for the last PUBACKs, BENCH_E2E_MIRROR_TIMEOUT_S
@@ -124,6 +125,9 @@ async function main(): Promise<void> {
         },
       },
     });
+    const ackCommitMs = process.env['BENCH_E2E_ACK_COMMIT_MS']
+      ? Number(process.env['BENCH_E2E_ACK_COMMIT_MS'])
+      : undefined;
     // BENCH_E2E_COMPRESSION: the codec of every topic's record batches (stored and mirrored as stored).
     const input = {
       ...base,
@@ -134,7 +138,17 @@ async function main(): Promise<void> {
         ),
       },
       // BENCH_E2E_MIRROR_THREAD=false: the links on the main thread (mirror.thread), for an A/B.
-      mirror: { ...base.mirror, thread: process.env['BENCH_E2E_MIRROR_THREAD'] !== 'false' },
+      // BENCH_E2E_ACK_COMMIT_MS: mirror.clusters.<c>.ackCommitMs of both links, for an A/B.
+      mirror: {
+        ...base.mirror,
+        thread: process.env['BENCH_E2E_MIRROR_THREAD'] !== 'false',
+        clusters: Object.fromEntries(
+          Object.entries(base.mirror?.clusters ?? {}).map(([alias, c]) => [
+            alias,
+            ackCommitMs === undefined ? c : { ...c, ackCommitMs },
+          ]),
+        ),
+      },
     };
     const configPath = join(dir, 'outpost.json');
     writeFileSync(configPath, JSON.stringify(input));
