@@ -123,56 +123,17 @@ export function connectHooks(deps: ConnectHookDeps) {
     callback: (error: AuthenticateError | null, success: boolean | null) => void,
   ) => {
     const meta = deps.metaOf(client);
-    const remoteAddress = meta?.remoteAddress ?? '';
     const verdict = verdicts.get(client);
     if (verdict) {
-      deps.refuse(verdict.reason, { clientId: client.id, remoteAddress, listener: meta?.listener });
+      deps.refuse(verdict.reason, {
+        clientId: client.id,
+        remoteAddress: meta?.remoteAddress ?? '',
+        listener: meta?.listener,
+      });
       callback(connackError(verdict.code, verdict.reason, verdict.reason), false);
       return;
     }
-    const a = deps.admission();
-    deps.devices
-      .authenticate({
-        clientId: client.id,
-        ...(username === undefined ? {} : { username }),
-        ...(password === undefined ? {} : { password: Buffer.from(password) }),
-        ...(meta?.certIdentities && meta.certIdentities.length > 0
-          ? { certIdentities: meta.certIdentities }
-          : {}),
-        remoteAddress,
-        allowAnonymous: a.allowAnonymous,
-      })
-      .then(
-        (result) => {
-          if (result.ok) {
-            deps.onAuthenticated(client, result.identity);
-            const will = deps.willRefusal(client);
-            if (will !== null) {
-              deps.refuse('will-refused', {
-                clientId: client.id,
-                deviceId: result.identity.deviceId ?? undefined,
-                remoteAddress,
-                willRefusal: will,
-              });
-              callback(connackError(5, `will refused: ${will}`, 'will-refused'), false);
-              return;
-            }
-            callback(null, true);
-            return;
-          }
-          deps.refuse(result.reason, {
-            clientId: client.id,
-            username,
-            remoteAddress,
-            listener: meta?.listener,
-          });
-          callback(connackError(AUTH_CODE[result.reason], result.reason, result.reason), false);
-        },
-        (err: unknown) => {
-          deps.refuse('auth-error', { clientId: client.id, err: String(err) });
-          callback(connackError(3, 'device registry unavailable', 'auth-error'), false);
-        },
-      );
+    authenticateDevice(deps, client, username, password, callback);
   };
 
   const authorizeSubscribe = (
@@ -185,4 +146,65 @@ export function connectHooks(deps: ConnectHookDeps) {
   };
 
   return { preConnect, authenticate, authorizeSubscribe };
+}
+
+/** Step 2: src/devices (password / certificate / anonymous policy), then the will. */
+function authenticateDevice(
+  deps: ConnectHookDeps,
+  client: AedesClient,
+  username: Readonly<string> | undefined,
+  password: Readonly<Buffer> | undefined,
+  callback: (error: AuthenticateError | null, success: boolean | null) => void,
+): void {
+  const meta = deps.metaOf(client);
+  const remoteAddress = meta?.remoteAddress ?? '';
+  deps.devices
+    .authenticate({
+      clientId: client.id,
+      ...(username === undefined ? {} : { username }),
+      ...(password === undefined ? {} : { password: Buffer.from(password) }),
+      ...(meta?.certIdentities && meta.certIdentities.length > 0
+        ? { certIdentities: meta.certIdentities }
+        : {}),
+      remoteAddress,
+      allowAnonymous: deps.admission().allowAnonymous,
+    })
+    .then(
+      (result) => {
+        if (result.ok) {
+          callback(...authenticated(deps, client, result.identity, remoteAddress));
+          return;
+        }
+        deps.refuse(result.reason, {
+          clientId: client.id,
+          username,
+          remoteAddress,
+          listener: meta?.listener,
+        });
+        callback(connackError(AUTH_CODE[result.reason], result.reason, result.reason), false);
+      },
+      (err: unknown) => {
+        deps.refuse('auth-error', { clientId: client.id, err: String(err) });
+        callback(connackError(3, 'device registry unavailable', 'auth-error'), false);
+      },
+    );
+}
+
+/** Step 3: the per-client pipeline state, then the will, checked like a PUBLISH on its topic. */
+function authenticated(
+  deps: ConnectHookDeps,
+  client: AedesClient,
+  identity: DeviceIdentity,
+  remoteAddress: string,
+): [ConnackError | null, boolean] {
+  deps.onAuthenticated(client, identity);
+  const will = deps.willRefusal(client);
+  if (will === null) return [null, true];
+  deps.refuse('will-refused', {
+    clientId: client.id,
+    deviceId: identity.deviceId ?? undefined,
+    remoteAddress,
+    willRefusal: will,
+  });
+  return [connackError(5, `will refused: ${will}`, 'will-refused'), false];
 }
