@@ -57,6 +57,8 @@ export const ERROR_CODES = [
   'INGEST_REFUSED',
   'ROUTE_INVALID',
   'LISTENER_FAILED',
+  'DOWNLINK_INVALID',
+  'DOWNLINK_STOPPED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -7,5 +7,5 @@ export { type Config, type ConfigInput, configSchema, EDGE_ID } from './schema/i
 export type { LogConfig, TopicConfig } from './schema/log.ts';
 export { TOPIC_NAME } from './schema/log.ts';
 export type { ClusterConfig, MirrorConfig } from './schema/mirror.ts';
-export type { ListenerConfig, MqttConfig } from './schema/mqtt.ts';
+export type { ListenerConfig, MqttConfig, SessionsConfig } from './schema/mqtt.ts';
 export type { RouteConfig } from './schema/routes.ts';

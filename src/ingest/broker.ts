@@ -9,6 +9,7 @@ import type { connectHooks } from './connect.ts';
 import type { ConnectionRegistry } from './connections.ts';
 import type { RefusalReason } from './metrics.ts';
 import type { PublishPipeline } from './pipeline.ts';
+import type { Sessions } from './sessions/sessions.ts';
 import type { AedesClientLike, Callback, ClientState, PublishPacketLike } from './types.ts';
 
 export interface BrokerDeps {
@@ -16,10 +17,12 @@ export interface BrokerDeps {
   hooks: ReturnType<typeof connectHooks>;
   authorizePublish: (client: AedesClientLike | null, packet: PublishPacketLike, cb: Callback) => void;
   onError: (client: AedesClient, err: Error) => void;
+  /** mqtt.sessions on: the LMDB persistence and the subscription ACL. Null: ingest only. */
+  sessions: Sessions | null;
 }
 
 export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
-  const { config, hooks } = deps;
+  const { config, hooks, sessions } = deps;
   const broker = new Aedes({
     id: 'outpost',
     concurrency: 1000,
@@ -31,25 +34,31 @@ export async function createBroker(deps: BrokerDeps): Promise<Aedes> {
     maxTopicLevels: 100,
     preConnect: hooks.preConnect as never,
     authenticate: hooks.authenticate,
-    authorizeSubscribe: hooks.authorizeSubscribe as never,
+    authorizeSubscribe: (sessions?.authorizeSubscribe ?? hooks.authorizeSubscribe) as never,
     authorizePublish: (client, packet, callback) =>
       deps.authorizePublish(client as never, packet as never, callback),
-    // Nothing subscribes, so nothing is forwarded; keep it that way even if a hook changes.
-    authorizeForward: () => null as never,
+    ...(sessions === null
+      ? {
+          // Nothing subscribes, so nothing is forwarded; keep it that way even if a hook changes.
+          authorizeForward: () => null as never,
+        }
+      : { persistence: sessions.persistence as never }),
   });
   await broker.listen();
-  // Device publishes and wills are in the log by the time aedes forwards them; nothing subscribes
-  // (SUBSCRIBE is denied) and retained messages are not kept, so aedes' forwarding pipeline
-  // (retained store, offline queues, mqemitter) has nothing to do. Broker-internal ($SYS) publishes,
-  // which carry no client, still go through it.
+  // Device publishes and wills are in the log by the time aedes forwards them (authorizePublish
+  // calls back after the append). Sessions off, or sessions.forwardDevicePublishes off: they go no
+  // further (nothing subscribes, or subscribers get only broker messages), so aedes' forwarding
+  // pipeline (retained store, offline queues, mqemitter) has nothing to do for them.
+  // Broker-internal publishes ($SYS, the downlink), which carry no client, go through it.
   // aedes' runtime signature is publish(packet, client?, done); its typings only know (packet, done).
+  const forward = sessions !== null && config.mqtt.sessions.forwardDevicePublishes;
   const brokerPublish = broker.publish.bind(broker) as unknown as (
     p: unknown,
     c: unknown,
     d: unknown,
   ) => void;
   broker.publish = ((packet: unknown, client: unknown, done?: (err?: Error | null) => void) => {
-    if (client === null || client === undefined || typeof client === 'function') {
+    if (forward || client === null || client === undefined || typeof client === 'function') {
       brokerPublish(packet, client, done);
       return;
     }

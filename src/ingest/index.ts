@@ -1,4 +1,5 @@
-// Public face of MQTT ingest: the broker lifecycle, and the route parser (for check-config and tools).
+// Public face of MQTT ingest: the broker lifecycle, the downlink (broker-to-device messages, with
+// mqtt.sessions on), and the route parser (for check-config and tools).
 export { type Ingest, type IngestDeps, type IngestStatus, startIngest } from './ingest.ts';
 export type { RefusalReason } from './metrics.ts';
 export {
@@ -9,3 +10,4 @@ export {
   type RouteMatch,
   renderKey,
 } from './routing.ts';
+export type { DeliveryOutcome, Downlink, DownlinkMessage } from './sessions/downlink.ts';

@@ -25,7 +25,9 @@ import { createMetrics, RateWindow, type RefusalReason } from './metrics.ts';
 import { Mqtt5Front } from './mqtt5/front.ts';
 import { PublishPipeline } from './pipeline.ts';
 import { compileRoutes } from './routing.ts';
-import type { PipelineSettings } from './types.ts';
+import type { Downlink } from './sessions/downlink.ts';
+import { Sessions } from './sessions/sessions.ts';
+import type { PipelineSettings, PublishPacketLike } from './types.ts';
 import { sortErrorReason } from './wire.ts';
 
 export interface IngestDeps {
@@ -56,10 +58,18 @@ export interface Ingest {
   status(): IngestStatus;
   reload(config: Config): void;
   stop(opts: { timeoutMs: number }): Promise<void>;
+  /** Broker-to-device messages (mqtt.sessions on); null when sessions are off. */
+  downlink(): Downlink | null;
 }
 
 function settingsOf(config: Config): PipelineSettings {
-  return { routes: compileRoutes(config.routes), unrouted: config.unrouted, limits: config.mqtt.limits };
+  const { sessions } = config.mqtt;
+  return {
+    routes: compileRoutes(config.routes),
+    unrouted: config.unrouted,
+    limits: config.mqtt.limits,
+    keepRetained: sessions.enabled && sessions.forwardDevicePublishes,
+  };
 }
 
 /** What the named parts of startIngest share. */
@@ -76,17 +86,39 @@ interface Core {
   isReady: boolean;
   /** Set once the MQTT 5 front exists (the hooks it runs are built before it). */
   mqtt5: Mqtt5Front | null;
+  /** mqtt.sessions on (read at start; changes need a restart). */
+  sessions: Sessions | null;
 }
 
-export async function startIngest(deps: IngestDeps): Promise<Ingest> {
+/** Step 1: metrics, refusal book, sessions (if on), routes and the pipeline. */
+function newCore(deps: IngestDeps): Core {
   const logger = deps.logger.child({ module: 'ingest' });
   const metrics = createMetrics(deps.metrics);
   const refusals = refusalBook(deps.log, metrics, logger);
   const byTopic = new Map<string, { messages: number; bytes: number }>();
   const rate = new RateWindow();
-  // Step 1: routes and the pipeline.
+  const sessions = deps.config.mqtt.sessions.enabled
+    ? new Sessions({
+        config: deps.config.mqtt.sessions,
+        host: deps.log,
+        logger,
+        metrics,
+        refuse: refusals.refuse,
+        identityOf: (client) => core.connections.stateOf(client as AedesClient)?.identity,
+      })
+    : null;
   const pipeline = new PublishPipeline(
-    { log: deps.log, logger, metrics, rate, refuse: refusals.refuse, byTopic },
+    {
+      log: deps.log,
+      logger,
+      metrics,
+      rate,
+      refuse: refusals.refuse,
+      byTopic,
+      // MQTT 5 connections keep their own QoS 2 state (mqtt5/), never aedes'.
+      qos2Held: (client, id) =>
+        !Mqtt5Front.isMqtt5(client as never) && sessions?.holdsIncoming(client.id, id) === true,
+    },
     settingsOf(deps.config),
   );
   const core: Core = {
@@ -101,7 +133,14 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
     stopping: false,
     isReady: false,
     mqtt5: null,
+    sessions,
   };
+  return core;
+}
+
+export async function startIngest(deps: IngestDeps): Promise<Ingest> {
+  const core = newCore(deps);
+  const { pipeline, refusals, logger, sessions } = core;
   // Step 2: the broker and its hooks, and the MQTT 5 front that runs the same hooks.
   const hooks = brokerHooks(core);
   const broker = await createBroker({
@@ -115,7 +154,10 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
         callback,
       ),
     onError: (client, err) => onBrokerError(core, client, err),
+    sessions,
   });
+  sessions?.attach(broker);
+  if (sessions) await sessions.replayWills((will, clientId) => replayWill(core, broker, will, clientId));
   const mqtt5 = mqtt5Front(core, hooks, broker);
   core.mqtt5 = mqtt5;
   const onHandshakeError: HandshakeError = (err, remoteAddress) => {
@@ -166,6 +208,7 @@ function brokerHooks(core: Core): ReturnType<typeof connectHooks> {
       // A 3.1.1 connection takes over an MQTT 5 one with its client id (MQTT 5 takes over in mqtt5/).
       if (!Mqtt5Front.isMqtt5(client)) core.mqtt5?.takeOver(client.id);
       connections.authenticated(client, identity);
+      if (!Mqtt5Front.isMqtt5(client)) core.sessions?.onAuthenticated(client);
       if (Mqtt5Front.isMqtt5(client)) {
         const state = connections.stateOf(client);
         if (state) state.negativeAcks = true;
@@ -200,6 +243,18 @@ function mqtt5Front(core: Core, hooks: ReturnType<typeof connectHooks>, broker: 
   });
 }
 
+/** A will stored by a connection the previous process lost: appended, then forwarded if configured. */
+function replayWill(core: Core, broker: Aedes, will: PublishPacketLike, clientId: string): Promise<void> {
+  const client = { id: clientId, closed: true, conn: { destroy() {} } };
+  return new Promise((resolve, reject) => {
+    core.pipeline.authorize(null, client, will, (err) => {
+      if (err) return reject(err);
+      if (!core.config.mqtt.sessions.forwardDevicePublishes) return resolve();
+      broker.publish(will as never, (e?: Error | null) => (e ? reject(e) : resolve()));
+    });
+  });
+}
+
 function onBrokerError(core: Core, client: AedesClient, err: Error): void {
   const sorted = sortErrorReason(err);
   if (sorted === 'counted') return; // our own refusal, counted where it happened
@@ -220,6 +275,7 @@ function ingestFace(core: Core, listeners: Listener[], broker: Aedes, offChange:
   const addresses = () => listeners.map(({ type, host, port }) => ({ type, host, port }));
   return {
     addresses,
+    downlink: () => core.sessions?.downlink() ?? null,
     ready: () => core.isReady && !core.stopping,
     status: () => ({
       ready: core.isReady && !core.stopping,
@@ -261,7 +317,10 @@ function ingestFace(core: Core, listeners: Listener[], broker: Aedes, offChange:
             core.mqtt5?.closeAll();
             await new Promise<void>((resolve) => broker.close(() => resolve()));
           },
-          closeRest: () => pipeline.close(),
+          closeRest: () => {
+            core.sessions?.stop();
+            pipeline.close();
+          },
         },
         timeoutMs,
       );

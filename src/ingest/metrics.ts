@@ -59,6 +59,17 @@ export interface IngestMetrics {
   connections: Gauge;
   connectedDevices: Gauge;
   paused: Counter;
+  /** Messages not queued for a session (queue full) and retained messages not kept. */
+  sessionDropped: Counter<'reason'>;
+  /** Where the session gauges read from (null while sessions are off: they read 0). */
+  sessionStats: { source: (() => SessionStats) | null };
+}
+
+export interface SessionStats {
+  sessions: number;
+  subscriptions: number;
+  queued: number;
+  retained: number;
 }
 
 function getOrCreate<T>(registry: Registry, name: string, make: () => T): T {
@@ -67,7 +78,11 @@ function getOrCreate<T>(registry: Registry, name: string, make: () => T): T {
 
 export function createMetrics(registry: Registry): IngestMetrics {
   const registers = [registry];
+  const sessionStats: IngestMetrics['sessionStats'] = { source: null };
+  sessionGauges(registry, sessionStats);
   return {
+    sessionStats,
+    sessionDropped: sessionDropped(registry),
     messages: getOrCreate(
       registry,
       'outpost_ingest_messages_total',
@@ -143,6 +158,52 @@ export function createMetrics(registry: Registry): IngestMetrics {
         }),
     ),
   };
+}
+
+/** Messages a session's full queue did not take, and retained messages the full store did not keep. */
+function sessionDropped(registry: Registry): Counter<'reason'> {
+  return getOrCreate(
+    registry,
+    'outpost_mqtt_session_dropped_total',
+    () =>
+      new Counter({
+        name: 'outpost_mqtt_session_dropped_total',
+        help: 'Messages not queued for a persistent session because its queue was full (reason queue-full), and retained messages not kept because mqtt.sessions.maxRetained topics are (retained-full).',
+        labelNames: ['reason'] as const,
+        registers: [registry],
+      }),
+  );
+}
+
+const SESSION_GAUGES: Array<[string, string, keyof SessionStats]> = [
+  [
+    'outpost_mqtt_sessions',
+    'Persistent MQTT sessions with stored subscriptions (online or not).',
+    'sessions',
+  ],
+  ['outpost_mqtt_subscriptions', 'Subscriptions stored for persistent sessions.', 'subscriptions'],
+  [
+    'outpost_mqtt_session_queued',
+    'QoS 1/2 messages held for persistent sessions (queued offline or unacknowledged in flight).',
+    'queued',
+  ],
+  ['outpost_mqtt_retained', 'Retained messages stored.', 'retained'],
+];
+
+/** Gauges read at scrape time from the sessions' store (mqtt.sessions); 0 while sessions are off. */
+function sessionGauges(registry: Registry, holder: IngestMetrics['sessionStats']): void {
+  for (const [name, help, field] of SESSION_GAUGES) {
+    const existing = registry.getSingleMetric(name);
+    if (existing !== undefined) registry.removeSingleMetric(name);
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(holder.source?.()[field] ?? 0);
+      },
+    });
+  }
 }
 
 /** Per-second buckets over the last 10 s, for status().msgsPerSecond. */

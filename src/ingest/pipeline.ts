@@ -50,6 +50,11 @@ export interface PipelineDeps {
   /** Called once per refusal: counts and (unless `log` is false) logs it. */
   refuse: (reason: RefusalReason, fields: Record<string, unknown>, log?: boolean) => void;
   byTopic: Map<string, { messages: number; bytes: number }>;
+  /**
+   * Sessions on: this QoS 2 id of this client was appended and answered PUBREC by an earlier
+   * connection (or process), awaiting PUBREL: a resend is acknowledged, not appended [MQTT-4.3.3-2].
+   */
+  qos2Held?: (client: AedesClientLike, messageId: number) => boolean;
 }
 
 export class PublishPipeline {
@@ -153,9 +158,13 @@ export class PublishPipeline {
     }
     // Step 4: the record (it is the Admitted itself; headers come precomputed per connection and topic).
     const pending = admittedRecord(resolved, state, client, packet, payload, received, cb);
-    // Retained messages are recorded (mqtt.retain header) but not kept by the broker: there is no
-    // subscriber to hand them to. Clearing the flag stops aedes' retained store from growing.
-    packet.retain = false;
+    if (!pending.skip && packet.qos === 2 && packet.messageId !== undefined && client !== null) {
+      pending.skip = this.#deps.qos2Held?.(client, packet.messageId) === true;
+    }
+    // Retained messages are recorded (mqtt.retain header). Unless sessions forward device publishes
+    // they are not kept by the broker: nobody would get them. Clearing the flag stops aedes'
+    // retained store from growing.
+    if (!this.#settings.keepRetained) packet.retain = false;
     // Isolation: a record the log would refuse is refused here, for this connection alone, before it
     // can join (and fail) a group commit shared with other devices.
     const invalid = this.#deps.log.validate(pending);

@@ -109,4 +109,6 @@ export interface PipelineSettings {
   routes: CompiledRoute[];
   unrouted: string | null;
   limits: Config['mqtt']['limits'];
+  /** Sessions forward device publishes: a retained PUBLISH is kept as the topic's retained message. */
+  keepRetained: boolean;
 }

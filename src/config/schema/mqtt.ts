@@ -96,6 +96,63 @@ export const authThrottleSchema = z
   })
   .strict();
 
+/** Filters in the sessions ACL: MQTT topic filters; in deviceFilters `{deviceId}` stands for a whole level. */
+const filterTemplate = z
+  .string()
+  .min(1)
+  .max(512)
+  .refine(
+    (f) =>
+      f
+        .split('/')
+        .every((l, i, all) => (l !== '#' || i === all.length - 1) && (l.length <= 1 || !/[+#]/.test(l))),
+    {
+      message: 'expected an MQTT topic filter ("+" and "#" alone in their level, "#" last)',
+    },
+  );
+
+export const DEFAULT_DEVICE_FILTER = 'devices/{deviceId}/commands/#';
+
+/** Owner: src/ingest/sessions. Off by default: ingest-only, as before sessions existed. */
+export const sessionsSchema = z
+  .object({
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Durable MQTT 3.1/3.1.1 sessions and subscriptions, kept in the log's LMDB environment: subscriptions (per the ACL below), in-flight QoS 1/2 state, offline queues, session-present, wills across a crash, retained messages, and the downlink (broker-to-device messages). Off: every SUBSCRIBE is refused (SUBACK 0x80, counted as subscribe-denied), no session state is kept, and retained messages and wills are only appended to the log. MQTT 5 connections refuse SUBSCRIBE either way.",
+      ),
+    deviceFilters: z
+      .array(filterTemplate)
+      .default([DEFAULT_DEVICE_FILTER])
+      .describe(
+        'Filters an authenticated device may subscribe to; `{deviceId}` is replaced by its id. A SUBSCRIBE filter is granted when every topic it matches is matched by one of these (equal or narrower), else answered 0x80 and counted as subscribe-denied.',
+      ),
+    anonymousFilters: z
+      .array(filterTemplate)
+      .default([])
+      .describe(
+        'Filters an anonymous client (see mqtt.allowAnonymous, e.g. "loopback" for apps on the gateway) may subscribe to, e.g. ["#"]. Empty: anonymous clients may not subscribe.',
+      ),
+    forwardDevicePublishes: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Deliver what devices publish to matching subscribers, as a normal broker does, once it is durably in the log (after the append that precedes the PUBACK/PUBREC). Device retained messages are then kept too. Off: subscribers get only downlink messages.',
+      ),
+    maxQueuedPerSession: positiveInt
+      .default(1000)
+      .describe(
+        'QoS 1/2 messages held for one persistent session (offline queue plus unacknowledged in flight). Beyond it a new message is not queued for that session: counted in outpost_mqtt_session_dropped_total and logged.',
+      ),
+    maxRetained: positiveInt
+      .default(10_000)
+      .describe(
+        'Retained topics kept. A retained message on a new topic beyond it is not kept (still delivered and in the log): counted in outpost_mqtt_session_dropped_total{reason="retained-full"}.',
+      ),
+  })
+  .strict();
+
 export const mqttSchema = z
   .object({
     listeners: z
@@ -116,8 +173,14 @@ export const mqttSchema = z
         'A client that does not read its acknowledgements for this long is disconnected (ms). 0: never.',
       ),
     connectTimeoutMs: positiveInt.default(30_000).describe('Time from TCP accept to CONNECT (ms).'),
+    sessions: sessionsSchema
+      .prefault({})
+      .describe(
+        'Durable sessions, subscriptions and the downlink (MQTT 3.1/3.1.1). Off by default. Changes need a restart.',
+      ),
   })
   .strict();
 
 export type ListenerConfig = z.infer<typeof listenerSchema>;
 export type MqttConfig = z.infer<typeof mqttSchema>;
+export type SessionsConfig = z.infer<typeof sessionsSchema>;

@@ -1,0 +1,404 @@
+/**
+ * An aedes 1.x persistence (the async interface of aedes-persistence 11: every method returns a
+ * Promise, streams are Readables, `setup` is an async function) on LMDB, in the log's environment
+ * (store.ts has the layout). No maintained aedes persistence shares an existing LMDB environment
+ * (aedes-persistence-level, -redis, -mongodb, -nedb bring their own stores), hence this one.
+ *
+ * What stays in memory: the subscription trie (rebuilt from sessions.subs at setup) and each
+ * session's queue length. Everything else is read from LMDB when needed.
+ *
+ * Deviations from the in-memory reference, on purpose:
+ *   - addSubscriptions keeps only what the ACL allows: aedes stores a SUBSCRIBE's whole filter list
+ *     once one of its filters is granted (lib/handlers/subscribe.js storeSubscriptions), so a denied
+ *     filter would otherwise be stored and queued for.
+ *   - one queued copy per session and message, however many of its filters match (keyed by
+ *     brokerCounter), as aedes delivers one copy online (client.js dedupe).
+ *   - each session's queue is bounded (hooks.maxQueued); what does not fit is dropped and reported.
+ */
+import { Readable } from 'node:stream';
+import type { Aedes } from 'aedes';
+import { FilterTrie, type TrieEntry, topicMatches } from './filters.ts';
+import {
+  type OutgoingValue,
+  ofClient,
+  openSessionDbs,
+  type SessionDbs,
+  type StoreHost,
+  type SubValue,
+  toBuffer,
+  type WillValue,
+} from './store.ts';
+
+type ClientRef = { id: string };
+type Sub = { topic: string; qos: number; rh?: number; rap?: boolean; nl?: boolean };
+type PacketLike = {
+  cmd?: string;
+  topic: string;
+  payload?: Buffer | string;
+  qos?: number;
+  retain?: boolean;
+  dup?: boolean;
+  messageId?: number;
+  brokerId?: string;
+  brokerCounter?: number;
+};
+
+export type DropReason = 'queue-full' | 'retained-full';
+
+export interface PersistenceHooks {
+  /** The subscription ACL (no counting: the refusal was counted in authorizeSubscribe). */
+  allowed(client: ClientRef, filter: string): boolean;
+  maxQueued(): number;
+  maxRetained(): number;
+  /** A message not queued for a session, or a retained message not kept. Counts and logs. */
+  dropped(reason: DropReason, clientId: string | null, topic: string): void;
+  /** A message went to sessions' queues (durable): how many took it, how many were full. */
+  enqueued(brokerCounter: number, stored: number, dropped: number): void;
+  /** A PUBACK or PUBCOMP for `messageId` from `client` (clean or persistent). */
+  acked(client: ClientRef, messageId: number): void;
+}
+
+const noSuchPacket = (): Error => new Error('no such packet');
+
+export class LmdbPersistence {
+  readonly #dbs: SessionDbs;
+  readonly #hooks: PersistenceHooks;
+  readonly #trie = new FilterTrie();
+  /** Messages held per session (sessions.outgoing entries). */
+  readonly #queued = new Map<string, number>();
+  readonly #clients = new Set<string>();
+  #broker: Aedes | null = null;
+
+  constructor(host: StoreHost, hooks: PersistenceHooks) {
+    this.#dbs = openSessionDbs(host);
+    this.#hooks = hooks;
+  }
+
+  /** Rebuilds the trie and queue lengths, and carries aedes' message counter past a restart. */
+  async setup(broker: Aedes): Promise<void> {
+    this.#broker = broker;
+    for (const { key, value } of this.#dbs.subs.getRange()) {
+      this.#trie.add({ clientId: key[0], topic: key[1], ...subFields(value) });
+      this.#clients.add(key[0]);
+    }
+    let counter = 0;
+    for (const key of this.#dbs.outgoing.getKeys()) {
+      this.#queued.set(key[0], (this.#queued.get(key[0]) ?? 0) + 1);
+      if (key[1] > counter) counter = key[1];
+    }
+    const b = broker as unknown as { counter: number };
+    b.counter = Math.max(b.counter, counter);
+  }
+
+  /** Sessions whose subscriptions match `topic` (every QoS), by client id. */
+  matchingSessions(topic: string): Set<string> {
+    return new Set(this.#trie.match(topic).map((e) => e.clientId));
+  }
+
+  /** A QoS 2 message id of this client is stored awaiting PUBREL (sync: the pipeline asks per PUBLISH). */
+  holdsIncoming(clientId: string, messageId: number): boolean {
+    return this.#dbs.incoming.doesExist([clientId, messageId]);
+  }
+
+  /** Every stored will (startup: their connections died with the previous process). */
+  wills(): WillValue[] {
+    return [...this.#dbs.wills.getRange()].map((e) => e.value);
+  }
+
+  stats(): { sessions: number; subscriptions: number; queued: number; retained: number } {
+    let queued = 0;
+    for (const n of this.#queued.values()) queued += n;
+    return {
+      sessions: this.#clients.size,
+      subscriptions: this.#trie.size,
+      queued,
+      retained: this.#dbs.retained.getKeysCount(),
+    };
+  }
+
+  // Retained messages [MQTT-3.3.1-5..11].
+
+  async storeRetained(packet: PacketLike): Promise<void> {
+    const payload = toBuffer(packet.payload);
+    const db = this.#dbs.retained;
+    if (payload.length === 0) {
+      await db.remove(packet.topic); // [MQTT-3.3.1-10, MQTT-3.3.1-11]
+    } else {
+      if (!db.doesExist(packet.topic) && db.getKeysCount() >= this.#hooks.maxRetained()) {
+        this.#hooks.dropped('retained-full', null, packet.topic);
+        return;
+      }
+      await db.put(packet.topic, { v: 1, topic: packet.topic, payload, qos: packet.qos ?? 0 });
+    }
+    await this.#dbs.durable();
+  }
+
+  createRetainedStreamCombi(patterns: string[]): Readable {
+    const db = this.#dbs.retained;
+    function* matching() {
+      for (const { value } of db.getRange()) {
+        if (patterns.some((p) => topicMatches(p, value.topic))) {
+          yield { cmd: 'publish', topic: value.topic, payload: value.payload, qos: value.qos, retain: true };
+        }
+      }
+    }
+    return Readable.from(matching());
+  }
+
+  createRetainedStream(pattern: string): Readable {
+    return this.createRetainedStreamCombi([pattern]);
+  }
+
+  // Subscriptions.
+
+  async addSubscriptions(client: ClientRef, subs: Sub[]): Promise<void> {
+    const writes: Array<Promise<unknown>> = [];
+    for (const sub of subs) {
+      if (!this.#hooks.allowed(client, sub.topic)) continue;
+      const value: SubValue = { v: 1, qos: sub.qos, ...optional(sub) };
+      this.#trie.add({ clientId: client.id, topic: sub.topic, ...subFields(value) });
+      writes.push(this.#dbs.subs.put([client.id, sub.topic], value));
+      this.#clients.add(client.id);
+    }
+    await this.#commit(writes);
+  }
+
+  async removeSubscriptions(client: ClientRef, topics: string[]): Promise<void> {
+    const writes = topics.map((topic) => {
+      this.#trie.remove(client.id, topic);
+      return this.#dbs.subs.remove([client.id, topic]);
+    });
+    await this.#commit(writes);
+    if (ofClient(this.#dbs.subs, client.id).next().done === true) this.#clients.delete(client.id);
+  }
+
+  async subscriptionsByClient(client: ClientRef): Promise<Sub[]> {
+    return [...ofClient(this.#dbs.subs, client.id)].map(({ key, value }) => ({
+      topic: key[1],
+      ...subFields(value),
+    }));
+  }
+
+  async countOffline(): Promise<{ subsCount: number; clientsCount: number }> {
+    return { subsCount: this.#trie.size, clientsCount: this.#clients.size };
+  }
+
+  /** Persistent subscriptions with QoS > 0 (only those get offline copies, as in aedes). */
+  async subscriptionsByTopic(topic: string): Promise<TrieEntry[]> {
+    return this.#trie.match(topic).filter((e) => e.qos > 0);
+  }
+
+  /** A clean session starts [MQTT-3.1.2-6]: its subscriptions and queued messages go. */
+  async cleanSubscriptions(client: ClientRef): Promise<void> {
+    const writes: Array<Promise<unknown>> = [];
+    for (const { key } of ofClient(this.#dbs.subs, client.id)) {
+      this.#trie.remove(client.id, key[1]);
+      writes.push(this.#dbs.subs.remove(key));
+    }
+    for (const { key } of ofClient(this.#dbs.outgoing, client.id))
+      writes.push(this.#dbs.outgoing.remove(key));
+    this.#queued.delete(client.id);
+    this.#clients.delete(client.id);
+    await this.#commit(writes);
+  }
+
+  // Outgoing: the offline queue and the in-flight QoS 1/2 state of persistent sessions.
+
+  async outgoingEnqueue(sub: { clientId: string }, packet: PacketLike): Promise<void> {
+    await this.outgoingEnqueueCombi([sub], packet);
+  }
+
+  async outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: PacketLike): Promise<void> {
+    const counter = packet.brokerCounter ?? 0;
+    const seen = new Set<string>();
+    const writes: Array<Promise<unknown>> = [];
+    let dropped = 0;
+    for (const { clientId } of subs) {
+      if (seen.has(clientId)) continue;
+      seen.add(clientId);
+      const held = this.#queued.get(clientId) ?? 0;
+      if (held >= this.#hooks.maxQueued()) {
+        dropped++;
+        this.#hooks.dropped('queue-full', clientId, packet.topic);
+        continue;
+      }
+      writes.push(this.#dbs.outgoing.put([clientId, counter], this.#outgoingValue(packet)));
+      this.#queued.set(clientId, held + 1);
+    }
+    await this.#commit(writes);
+    this.#hooks.enqueued(counter, writes.length, dropped);
+  }
+
+  /** A message is (re)sent with `messageId`, or a PUBREC turned it into its PUBREL. */
+  async outgoingUpdate(client: ClientRef, packet: PacketLike): Promise<void> {
+    const db = this.#dbs.outgoing;
+    if (packet.brokerId !== undefined && packet.brokerCounter !== undefined) {
+      const key: [string, number] = [client.id, packet.brokerCounter];
+      const value = db.get(key);
+      if (value !== undefined && value.brokerId === packet.brokerId) {
+        await db.put(key, { ...value, ...idOf(packet) });
+        await this.#dbs.durable();
+        return;
+      }
+    }
+    const found = this.#byMessageId(client.id, packet.messageId);
+    // Not held (a copy its full queue did not take, reported as dropped): it goes out unheld. The
+    // reference implementation throws, and aedes then closes the subscriber (client.js writeQoS).
+    if (found === undefined) return;
+    const next: OutgoingValue =
+      packet.cmd === 'pubrel'
+        ? { ...found.value, cmd: 'pubrel', ...idOf(packet) }
+        : this.#outgoingValue(packet);
+    await db.put(found.key, next);
+    await this.#dbs.durable();
+  }
+
+  /** PUBACK / PUBCOMP (or a message not to be sent): the entry goes; resolves with what it was. */
+  async outgoingClearMessageId(client: ClientRef, packet: { messageId?: number }): Promise<unknown> {
+    if (packet.messageId !== undefined) this.#hooks.acked(client, packet.messageId);
+    const found = this.#byMessageId(client.id, packet.messageId);
+    if (found === undefined) return undefined;
+    await this.#dbs.outgoing.remove(found.key);
+    const held = (this.#queued.get(client.id) ?? 1) - 1;
+    if (held > 0) this.#queued.set(client.id, held);
+    else this.#queued.delete(client.id);
+    return toPacket(found.key[1], found.value);
+  }
+
+  outgoingStream(client: ClientRef): Readable {
+    const entries = [...ofClient(this.#dbs.outgoing, client.id)];
+    return Readable.from(entries.map(({ key, value }) => toPacket(key[1], value)));
+  }
+
+  // Incoming QoS 2 [MQTT-4.3.3-2].
+
+  async incomingStorePacket(client: ClientRef, packet: PacketLike): Promise<void> {
+    await this.#dbs.incoming.put([client.id, packet.messageId ?? 0], { v: 1, topic: packet.topic });
+    await this.#dbs.durable();
+  }
+
+  async incomingGetPacket(client: ClientRef, packet: PacketLike): Promise<PacketLike> {
+    const value = this.#dbs.incoming.get([client.id, packet.messageId ?? 0]);
+    if (value === undefined) throw noSuchPacket();
+    return { cmd: 'publish', topic: value.topic, qos: 2, messageId: packet.messageId ?? 0 };
+  }
+
+  /** Durable before PUBCOMP: a device may reuse the id at once, and must not be taken for a resend. */
+  async incomingDelPacket(client: ClientRef, packet: PacketLike): Promise<void> {
+    const key: [string, number] = [client.id, packet.messageId ?? 0];
+    if (!this.#dbs.incoming.doesExist(key)) throw noSuchPacket();
+    await this.#dbs.incoming.remove(key);
+    await this.#dbs.durable();
+  }
+
+  async cleanIncoming(client: ClientRef): Promise<void> {
+    const writes: Array<Promise<unknown>> = [];
+    for (const { key } of ofClient(this.#dbs.incoming, client.id))
+      writes.push(this.#dbs.incoming.remove(key));
+    await this.#commit(writes);
+  }
+
+  // Wills: stored at CONNECT, so one whose connection dies with the process is published at restart.
+
+  async putWill(client: ClientRef, packet: PacketLike): Promise<void> {
+    const brokerId = this.#broker?.id ?? 'outpost';
+    await this.#dbs.wills.put(client.id, {
+      v: 1,
+      topic: packet.topic,
+      payload: toBuffer(packet.payload),
+      qos: packet.qos ?? 0,
+      retain: packet.retain ?? false,
+      brokerId,
+      clientId: client.id,
+    });
+    await this.#dbs.durable();
+  }
+
+  async getWill(client: ClientRef): Promise<WillValue | undefined> {
+    return this.#dbs.wills.get(client.id);
+  }
+
+  async delWill(client: ClientRef): Promise<WillValue | undefined> {
+    const will = this.#dbs.wills.get(client.id);
+    if (will === undefined) return undefined;
+    await this.#dbs.wills.remove(client.id);
+    await this.#dbs.durable();
+    return will;
+  }
+
+  streamWill(brokers: Record<string, unknown> = {}): Readable {
+    return Readable.from(this.wills().filter((w) => brokers[w.brokerId] === undefined));
+  }
+
+  getClientList(topic: string): Readable {
+    const out: string[] = [];
+    for (const { key } of this.#dbs.subs.getRange()) if (key[1] === topic) out.push(key[0]);
+    return Readable.from(out);
+  }
+
+  async destroy(): Promise<void> {
+    await this.#dbs.durable();
+  }
+
+  /** Committed, then fsynced: what an acknowledgement may depend on. */
+  async #commit(writes: Array<Promise<unknown>>): Promise<void> {
+    if (writes.length === 0) return;
+    await Promise.all(writes);
+    await this.#dbs.durable();
+  }
+
+  #outgoingValue(packet: PacketLike): OutgoingValue {
+    return {
+      v: 1,
+      cmd: packet.cmd === 'pubrel' ? 'pubrel' : 'publish',
+      topic: packet.topic,
+      payload: toBuffer(packet.payload),
+      qos: packet.qos ?? 0,
+      retain: packet.retain ?? false,
+      dup: packet.dup ?? false,
+      ...idOf(packet),
+      brokerId: packet.brokerId ?? this.#broker?.id ?? 'outpost',
+    };
+  }
+
+  #byMessageId(
+    clientId: string,
+    messageId: number | undefined,
+  ): { key: [string, number]; value: OutgoingValue } | undefined {
+    if (messageId === undefined) return undefined;
+    for (const entry of ofClient(this.#dbs.outgoing, clientId)) {
+      if (entry.value.messageId === messageId) return entry;
+    }
+    return undefined;
+  }
+}
+
+function idOf(packet: { messageId?: number }): { messageId?: number } {
+  return packet.messageId === undefined ? {} : { messageId: packet.messageId };
+}
+
+function optional(sub: Sub): Partial<SubValue> {
+  return {
+    ...(sub.rh === undefined ? {} : { rh: sub.rh }),
+    ...(sub.rap === undefined ? {} : { rap: sub.rap }),
+    ...(sub.nl === undefined ? {} : { nl: sub.nl }),
+  };
+}
+
+function subFields(value: SubValue): { qos: number; rh?: number; rap?: boolean; nl?: boolean } {
+  return { qos: value.qos, ...optional({ topic: '', ...value }) };
+}
+
+function toPacket(brokerCounter: number, value: OutgoingValue): PacketLike & { cmd: string } {
+  return {
+    cmd: value.cmd,
+    topic: value.topic,
+    payload: value.payload,
+    qos: value.qos,
+    retain: value.retain,
+    dup: value.dup,
+    ...idOf(value),
+    brokerId: value.brokerId,
+    brokerCounter,
+  };
+}

@@ -1,0 +1,104 @@
+/**
+ * Session state of MQTT 3.1/3.1.1 clients, in the log's LMDB environment (PartitionedLog.openStore,
+ * so one environment, one fsync stream, one backup). Layout version 1; keys ordered-binary, values
+ * msgpack (lmdb-js msgpackr: Buffers come back as Buffers). Every value carries `v: 1`.
+ *
+ *   sessions.subs      key [clientId, filter]         → { v, qos, rh?, rap?, nl? }
+ *   sessions.outgoing  key [clientId, brokerCounter]  → { v, cmd: "publish" | "pubrel", topic, payload,
+ *                                                        qos, retain, dup, messageId?, brokerId }
+ *                      One entry per message held for a persistent session: queued while offline,
+ *                      or sent and not yet acknowledged (messageId set once assigned). brokerCounter
+ *                      is aedes' per-broker message counter, carried on past a restart (setup), so
+ *                      key order is queue order. A PUBREC turns the entry into its PUBREL.
+ *   sessions.incoming  key [clientId, messageId]      → { v, topic }
+ *                      An inbound QoS 2 PUBLISH appended to the log and answered PUBREC, awaiting
+ *                      PUBREL [MQTT-4.3.3-2]: a resend of it (also after a crash) is not appended again.
+ *   sessions.wills     key clientId                   → { v, topic, payload, qos, retain, brokerId,
+ *                                                        clientId }
+ *   sessions.retained  key topic                      → { v, topic, payload, qos }
+ *
+ * Writes an acknowledgement depends on are committed and fsynced (`durable`) before it is sent.
+ */
+import type { Database } from 'lmdb';
+import type { PartitionedLog } from '../../log/index.ts';
+
+export const SESSIONS_LAYOUT = 1;
+
+export type StoreHost = Pick<PartitionedLog, 'openStore' | 'flushed'>;
+
+export interface SubValue {
+  v: 1;
+  qos: number;
+  rh?: number;
+  rap?: boolean;
+  nl?: boolean;
+}
+
+export interface OutgoingValue {
+  v: 1;
+  cmd: 'publish' | 'pubrel';
+  topic: string;
+  payload: Buffer;
+  qos: number;
+  retain: boolean;
+  dup: boolean;
+  messageId?: number;
+  brokerId: string;
+}
+
+export interface WillValue {
+  v: 1;
+  topic: string;
+  payload: Buffer;
+  qos: number;
+  retain: boolean;
+  brokerId: string;
+  clientId: string;
+}
+
+export interface RetainedValue {
+  v: 1;
+  topic: string;
+  payload: Buffer;
+  qos: number;
+}
+
+export interface SessionDbs {
+  subs: Database<SubValue, [string, string]>;
+  outgoing: Database<OutgoingValue, [string, number]>;
+  incoming: Database<{ v: 1; topic: string }, [string, number]>;
+  wills: Database<WillValue, string>;
+  retained: Database<RetainedValue, string>;
+  /** Resolves once every write so far is committed and fsynced. */
+  durable: () => Promise<void>;
+}
+
+export function openSessionDbs(host: StoreHost): SessionDbs {
+  const open = <K extends import('lmdb').Key, V>(name: string) =>
+    host.openStore<K, V>(name, { encoding: 'msgpack', keyEncoding: 'ordered-binary' });
+  return {
+    subs: open<[string, string], SubValue>('sessions.subs'),
+    outgoing: open<[string, number], OutgoingValue>('sessions.outgoing'),
+    incoming: open<[string, number], { v: 1; topic: string }>('sessions.incoming'),
+    wills: open<string, WillValue>('sessions.wills'),
+    retained: open<string, RetainedValue>('sessions.retained'),
+    durable: () => host.flushed(),
+  };
+}
+
+/** Entries of one client in a [clientId, …] keyed store, in key order. */
+export function* ofClient<V, N extends string | number>(
+  db: Database<V, [string, N]>,
+  clientId: string,
+): Generator<{ key: [string, N]; value: V }> {
+  for (const entry of db.getRange({ start: [clientId] as unknown as [string, N] })) {
+    if (entry.key[0] !== clientId) return;
+    yield entry;
+  }
+}
+
+export function toBuffer(payload: Buffer | string | Uint8Array | undefined): Buffer {
+  if (payload === undefined) return Buffer.alloc(0);
+  if (typeof payload === 'string') return Buffer.from(payload);
+  return Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
+}
