@@ -57,6 +57,14 @@ export const ERROR_CODES = [
   'INGEST_REFUSED',
   'ROUTE_INVALID',
   'LISTENER_FAILED',
+  // commands (src/mirror/commands)
+  'COMMANDS_NO_DOWNLINK',
+  'COMMANDS_NO_CLUSTER',
+  'COMMANDS_FETCH_FAILED',
+  'COMMANDS_DELIVER_FAILED',
+  'COMMANDS_POSITION_GAP',
+  'COMMANDS_OUTCOME_FAILED',
+  'COMMANDS_GROUP_COMMIT_FAILED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
