@@ -3,10 +3,12 @@
  * sink: this covers the Kafka side; the MQTT side (sessions, subscriptions, PUBACK) is covered by
  * the ingest tests.
  */
+import { randomUUID } from 'node:crypto';
+import { Producer } from '@platformatic/kafka';
 import { describe, expect, it } from 'vitest';
 import { openLog } from '../../src/log/index.ts';
 import { logOptionsFromConfig } from '../../src/service/index.ts';
-import { consumePartition, createTopic, produce } from '../kafka/client.ts';
+import { consumePartition, createTopic, endOffset, produce } from '../kafka/client.ts';
 import { sharedClusters } from '../kafka/shared.ts';
 import {
   byDevice,
@@ -173,4 +175,55 @@ describe('commands (Kafka side; MQTT side covered by ingest tests)', () => {
       expect(byDevice(downlink.deliveries).get(d), d).toEqual(Array.from({ length: 30 }, (_, i) => i));
     expect(downlink.deliveries).toHaveLength(first.length + second.length);
   });
+
+  it('never delivers a record of an aborted transaction; committed transactions are delivered in order', async () => {
+    const { 'dc-east': east } = await sharedClusters();
+    const config = commandsConfig({ clusters: { 'dc-east': east.bootstrap } });
+    const topic = `commands.${config.edgeId}`;
+    await createTopic(east.bootstrap, topic, { partitions: 1 });
+    const producer = new Producer({
+      clientId: 'outpost-test-tx',
+      bootstrapBrokers: [east.bootstrap],
+      idempotent: true,
+      acks: -1,
+      transactionalId: `tx-${randomUUID()}`,
+    });
+    const send = async (seqs: number[], end: 'commit' | 'abort') => {
+      const tx = await producer.beginTransaction();
+      for (const seq of seqs) {
+        const c = command('t0', seq, 1);
+        await tx.send({
+          messages: [
+            {
+              topic,
+              partition: 0,
+              key: Buffer.from('t0'),
+              value: Buffer.from(String(c.value)),
+              headers: new Map([[Buffer.from('outpost-command-id'), Buffer.from(`t0-${seq}`)]]),
+            },
+          ],
+        });
+      }
+      await (end === 'commit' ? tx.commit() : tx.abort());
+    };
+    try {
+      await send([0, 1], 'commit');
+      await send([90, 91, 92], 'abort');
+      await send([2, 3], 'commit');
+      await send([93], 'abort');
+      await send([4], 'commit');
+    } finally {
+      await producer.close();
+    }
+    const log = await openTestLog(config);
+    const downlink = new RecordingDownlink();
+    const { registry } = startTestCommands(config, log, downlink);
+    await waitFor('committed commands', () => downlink.deliveries.length >= 5);
+    // Past the last commit marker: the consumer has read everything there is.
+    await waitFor(
+      'position at the end',
+      async () => (await metricValue(registry, 'outpost_commands_total')) === 5,
+    );
+    expect(byDevice(downlink.deliveries).get('t0')).toEqual([0, 1, 2, 3, 4]);
+  }, 120_000);
 });
