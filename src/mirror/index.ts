@@ -8,6 +8,7 @@ export { commandClusters, startCommands } from './commands/consumer.ts';
 export { commandMetrics } from './commands/metrics.ts';
 export type {
   CommandConsumer,
+  CommandRecord,
   CommandsDeps,
   CommandsStatus,
   DeliveryOutcome,
