@@ -59,6 +59,14 @@ export const ERROR_CODES = [
   'LISTENER_FAILED',
   'DOWNLINK_INVALID',
   'DOWNLINK_STOPPED',
+  // commands (src/mirror/commands)
+  'COMMANDS_NO_DOWNLINK',
+  'COMMANDS_NO_CLUSTER',
+  'COMMANDS_FETCH_FAILED',
+  'COMMANDS_DELIVER_FAILED',
+  'COMMANDS_POSITION_GAP',
+  'COMMANDS_OUTCOME_FAILED',
+  'COMMANDS_GROUP_COMMIT_FAILED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

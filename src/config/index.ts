@@ -2,6 +2,7 @@ export { checkConfigFiles } from './checks.ts';
 export { configReferenceMarkdown } from './docs.ts';
 export { configJsonSchema, configJsonSchemaText } from './json-schema.ts';
 export { formatIssues, loadConfig, parseConfig } from './load.ts';
+export type { CommandsConfig } from './schema/commands.ts';
 export type { HttpConfig } from './schema/http.ts';
 export { type Config, type ConfigInput, configSchema, EDGE_ID } from './schema/index.ts';
 export type { LogConfig, TopicConfig } from './schema/log.ts';

@@ -2,7 +2,22 @@
  * Public face of the mirror: exactly-once, in-order mirroring of every selected log topic to each
  * configured central Kafka cluster, with an exact offset index and MM2-compatible internal records.
  */
+
 export { emitCheckpoints } from './checkpoints.ts';
+export { commandClusters, startCommands } from './commands/consumer.ts';
+export { commandMetrics } from './commands/metrics.ts';
+export type {
+  CommandConsumer,
+  CommandRecord,
+  CommandsDeps,
+  CommandsStatus,
+  DeliveryOutcome,
+  DeviceLookup,
+  Downlink,
+  OutcomeKind,
+  OutcomeRecord,
+  RejectReason,
+} from './commands/types.ts';
 export { type FailoverResult, failover } from './failover.ts';
 export { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from './formats/checkpoint.ts';
 export { decodeHeartbeat, encodeHeartbeat, type Heartbeat } from './formats/heartbeat.ts';

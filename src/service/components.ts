@@ -2,7 +2,14 @@
 import { type Devices, openDevices } from '../devices/index.ts';
 import { type Ingest, startIngest } from '../ingest/index.ts';
 import { type OpenLog, openLog } from '../log/index.ts';
-import { type Mirror, openOffsetIndex, startMirror, startMirrorThread } from '../mirror/index.ts';
+import {
+  type Downlink,
+  type Mirror,
+  openOffsetIndex,
+  startCommands,
+  startMirror,
+  startMirrorThread,
+} from '../mirror/index.ts';
 
 export type DevicesLike = Devices;
 export type IngestLike = Ingest;
@@ -15,8 +22,29 @@ export interface Modules {
   startMirror: typeof startMirror;
   startMirrorThread: typeof startMirrorThread;
   openOffsetIndex: typeof openOffsetIndex;
+  startCommands: typeof startCommands;
+  /**
+   * The seam between MQTT ingest and the command consumer: the running ingest's Downlink, or null
+   * when this ingest offers none. The service starts the command consumer only with a downlink.
+   */
+  downlinkOf: (ingest: IngestLike) => Downlink | null;
+}
+
+/** The Downlink of an ingest that carries one as `downlink` (null otherwise). */
+export function ingestDownlink(ingest: IngestLike): Downlink | null {
+  const d = (ingest as IngestLike & { downlink?: Downlink }).downlink;
+  return d ?? null;
 }
 
 export function loadModules(): Modules {
-  return { openLog, openDevices, startIngest, startMirror, startMirrorThread, openOffsetIndex };
+  return {
+    openLog,
+    openDevices,
+    startIngest,
+    startMirror,
+    startMirrorThread,
+    openOffsetIndex,
+    startCommands,
+    downlinkOf: ingestDownlink,
+  };
 }

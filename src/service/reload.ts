@@ -6,7 +6,7 @@
  *   → mirror.reload
  *
  * Nothing here closes a connection. Settings that only a restart can change (listeners, dataDir,
- * http, edgeId, mirror.thread, log.maxRecordBytes and log.minFreeBytes, the set of mirror clusters
+ * http, edgeId, mirror.thread, commands, log.maxRecordBytes and log.minFreeBytes, the set of mirror clusters
  * and how to reach them) are logged as "needs restart" and
  * kept at their running values, so /v1/status shows what is really in force.
  */
@@ -46,6 +46,8 @@ export function restartOnly(old: Config, next: Config): { paths: string[]; effec
     });
   if (clustersChanged) paths.push('mirror.clusters (added, removed, bootstrap, tls or sasl)');
   if (old.mirror.thread !== next.mirror.thread) paths.push('mirror.thread');
+  // The command consumer reads its settings once, at start.
+  if (!same(old.commands, next.commands)) paths.push('commands');
   // A running link protects its cursors and picks its partitions at start: `required` and `topics`
   // take a restart (kept at their running values, so /v1/status never claims a protection not in force).
   for (const k of oldClusters) {
@@ -78,6 +80,7 @@ export function restartOnly(old: Config, next: Config): { paths: string[]; effec
     mqtt: { ...next.mqtt, listeners: old.mqtt.listeners },
     log: { ...next.log, maxRecordBytes: old.log.maxRecordBytes, minFreeBytes: old.log.minFreeBytes },
     mirror: { ...next.mirror, clusters: clusters, thread: old.mirror.thread },
+    commands: old.commands,
   };
   return { paths, effective };
 }

@@ -3,8 +3,9 @@
  *
  *   start: loadConfig → checkDataDir → takeLock → checkPorts → openLog → scheduleRetention
  *          → openDevices → startIngest → startMirror (in its own thread unless mirror.thread is
- *          false) → startAdmin → notifyReady
- *   stop (SIGTERM/SIGINT): notifyStopping → stopIngest (stop accepting, finish + PUBACK in-flight
+ *          false) → startCommands (commands.enabled; refused without an ingest downlink)
+ *          → startAdmin → notifyReady
+ *   stop (SIGTERM/SIGINT): notifyStopping → stopCommands → stopIngest (stop accepting, finish + PUBACK in-flight
  *          appends) → stopMirror (finish or abandon in-flight batches; the remote offset index makes
  *          re-sending safe) → closeAdmin → closeDevices → closeLog → releaseLock
  *   reload (SIGHUP): see reload.ts.

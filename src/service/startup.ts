@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { OutpostError } from '../errors.ts';
 import type { PartitionedLog } from '../log/index.ts';
+import { commandMetrics } from '../mirror/index.ts';
 import type { loadModules } from './components.ts';
 import { type AdminServer, startAdmin } from './http/server.ts';
 import type { DataDirLock } from './lock.ts';
@@ -164,6 +165,39 @@ export async function startModulesStep(
   }
   state.openOffsetIndex = modules.openOffsetIndex;
   registerMirrorStatusMetrics(registry, () => state.mirror?.status());
+  if (!signals.signal) startCommandsStep(state, modules, log, registry);
+}
+
+/**
+ * step: startCommands. Metrics are registered either way (/metrics, the metrics reference). With
+ * commands.enabled and no downlink from ingest the service refuses to start: a gateway that is
+ * configured to deliver commands must not run while it silently cannot.
+ */
+function startCommandsStep(
+  state: ServiceState,
+  modules: Modules,
+  log: PartitionedLog,
+  registry: Registry,
+): void {
+  const { config, logger } = state;
+  commandMetrics(registry);
+  if (!config.commands.enabled) return;
+  const downlink = state.ingest ? modules.downlinkOf(state.ingest) : null;
+  if (downlink === null) {
+    throw new OutpostError(
+      'COMMANDS_NO_DOWNLINK',
+      'commands.enabled is true, but the MQTT ingest of this build offers no downlink to deliver commands: set commands.enabled to false or run a build whose ingest provides one',
+    );
+  }
+  state.commands = modules.startCommands({
+    config,
+    log,
+    downlink,
+    logger,
+    metrics: registry,
+    ...(state.devices ? { devices: state.devices } : {}),
+  });
+  logger.info({ clusters: config.commands.clusters }, 'command consumer started');
 }
 
 /** steps: startAdmin, notifyReady (READY=1, the watchdog, STATUS= every 10 s). */
@@ -207,6 +241,12 @@ export async function teardown(
 ): Promise<Record<string, number>> {
   const { logger } = state;
   const steps: StopStep[] = [
+    {
+      // First: no command is handed to ingest while it stops (the one being delivered finishes).
+      name: 'stopCommands',
+      share: 0.2,
+      run: (budgetMs) => state.commands?.stop({ timeoutMs: Math.max(1, budgetMs - 100) }),
+    },
     {
       name: 'stopIngest',
       share: 0.6,

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import type { PartitionedLog } from '../log/index.ts';
-import type { OffsetTranslator } from '../mirror/index.ts';
+import type { CommandConsumer, OffsetTranslator } from '../mirror/index.ts';
 import type { DevicesLike, IngestLike, MirrorLike } from './components.ts';
 
 /** What the running service holds; the HTTP admin and SIGHUP reload read and update it. */
@@ -17,6 +17,8 @@ export interface ServiceState {
   devices?: DevicesLike;
   ingest?: IngestLike;
   mirror?: MirrorLike;
+  /** The cloud-to-device command consumer (commands.enabled, with the ingest's downlink). */
+  commands?: CommandConsumer;
   openOffsetIndex?: (log: PartitionedLog) => OffsetTranslator;
   phase: 'starting' | 'running' | 'stopping';
   /** Replaces the retention cron schedule (SIGHUP). */

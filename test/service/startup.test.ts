@@ -85,4 +85,21 @@ describe('service startup checks', () => {
       `outpost: http admin port 127.0.0.1:${port} is already in use; stop the other program or change the port`,
     );
   });
+
+  test('service › refuses to start with commands enabled while ingest offers no downlink, with one clear line', async () => {
+    const dir = tempDir('nodownlink');
+    const cfg = join(dir, 'c.json');
+    writeConfig(cfg, {
+      ...baseConfig(join(dir, 'data')),
+      // Nothing listens on port 1: the mirror link only backs off; the refusal comes first.
+      mirror: { clusters: { 'dc-x': { bootstrap: '127.0.0.1:1' } } },
+      commands: { enabled: true },
+    });
+    const run = spawnOutpost(cfg);
+    const { code } = await run.exited;
+    expect(code).not.toBe(0);
+    expect(run.stderr().trim()).toMatch(
+      /^outpost: commands\.enabled is true, but the MQTT ingest .* offers no downlink/,
+    );
+  });
 });

@@ -1,5 +1,6 @@
 import cron from 'node-cron';
 import { z } from 'zod';
+import { commandsSchema } from './commands.ts';
 import { httpSchema, loggingSchema, serviceSchema } from './http.ts';
 import { logSchema } from './log.ts';
 import { mirrorSchema } from './mirror.ts';
@@ -112,6 +113,28 @@ function checkMirrorTopicNames(
   }
 }
 
+/** Command clusters name mirror clusters; enabled commands need at least one. */
+function checkCommandClusters(
+  cfg: { mirror: { clusters: Record<string, unknown> }; commands: { enabled: boolean; clusters: string[] } },
+  ctx: z.RefinementCtx,
+): void {
+  cfg.commands.clusters.forEach((alias, i) => {
+    if (alias in cfg.mirror.clusters) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['commands', 'clusters', i],
+      message: `unknown cluster "${alias}" (declare it in mirror.clusters)`,
+    });
+  });
+  if (cfg.commands.enabled && Object.keys(cfg.mirror.clusters).length === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['commands', 'enabled'],
+      message: 'commands need at least one cluster in mirror.clusters',
+    });
+  }
+}
+
 export const configSchema = z
   .object({
     $schema: z.string().optional(),
@@ -142,6 +165,9 @@ export const configSchema = z
     mirror: mirrorSchema
       .prefault({})
       .describe('Exactly-once mirroring to central Kafka clusters, one link per cluster alias.'),
+    commands: commandsSchema
+      .prefault({})
+      .describe('Cloud-to-device commands from a central Kafka topic to MQTT (src/mirror/commands).'),
     logging: loggingSchema
       .prefault({})
       .describe('pino logs on stdout: JSON lines, readable lines on a terminal (outpost run --log-format).'),
@@ -165,6 +191,7 @@ export const configSchema = z
     checkPortClashes(cfg, ctx);
     checkRecordFits(cfg, ctx);
     checkMirrorTopicNames(cfg, topics, ctx);
+    checkCommandClusters(cfg, ctx);
     // The retention schedule fails at startup otherwise; say why now (node-cron's own parser).
     const schedule = cron.validateDetailed(cfg.log.retentionSchedule);
     if (!schedule.valid) {
