@@ -57,7 +57,7 @@ async function ours(bootstrap: string, topic: string, onDeliver: (payload: Buffe
     edgeId: 'bench',
     dataDir,
     log: { topics: { events: { partitions: 1 } }, minFreeBytes: 0 },
-    mqtt: { listeners: [{ type: 'tcp', port: 0 }] },
+    mqtt: { listeners: [{ type: 'tcp', port: 0 }], sessions: { enabled: true } },
     mirror: { clusters: { bench: { bootstrap } } },
     commands: {
       enabled: true,

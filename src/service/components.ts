@@ -30,10 +30,9 @@ export interface Modules {
   downlinkOf: (ingest: IngestLike) => Downlink | null;
 }
 
-/** The Downlink of an ingest that carries one as `downlink` (null otherwise). */
+/** The running ingest's Downlink (null while `mqtt.sessions` is off). */
 export function ingestDownlink(ingest: IngestLike): Downlink | null {
-  const d = (ingest as IngestLike & { downlink?: Downlink }).downlink;
-  return d ?? null;
+  return ingest.downlink();
 }
 
 export function loadModules(): Modules {

@@ -186,7 +186,7 @@ function startCommandsStep(
   if (downlink === null) {
     throw new OutpostError(
       'COMMANDS_NO_DOWNLINK',
-      'commands.enabled is true, but the MQTT ingest of this build offers no downlink to deliver commands: set commands.enabled to false or run a build whose ingest provides one',
+      'commands.enabled is true, but the MQTT ingest offers no downlink to deliver commands (mqtt.sessions.enabled must be true)',
     );
   }
   state.commands = modules.startCommands({

@@ -52,7 +52,7 @@ export function commandsConfig(opts: {
     edgeId: opts.edgeId ?? uniqueEdgeId(),
     dataDir,
     log: { topics: { events: { partitions: 1 } }, minFreeBytes: 0 },
-    mqtt: { listeners: [{ type: 'tcp', port: 0 }] },
+    mqtt: { listeners: [{ type: 'tcp', port: 0 }], sessions: { enabled: true } },
     mirror: {
       clusters: Object.fromEntries(Object.entries(opts.clusters).map(([k, b]) => [k, { bootstrap: b }])),
     },

@@ -7,7 +7,7 @@ import type { CommandRecord } from '../../src/mirror/index.ts';
 const base = {
   edgeId: 'gw1',
   log: { topics: { events: { partitions: 1 } } },
-  mqtt: { listeners: [{ type: 'tcp', port: 0 }] },
+  mqtt: { listeners: [{ type: 'tcp', port: 0 }], sessions: { enabled: true } },
   mirror: { clusters: { 'dc-east': { bootstrap: '127.0.0.1:9092' } } },
 };
 const cfgOf = (commands: Record<string, unknown> = {}) =>
@@ -102,6 +102,10 @@ describe('commands › config', () => {
     );
     expect(() => parseConfig({ ...base, mirror: { clusters: {} }, commands: { enabled: true } })).toThrow(
       /commands\.enabled: commands need at least one cluster/,
+    );
+    const noSessions = { ...base, mqtt: { listeners: base.mqtt.listeners } };
+    expect(() => parseConfig({ ...noSessions, commands: { enabled: true } })).toThrow(
+      /commands\.enabled: commands are delivered through MQTT sessions: set mqtt\.sessions\.enabled to true/,
     );
   });
 });

@@ -86,7 +86,7 @@ describe('service startup checks', () => {
     );
   });
 
-  test('service › refuses to start with commands enabled while ingest offers no downlink, with one clear line', async () => {
+  test('service › refuses a config with commands enabled while MQTT sessions (the downlink) are off, with one clear line', async () => {
     const dir = tempDir('nodownlink');
     const cfg = join(dir, 'c.json');
     writeConfig(cfg, {
@@ -99,7 +99,7 @@ describe('service startup checks', () => {
     const { code } = await run.exited;
     expect(code).not.toBe(0);
     expect(run.stderr().trim()).toMatch(
-      /^outpost: commands\.enabled is true, but the MQTT ingest .* offers no downlink/,
+      /^outpost: .*commands\.enabled.*set mqtt\.sessions\.enabled to true/s,
     );
   });
 });

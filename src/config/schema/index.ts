@@ -113,9 +113,16 @@ function checkMirrorTopicNames(
   }
 }
 
-/** Command clusters name mirror clusters; enabled commands need at least one. */
+/**
+ * Command clusters name mirror clusters; enabled commands need at least one, and MQTT sessions
+ * (the downlink that delivers them to devices).
+ */
 function checkCommandClusters(
-  cfg: { mirror: { clusters: Record<string, unknown> }; commands: { enabled: boolean; clusters: string[] } },
+  cfg: {
+    mirror: { clusters: Record<string, unknown> };
+    mqtt: { sessions: { enabled: boolean } };
+    commands: { enabled: boolean; clusters: string[] };
+  },
   ctx: z.RefinementCtx,
 ): void {
   cfg.commands.clusters.forEach((alias, i) => {
@@ -131,6 +138,13 @@ function checkCommandClusters(
       code: 'custom',
       path: ['commands', 'enabled'],
       message: 'commands need at least one cluster in mirror.clusters',
+    });
+  }
+  if (cfg.commands.enabled && !cfg.mqtt.sessions.enabled) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['commands', 'enabled'],
+      message: 'commands are delivered through MQTT sessions: set mqtt.sessions.enabled to true',
     });
   }
 }
