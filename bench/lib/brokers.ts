@@ -34,7 +34,12 @@ export const DEFAULT_CONFIG = join(import.meta.dirname, '../../config/default.js
  * and HTTP listeners on free loopback ports, and its log level at least info; nothing else is
  * changed.
  */
-export async function startOutpost(dir: string, config: Record<string, unknown>): Promise<Broker> {
+/** `nodeArgs`: extra flags for the broker's Node (e.g. --heapsnapshot-signal for bench:sessions). */
+export async function startOutpost(
+  dir: string,
+  config: Record<string, unknown>,
+  nodeArgs: string[] = [],
+): Promise<Broker> {
   const dataDir = join(dir, 'outpost-data');
   mkdirSync(dataDir, { recursive: true });
   const cfg = join(dir, 'outpost.json');
@@ -57,7 +62,7 @@ export async function startOutpost(dir: string, config: Record<string, unknown>)
   // exits normally, which `outpost run` does on SIGTERM after its clean shutdown.
   const profileDir = process.env['BENCH_PROFILE'];
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const child = spawn(process.execPath, [...profile, main, 'run', '--config', cfg], {
+  const child = spawn(process.execPath, [...profile, ...nodeArgs, main, 'run', '--config', cfg], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const stop = managedStop('outpost', child);
