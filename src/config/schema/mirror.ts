@@ -73,9 +73,9 @@ export const clusterSchema = z
       .default(30_000)
       .describe('A batch not acknowledged within this time ends the session: reconnect with backoff (ms).'),
     ackCommitMs: nonNegativeInt
-      .default(50)
+      .default(0)
       .describe(
-        "How long an acknowledged batch's index and cursor writes wait to be committed together with the link's other acks, in one LMDB transaction (ms). 0: one commit at a time, each taking what queued while the previous one committed. Higher: fewer commits competing with the ingest's on the log's single writer, translation and retention a moment later; a crash loses nothing (the next session re-indexes from the remote tail).",
+        "How long an acknowledged batch's index and cursor writes may wait to be committed with the link's other acks, in one LMDB transaction (ms). 0: group commit: one commit at a time per link, each taking every ack that arrived while the previous one committed. Higher: fewer commits beside the ingest's on the log's single writer, but offset translation and the cursor follow the ack that much later; a crash loses nothing either way (the next session re-indexes from the remote tail).",
       ),
     heartbeatIntervalMs: positiveInt.default(5_000).describe('MM2 heartbeat interval (ms).'),
     checkpointIntervalMs: positiveInt

@@ -4,8 +4,9 @@
  * Every Kafka ack records the exact index and moves the partition's cursor. Issued as they come,
  * a busy mirror commits one small transaction (and one fsync) per ack and partition, and those
  * commits queue on the environment's single writer in front of the ingest's group commits, which
- * hold back devices' PUBACKs. Here each ack's writes wait up to `intervalMs`, then all of the
- * session's waiting writes are issued in one event turn, which lmdb-js commits as one transaction.
+ * hold back devices' PUBACKs. Here the session's writes are group committed: all that wait are
+ * issued in one event turn, which lmdb-js commits as one transaction, and the next group only
+ * after that one settled. With `intervalMs` > 0 a group also waits that long for more acks.
  *
  *   add(write) → queued; the first one arms the timer        (intervalMs 0: issued at once)
  *   timer      → every queued write issued in the same turn → one transaction, in ack order

@@ -2,7 +2,7 @@
  * The single writer of one session's remote partitions: reads the edge log from each partition's
  * next offset, plans wire batches, paces them, produces ONE request at a time per partition, and
  * on every ack records the index and moves the cursor (gathered with the session's other acks into
- * one LMDB transaction per mirror.clusters.<c>.ackCommitMs) and queues offset syncs.
+ * one LMDB transaction, group committed per link: ack-commits.ts) and queues offset syncs.
  *
  * One writer lives for one session (cluster-link.ts makes a new one per session); any failure is
  * handed to `fail`, which tears the whole session down, and the next session resumes from the
@@ -171,8 +171,7 @@ export class PartitionWriter {
     const plan = await accountAck(ctx, p, out.offsets, remoteBase);
     // Ack. In Kafka's order: p.next moves now; the index (exact translation) and the cursor (what
     // retention may delete) commit to LMDB while the next batches are in flight; the next send does
-    // not wait for them (the writes of one interval commit together, so what waits is bounded by the
-    // acks of one interval). A crash before they commit loses nothing: the next session finds these
+    // not wait for them (what waits is bounded by the acks that arrive while one group commits). A crash before they commit loses nothing: the next session finds these
     // records on the remote tail and indexes them (resume.ts).
     const count = out.offsets.length;
     const prev = p.acking;
