@@ -18,6 +18,7 @@ import {
   startOutpost,
   waitForMirror,
 } from '../../src/sim/index.ts';
+import { createTopic } from '../kafka/client.ts';
 import { startCluster } from '../kafka/harness.ts';
 import { sharedClusters } from '../kafka/shared.ts';
 import { cli, fleetConfig, tempDir } from './helpers.ts';
@@ -53,6 +54,11 @@ describe('sim: uplink and downlink through outpost run', () => {
       { 'dc-east': east.bootstrap, 'dc-west': west.bootstrap },
       sessionsOn({ enabled: true, outcomesTopic: 'commands.outcomes.{edgeId}' }),
     );
+    // the central side exists before the gateway starts (else it would fail over at once)
+    for (const b of [east.bootstrap, west.bootstrap]) {
+      await createTopic(b, `commands.${edgeId}`, { partitions: 4 });
+      await createTopic(b, `commands.outcomes.${edgeId}`, { partitions: 2 });
+    }
     const outpost = await startOutpost({ configPath: config, logFile: join(dir, 'outpost.log') });
     onTestFinished(async () => {
       await outpost.stop();
@@ -131,12 +137,13 @@ describe('sim: uplink and downlink through outpost run', () => {
       sessionsOn({ enabled: true, clusters: ['dc-a', 'dc-west'], failoverAfterMs: 2_000 }),
     );
     const config = await loadConfig(configPath);
+    const topic = `commands.${edgeId}`;
+    for (const b of [dcA.bootstrap, west.bootstrap]) await createTopic(b, topic, { partitions: 4 });
     const outpost = await startOutpost({ configPath, logFile: join(dir, 'outpost.log') });
     onTestFinished(async () => {
       await outpost.stop();
     });
     await registerFleetInDataDir(config, { stb: 4, vehicles: 2, password: 'sim-{deviceId}' });
-    const topic = `commands.${edgeId}`;
     const result = await runFleet({
       ...mqttTcp(outpost),
       stb: 4,
