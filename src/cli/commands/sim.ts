@@ -256,6 +256,8 @@ export const simCommand: Command = {
       });
     }
     const shape = fleetShape(args, tcp, register);
+    let runId = '';
+    const commands = fleetCommands(args, config, () => runId, io);
     if (register && config && configPath) await registerFirst(config, configPath, shape, io);
 
     const controller = new AbortController();
@@ -268,7 +270,7 @@ export const simCommand: Command = {
     const tty = (io.stderr as NodeJS.WriteStream).isTTY === true;
     try {
       const opts = fleetOptions(args, shape, tcp, controller.signal, stderrReporter(io));
-      const commands = fleetCommands(args, config, () => opts.run as string, io);
+      runId = opts.run as string;
       if (commands !== undefined) opts.commands = commands;
       const result = await runFleet(opts);
       const { summary, acked } = result;
