@@ -118,7 +118,6 @@ async function ours(bootstrap: string, producer: Producer, o: E2eOptions): Promi
     overrides: {
       mqtt: { listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }], sessions: { enabled: true } },
       commands: { enabled: true, topic, groupId: null, fetchMaxWaitMs: 100 },
-      logging: { level: 'warn' },
     },
   });
   const path = join(dir, 'outpost.json');
