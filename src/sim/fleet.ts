@@ -73,6 +73,8 @@ export interface FleetProgress {
   ackRate: number;
   drops: number;
   refusals: number;
+  /** Command PUBLISHes the devices received (with `commands`). */
+  commandsReceived: number;
 }
 
 export interface FleetSummary {
@@ -222,14 +224,16 @@ function fleetTotals(members: readonly Member[]) {
   let connected = 0;
   let drops = 0;
   let refusals = 0;
+  let commandsReceived = 0;
   for (const { device } of members) {
+    commandsReceived += device.received.length;
     acked += device.acks.acked.size;
     inFlight += device.outstanding;
     if (device.connected) connected++;
     drops += device.stats.drops;
     refusals += device.stats.refusals;
   }
-  return { acked, inFlight, connected, drops, refusals };
+  return { acked, inFlight, connected, drops, refusals, commandsReceived };
 }
 
 /** A progress reporter: each call reports the totals and the ack rate since the previous call. */
@@ -249,6 +253,7 @@ function progressReporter(opts: FleetOptions, members: readonly Member[], gen: G
       ackRate: dt > 0 ? Math.round((t.acked - lastAcked) / dt) : 0,
       drops: t.drops,
       refusals: t.refusals,
+      commandsReceived: t.commandsReceived,
     });
     lastProgress = now;
     lastAcked = t.acked;
@@ -425,6 +430,7 @@ export function formatProgress(p: FleetProgress): string {
     `sim ${(p.elapsedMs / 1000).toFixed(1).padStart(6)}s  sent ${p.generated}  acked ${p.acked}  ` +
     `in flight ${p.inFlight}  rate ${p.ackRate}/s  connected ${p.connected}/${p.devices}` +
     (p.drops ? `  drops ${p.drops}` : '') +
-    (p.refusals ? `  refused ${p.refusals}` : '')
+    (p.refusals ? `  refused ${p.refusals}` : '') +
+    (p.commandsReceived ? `  commands received ${p.commandsReceived}` : '')
   );
 }
