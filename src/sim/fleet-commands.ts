@@ -99,3 +99,18 @@ export function commandsResult(
     },
   };
 }
+
+/** With commands: waits for the subscriptions, then starts the producer (it runs beside the uplink). */
+export async function startFleetCommands(
+  c: FleetCommands | undefined,
+  devices: readonly SimDevice[],
+  signal?: AbortSignal,
+): Promise<{ subscribers: SimDevice[]; producing: Promise<Map<string, ProducedCommand[]>> } | undefined> {
+  if (c === undefined) return undefined;
+  const candidates = devices.filter((d) => d.receivesCommands);
+  const subscribers = await waitSubscribed(candidates, c.subscribeTimeoutMs ?? 30_000, signal);
+  const producing = c.produce?.(subscribers.map((d) => d.id)) ?? Promise.resolve(new Map());
+  // a failed produce surfaces when awaited; keep it from being an unhandled rejection meanwhile
+  producing.catch(() => {});
+  return { subscribers, producing };
+}

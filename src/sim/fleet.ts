@@ -7,8 +7,8 @@ import {
   DEFAULT_COMMAND_FILTER,
   type FleetCommands,
   type FleetCommandsSummary,
+  startFleetCommands,
   waitCommands,
-  waitSubscribed,
 } from './fleet-commands.ts';
 import { LatencySamples } from './latency.ts';
 import { createGenerator, type DeviceKind, fleetIds } from './payloads/index.ts';
@@ -388,7 +388,11 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
   const commandLatency = new LatencySamples();
   const members = buildMembers(opts, run, puback, commandLatency);
   await connectRamped(members);
-  const commands = await startCommands(opts, members);
+  const commands = await startFleetCommands(
+    opts.commands,
+    members.map((m) => m.device),
+    opts.signal,
+  );
 
   const t0 = performance.now();
   const gen: Generation = { generated: 0, heldBack: 0 };
@@ -411,18 +415,6 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
   const all = members.map((m) => m.device);
   const c = commandsResult(run, subscribers, all, produced, commandLatency, complete);
   return { ...result, summary: { ...result.summary, commands: c.summary }, commands: c.record };
-}
-
-/** With commands: waits for the subscriptions, then starts the producer (it runs beside the uplink). */
-async function startCommands(opts: FleetOptions, members: readonly Member[]) {
-  const c = opts.commands;
-  if (c === undefined) return undefined;
-  const candidates = members.map((m) => m.device).filter((d) => d.receivesCommands);
-  const subscribers = await waitSubscribed(candidates, c.subscribeTimeoutMs ?? 30_000, opts.signal);
-  const producing = c.produce?.(subscribers.map((d) => d.id)) ?? Promise.resolve(new Map());
-  // a failed produce surfaces when awaited; keep it from being an unhandled rejection meanwhile
-  producing.catch(() => {});
-  return { subscribers, producing };
 }
 
 export function formatProgress(p: FleetProgress): string {
