@@ -11,6 +11,11 @@
  *    live: from the produce call to Downlink.deliver being called (ours) or the message arriving
  *    (peer); p50 and p99.
  *
+ * 3. End to end (bench/lib/commands-e2e.ts): central produce → PUBLISH received by a real MQTT client,
+ *    through `outpost run` (sessions + commands), beside Mosquitto 2 fed by a plain @platformatic/kafka
+ *    consumer (bench/peers/kafka-mosquitto/bridge.ts): a burst of BENCH_E2E_COMMANDS (default 2000)
+ *    to BENCH_E2E_DEVICES (default 20) persistent-session devices, then BENCH_RATE/s for BENCH_SECONDS.
+ *
  *   KAFKA_BOOTSTRAP_BENCH_COMMANDS=host:port   # use an existing broker instead of starting one
  */
 import { randomUUID } from 'node:crypto';
@@ -26,12 +31,15 @@ import { type Downlink, startCommands } from '../src/mirror/index.ts';
 import { logOptionsFromConfig } from '../src/service/index.ts';
 import { createTopic } from '../test/kafka/client.ts';
 import { startCluster } from '../test/kafka/harness.ts';
+import { e2eCommands } from './lib/commands-e2e.ts';
 
 const COMMANDS = Number(process.env['BENCH_COMMANDS'] ?? 5000);
 const PARTITIONS = Number(process.env['BENCH_PARTITIONS'] ?? 4);
 const RATE = Number(process.env['BENCH_RATE'] ?? 100);
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10);
 const DEVICES = 50;
+const E2E_COMMANDS = Number(process.env['BENCH_E2E_COMMANDS'] ?? 2000);
+const E2E_DEVICES = Number(process.env['BENCH_E2E_DEVICES'] ?? 20);
 const logger = pino({ level: process.env['BENCH_LOG'] ?? 'warn' });
 const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * p)] ?? NaN;
@@ -176,6 +184,20 @@ async function main(): Promise<void> {
     const l = await latency(cluster.bootstrap, producer);
     console.log(
       `live at ${RATE} cmd/s for ${SECONDS} s, produce -> deliver: outpost p50 ${l.ours.p50} ms p99 ${l.ours.p99} ms; plain consumer p50 ${l.peer.p50} ms p99 ${l.peer.p99} ms`,
+    );
+    const e = await e2eCommands(cluster.bootstrap, {
+      commands: E2E_COMMANDS,
+      devices: E2E_DEVICES,
+      partitions: PARTITIONS,
+      rate: RATE,
+      seconds: SECONDS,
+    });
+    const peerName = 'mosquitto 2 + plain @platformatic/kafka consumer';
+    console.log(
+      `end to end, produce -> device PUBLISH (${E2E_DEVICES} persistent-session devices, QoS 1): burst of ${E2E_COMMANDS.toLocaleString()}: outpost ${e.ours.perSecond.toFixed(0)} cmd/s, ${peerName} ${e.peer.perSecond.toFixed(0)} cmd/s; ratio outpost/mosquitto+consumer ${(e.ours.perSecond / e.peer.perSecond).toFixed(2)}`,
+    );
+    console.log(
+      `end to end live at ${RATE} cmd/s for ${SECONDS} s: outpost p50 ${e.ours.p50} ms p99 ${e.ours.p99} ms; ${peerName} p50 ${e.peer.p50} ms p99 ${e.peer.p99} ms; ratio of p50 outpost/mosquitto+consumer ${(e.ours.p50 / e.peer.p50).toFixed(2)}, of p99 ${(e.ours.p99 / e.peer.p99).toFixed(2)}`,
     );
   } finally {
     await producer.close();

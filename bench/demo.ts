@@ -3,11 +3,15 @@
  * in a temp dir) → a fleet of 200 set-top boxes and 50 vehicles. A live view shows, per log topic,
  * the ingest rate and edge end offset, and per datacenter the mirror lag. After DEMO_OUTAGE_AFTER
  * seconds (or on key "o") dc-west is stopped for DEMO_OUTAGE_SECONDS and restarted: its backlog grows
- * and drains. The demo ends with an audit of the edge log and both datacenters. Ctrl-C (or "q")
+ * and drains. Meanwhile a central app sends commands to the devices (DEMO_COMMANDS rounds, one
+ * command per 3.1.1 device every 3 s, to both datacenters while both are up): the gateway reads them
+ * from dc-west, so the outage makes it fail over to dc-east, and the commands keep arriving. The demo
+ * ends with an audit of the edge log and both datacenters, and of the downlink. Ctrl-C (or "q")
  * stops everything it started.
  *
  * Environment: DEMO_SECONDS (fleet run time, default 150), DEMO_STB (200), DEMO_VEHICLES (50),
- * DEMO_OUTAGE_AFTER (30), DEMO_OUTAGE_SECONDS (30), DEMO_KEEP=1 keeps the temp dir.
+ * DEMO_OUTAGE_AFTER (30), DEMO_OUTAGE_SECONDS (30), DEMO_COMMANDS (rounds, 30), DEMO_KEEP=1 keeps
+ * the temp dir.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,22 +20,29 @@ import { parseConfig } from '../src/config/index.ts';
 import {
   type AuditRun,
   auditCluster,
+  auditCommands,
   auditEdge,
+  type CommandsRecord,
   type FleetProgress,
   fetchStatus,
   fleetConfig,
+  formatDownlinkReport,
   formatProgress,
   formatReport,
+  mergeProduced,
   mirrorLag,
   mqttTcp,
   type OutpostProcess,
+  type ProducedCommand,
   parseQosMix,
+  produceCommands,
   registerFleetInDataDir,
   runFleet,
   type StatusSnapshot,
   startOutpost,
   waitForMirror,
 } from '../src/sim/index.ts';
+import { createTopic } from '../test/kafka/client.ts';
 import { type KafkaCluster, startClusters } from '../test/kafka/harness.ts';
 
 const env = (name: string, def: number): number => {
@@ -45,6 +56,7 @@ const STB = env('DEMO_STB', 200);
 const VEHICLES = env('DEMO_VEHICLES', 50);
 const OUTAGE_AFTER = env('DEMO_OUTAGE_AFTER', 30);
 const OUTAGE_SECONDS = env('DEMO_OUTAGE_SECONDS', 30);
+const COMMAND_ROUNDS = env('DEMO_COMMANDS', 30);
 const PASSWORD = 'demo-{deviceId}';
 const tty = process.stdout.isTTY === true;
 const say = (s: string) => process.stdout.write(`${s}\n`);
@@ -111,6 +123,15 @@ function startOutage(): void {
 /** Edge end offsets per topic over the last few seconds, for a smoothed rate. */
 const history = new Map<string, Array<{ end: number; at: number }>>();
 let lastFleet: FleetProgress | null = null;
+const sent = { commands: 0 };
+let consuming = '?';
+/** The cluster the command consumer reads, from outpost_commands_consuming{cluster} on /metrics. */
+async function consumingCluster(httpBase: string): Promise<string> {
+  const text = await (
+    await fetch(new URL('metrics', httpBase), { signal: AbortSignal.timeout(3_000) })
+  ).text();
+  return /^outpost_commands_consuming\{cluster="([^"]+)"\} 1$/m.exec(text)?.[1] ?? 'none';
+}
 function render(s: StatusSnapshot | null, statusUrl: string): string {
   const lines: string[] = [];
   lines.push(`Outpost demo — edge ${s?.edgeId ?? '?'} — status page ${statusUrl}`);
@@ -141,6 +162,9 @@ function render(s: StatusSnapshot | null, statusUrl: string): string {
   const since = Math.round((Date.now() - o.at) / 1000);
   lines.push('');
   lines.push(
+    `commands: ${sent.commands} sent, ${lastFleet?.commandsReceived ?? 0} received by devices; gateway reads them from ${consuming}`,
+  );
+  lines.push(
     o.phase === 'none'
       ? `dc-west outage: press "o" now, or automatically after ${OUTAGE_AFTER}s. "q" or Ctrl-C stops.`
       : o.phase === 'down'
@@ -150,6 +174,38 @@ function render(s: StatusSnapshot | null, statusUrl: string): string {
           : `dc-west is back since ${since}s: watch its lag drain.`,
   );
   return lines.join('\n');
+}
+
+/**
+ * The central app: a round of one command per device every 3 s, each to every datacenter that is
+ * up (during the outage dc-east only), for COMMAND_ROUNDS rounds or until the fleet stops.
+ */
+async function centralApp(
+  edgeId: string,
+  devices: string[],
+  bootstrap: Record<string, string>,
+): Promise<Map<string, ProducedCommand[]>> {
+  const all = new Map<string, ProducedCommand[]>();
+  for (let round = 1; round <= COMMAND_ROUNDS && !fleetAbort.signal.aborted && !stopping; round++) {
+    const westUp = outage.phase === 'none' || outage.phase === 'done';
+    const up = Object.entries(bootstrap).filter(([n]) => n === 'dc-east' || westUp);
+    const round1 = (to: Array<[string, string]>) =>
+      produceCommands({
+        clusters: Object.fromEntries(to.map(([n, b]) => [n, [b]])),
+        topic: `commands.${edgeId}`,
+        devices,
+        perDevice: 1,
+        firstSeq: round,
+        run: 'demo',
+      });
+    // dc-west may go down in the middle of a round: that round goes again to dc-east alone (the
+    // commands keep their ids, so a second copy on dc-east is skipped by the gateway)
+    const produced = await round1(up).catch(() => round1(up.filter(([n]) => n === 'dc-east')));
+    mergeProduced(all, produced);
+    sent.commands += devices.length;
+    await new Promise((r) => setTimeout(r, 3_000));
+  }
+  return all;
 }
 
 async function main(): Promise<number> {
@@ -162,7 +218,30 @@ async function main(): Promise<number> {
   if (stopping) return 130;
 
   const edgeId = `demo-${Date.now().toString(36)}`;
-  const input = fleetConfig({ edgeId, dataDir: join(dir, 'data'), clusters: byName });
+  const input = fleetConfig({
+    edgeId,
+    dataDir: join(dir, 'data'),
+    clusters: byName,
+    overrides: {
+      mqtt: {
+        listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }],
+        allowAnonymous: false,
+        sessions: { enabled: true },
+      },
+      // dc-west first: its outage is the one that makes the command consumer fail over
+      commands: {
+        enabled: true,
+        clusters: ['dc-west', 'dc-east'],
+        failoverAfterMs: 3_000,
+        outcomesTopic: 'commands.outcomes.{edgeId}',
+      },
+    },
+  });
+  // the central side exists before the gateway starts (else it would fail over at once)
+  for (const b of Object.values(byName)) {
+    await createTopic(b, `commands.${edgeId}`, { partitions: 4 });
+    await createTopic(b, `commands.outcomes.${edgeId}`, { partitions: 2 });
+  }
   const configPath = join(dir, 'outpost.json');
   writeFileSync(configPath, JSON.stringify(input, null, 2));
   const config = parseConfig(input, configPath);
@@ -189,6 +268,12 @@ async function main(): Promise<number> {
   outageTimer = setTimeout(startOutage, OUTAGE_AFTER * 1000);
   let lastPlain = 0;
   view = setInterval(() => {
+    void consumingCluster(statusUrl).then(
+      (c) => {
+        consuming = c;
+      },
+      () => {},
+    );
     void fetchStatus(statusUrl)
       .catch(() => null)
       .then((s) => {
@@ -201,7 +286,7 @@ async function main(): Promise<number> {
       });
   }, 1000);
 
-  const { summary, acked } = await runFleet({
+  const { summary, acked, commands } = await runFleet({
     host,
     port,
     stb: STB,
@@ -214,6 +299,7 @@ async function main(): Promise<number> {
     password: PASSWORD,
     chaos: { disconnect: 0.002 },
     signal: fleetAbort.signal,
+    commands: { produce: (devices) => centralApp(edgeId, devices, byName) },
     onProgress: (p) => {
       lastFleet = p;
     },
@@ -237,10 +323,12 @@ async function main(): Promise<number> {
   const runs: AuditRun[] = [await auditEdge(config, { acked })];
   for (const dc of ['dc-east', 'dc-west']) runs.push(await auditCluster(config, dc, { acked }));
   for (const r of runs) say(formatReport(r.report, r.source));
-  const ok = runs.every((r) => r.report.verdict === 'pass');
+  const down = await auditCommands(config, commands as CommandsRecord);
+  say(formatDownlinkReport(down.report, down.source));
+  const ok = runs.every((r) => r.report.verdict === 'pass') && down.report.verdict === 'pass';
   say(
     ok
-      ? '\ndemo: PASS — nothing lost, nothing out of order, no unexpected duplicates.'
+      ? '\ndemo: PASS — nothing lost, nothing out of order, no unexpected duplicates, both ways.'
       : '\ndemo: FAIL (see above)',
   );
   return ok ? 0 : 1;

@@ -35,6 +35,7 @@ export const ERROR_CODES = [
   // sim / audit
   'AUDIT_SOURCE_FAILED',
   'SIM_SERVICE_FAILED',
+  'SIM_PRODUCE_FAILED',
   // mirror
   'MIRROR_STATE',
   'MIRROR_REMOTE_PARTITIONS',

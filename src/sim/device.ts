@@ -1,5 +1,6 @@
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { DefaultMessageIdProvider, type IClientOptions, type MqttClient, Store } from 'mqtt';
 import type { DeviceAcks } from './acked-file.ts';
+import { type CommandReceipt, decodeCommand } from './commands.ts';
 import type { DeviceGenerator } from './payloads/index.ts';
 import { RangeSet } from './ranges.ts';
 
@@ -21,6 +22,14 @@ export interface DeviceConnection {
 export interface DeviceHooks {
   onAck?(deviceId: string, latencyMs: number): void;
   onRefused?(deviceId: string, reason: string): void;
+  /** A command PUBLISH arrived (QoS 2: on PUBREL, once). `sentAt` is the producer's epoch ms. */
+  onCommand?(deviceId: string, receipt: CommandReceipt, sentAt: number): void;
+}
+
+/** Receiving cloud-to-device commands: a persistent session (CleanSession 0) subscribed to `filter`. */
+export interface DeviceCommands {
+  filter: string;
+  qos: 1 | 2;
 }
 
 interface Outgoing {
@@ -54,7 +63,17 @@ export class SimDevice {
     topics: [],
     topicOf: '',
   };
-  readonly stats = { publishes: 0, drops: 0, connects: 0, refusals: 0 };
+  readonly stats = { publishes: 0, drops: 0, connects: 0, refusals: 0, subscribeRefused: 0 };
+  /** Commands received, in arrival order (a QoS 1 redelivery after a drop appears again, dup set). */
+  readonly received: CommandReceipt[] = [];
+  readonly #commands: DeviceCommands | undefined;
+  // A persistent session is the device's too: its packet ids go on across connections (a fresh
+  // random start could reuse an id the gateway still holds as an inbound QoS 2 awaiting PUBREL,
+  // and that message would be answered PUBREC without being stored), and its inbound QoS 2 store
+  // survives a reconnect, so a PUBREL for a PUBLISH received on the previous connection releases it.
+  readonly #ids = new DefaultMessageIdProvider();
+  readonly #incoming = new Store();
+  #subscribed = false;
   readonly #gen: DeviceGenerator;
   readonly #conn: DeviceConnection;
   readonly #hooks: DeviceHooks;
@@ -72,8 +91,9 @@ export class SimDevice {
   constructor(
     gen: DeviceGenerator,
     conn: DeviceConnection,
-    opts: { maxInflight?: number; hooks?: DeviceHooks } = {},
+    opts: { maxInflight?: number; hooks?: DeviceHooks; commands?: DeviceCommands } = {},
   ) {
+    this.#commands = opts.commands;
     this.id = gen.deviceId;
     this.#gen = gen;
     this.#conn = conn;
@@ -88,6 +108,15 @@ export class SimDevice {
   /** Messages generated and not yet acknowledged (QoS 1/2) or written (QoS 0). */
   get outstanding(): number {
     return this.#pending.length + this.#inflight.size;
+  }
+
+  get receivesCommands(): boolean {
+    return this.#commands !== undefined;
+  }
+
+  /** With commands: the subscription was granted (and is kept by the session across drops). */
+  get subscribed(): boolean {
+    return this.#subscribed;
   }
 
   get windowFull(): boolean {
@@ -160,7 +189,9 @@ export class SimDevice {
     const gen = ++this.#generation;
     const opts: IClientOptions = {
       clientId: this.id,
-      clean: true,
+      clean: this.#commands === undefined,
+      messageIdProvider: this.#ids,
+      incomingStore: this.#incoming,
       protocolVersion: this.#conn.protocolVersion ?? 4,
       keepalive: this.#conn.keepaliveS ?? 30,
       connectTimeout: this.#conn.connectTimeoutMs ?? 10_000,
@@ -171,13 +202,16 @@ export class SimDevice {
     if (this.#conn.password !== undefined) opts.password = this.#conn.password;
     const client = mqtt.connect(this.#conn.url, opts);
     this.#client = client;
-    client.on('connect', () => {
+    client.on('connect', (connack) => {
       if (gen !== this.#generation) return;
       this.#connected = true;
       this.#failures = 0;
       this.stats.connects++;
+      if (this.#commands && !connack.sessionPresent) this.#subscribe(client, this.#commands);
       this.#flush();
     });
+    if (this.#commands)
+      client.on('message', (topic, payload, packet) => this.#onCommand(topic, payload, packet));
     client.on('error', (err: Error & { code?: number | string }) => {
       if (gen !== this.#generation) return;
       if (typeof err.code === 'number') {
@@ -190,6 +224,30 @@ export class SimDevice {
       if (gen !== this.#generation) return;
       this.#onDrop(client);
     });
+  }
+
+  #subscribe(client: MqttClient, c: DeviceCommands): void {
+    client.subscribe(c.filter, { qos: c.qos }, (err, granted) => {
+      if (err || granted?.[0]?.qos === 128) {
+        this.stats.subscribeRefused++;
+        this.#hooks.onRefused?.(this.id, `subscribe ${c.filter}: ${err?.message ?? 'SUBACK 0x80'}`);
+        return;
+      }
+      this.#subscribed = true;
+    });
+  }
+
+  #onCommand(topic: string, payload: Buffer, packet: { qos: number; dup: boolean }): void {
+    const c = decodeCommand(payload);
+    const receipt: CommandReceipt = {
+      id: c?.id ?? `?${topic}`,
+      seq: c?.seq ?? 0,
+      at: Date.now(),
+      qos: packet.qos,
+      dup: packet.dup,
+    };
+    this.received.push(receipt);
+    this.#hooks.onCommand?.(this.id, receipt, c?.sentAt ?? Number.NaN);
   }
 
   #onDrop(client: MqttClient): void {

@@ -1,6 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { AckedRecord } from './acked-file.ts';
+import type { CommandsRecord, ProducedCommand } from './commands.ts';
 import { type QoS, SimDevice } from './device.ts';
+import {
+  commandsResult,
+  DEFAULT_COMMAND_FILTER,
+  type FleetCommands,
+  type FleetCommandsSummary,
+  startFleetCommands,
+  waitCommands,
+} from './fleet-commands.ts';
 import { LatencySamples } from './latency.ts';
 import { createGenerator, type DeviceKind, fleetIds } from './payloads/index.ts';
 import { deriveSeed, mulberry32, type Rng } from './prng.ts';
@@ -45,6 +54,8 @@ export interface FleetOptions {
   drainTimeoutMs?: number;
   /** Run id carried in every payload (default random). */
   run?: string;
+  /** Cloud-to-device commands: 3.1.1 devices keep persistent sessions and subscribe; see FleetCommands. */
+  commands?: FleetCommands;
   /** Called about once a second with the running totals. */
   onProgress?(p: FleetProgress): void;
   onRefused?(deviceId: string, reason: string): void;
@@ -62,6 +73,8 @@ export interface FleetProgress {
   ackRate: number;
   drops: number;
   refusals: number;
+  /** Command PUBLISHes the devices received (with `commands`). */
+  commandsReceived: number;
 }
 
 export interface FleetSummary {
@@ -83,11 +96,14 @@ export interface FleetSummary {
   ackedPerSecond: number;
   pubackMs: { p50: number; p99: number; max: number } | null;
   drained: boolean;
+  commands?: FleetCommandsSummary;
 }
 
 export interface FleetResult {
   summary: FleetSummary;
   acked: AckedRecord;
+  /** With `commands`: what was produced and what each subscribed device received. */
+  commands?: CommandsRecord;
 }
 
 const TICK_MS = 50;
@@ -135,7 +151,12 @@ function brokerUrl(host: string, port: number): string {
 }
 
 /** One member per device, set-top boxes first, each with its clock skew, protocol level and start phase. */
-function buildMembers(opts: FleetOptions, run: string, puback: LatencySamples): Member[] {
+function buildMembers(
+  opts: FleetOptions,
+  run: string,
+  puback: LatencySamples,
+  commandLatency: LatencySamples,
+): Member[] {
   const skewRng = mulberry32(deriveSeed(opts.seed, '#skew'));
   const phaseRng = mulberry32(deriveSeed(opts.seed, '#phase'));
   const members: Member[] = [];
@@ -144,17 +165,27 @@ function buildMembers(opts: FleetOptions, run: string, puback: LatencySamples): 
     for (const id of fleetIds(kind, count, opts.idPrefix ?? '')) {
       const skew = opts.chaos?.skewMs ? Math.round(skewRng.float(-opts.chaos.skewMs, opts.chaos.skewMs)) : 0;
       const gen = createGenerator(kind, id, { seed: opts.seed, run, clockSkewMs: skew });
+      const mqtt5 = speaksMqtt5(members.length, opts.mqtt5Share ?? 0);
+      const c = opts.commands;
+      const commands =
+        c && !mqtt5
+          ? { filter: (c.filter ?? DEFAULT_COMMAND_FILTER).replaceAll('{deviceId}', id), qos: c.qos ?? 1 }
+          : undefined;
       const conn = {
         url,
-        protocolVersion: speaksMqtt5(members.length, opts.mqtt5Share ?? 0) ? (5 as const) : (4 as const),
+        protocolVersion: mqtt5 ? (5 as const) : (4 as const),
         ...(opts.password !== undefined
           ? { username: id, password: opts.password.replaceAll('{deviceId}', id) }
           : {}),
       };
       const device = new SimDevice(gen, conn, {
         maxInflight: opts.maxInflightPerDevice ?? 100,
+        ...(commands ? { commands } : {}),
         hooks: {
           onAck: (_id, ms) => puback.add(ms),
+          onCommand: (_id, r, sentAt) => {
+            if (!r.dup && Number.isFinite(sentAt)) commandLatency.add(r.at - sentAt);
+          },
           ...(opts.onRefused ? { onRefused: opts.onRefused } : {}),
         },
       });
@@ -193,14 +224,16 @@ function fleetTotals(members: readonly Member[]) {
   let connected = 0;
   let drops = 0;
   let refusals = 0;
+  let commandsReceived = 0;
   for (const { device } of members) {
+    commandsReceived += device.received.length;
     acked += device.acks.acked.size;
     inFlight += device.outstanding;
     if (device.connected) connected++;
     drops += device.stats.drops;
     refusals += device.stats.refusals;
   }
-  return { acked, inFlight, connected, drops, refusals };
+  return { acked, inFlight, connected, drops, refusals, commandsReceived };
 }
 
 /** A progress reporter: each call reports the totals and the ack rate since the previous call. */
@@ -220,6 +253,7 @@ function progressReporter(opts: FleetOptions, members: readonly Member[], gen: G
       ackRate: dt > 0 ? Math.round((t.acked - lastAcked) / dt) : 0,
       drops: t.drops,
       refusals: t.refusals,
+      commandsReceived: t.commandsReceived,
     });
     lastProgress = now;
     lastAcked = t.acked;
@@ -351,8 +385,14 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
   const run = opts.run ?? `sim-${randomBytes(4).toString('hex')}`;
   const startedAt = new Date();
   const puback = new LatencySamples();
-  const members = buildMembers(opts, run, puback);
+  const commandLatency = new LatencySamples();
+  const members = buildMembers(opts, run, puback, commandLatency);
   await connectRamped(members);
+  const commands = await startFleetCommands(
+    opts.commands,
+    members.map((m) => m.device),
+    opts.signal,
+  );
 
   const t0 = performance.now();
   const gen: Generation = { generated: 0, heldBack: 0 };
@@ -360,11 +400,21 @@ export async function runFleet(opts: FleetOptions): Promise<FleetResult> {
   await generateLoop(opts, members, gen, t0, progress);
   const genEnd = performance.now();
 
+  const drainUntil = Date.now() + (opts.drainTimeoutMs ?? 30_000);
   await drain(opts, members, progress);
   const end = fleetTotals(members);
+  const produced = (await commands?.producing) ?? new Map<string, ProducedCommand[]>();
+  const subscribers = commands?.subscribers ?? [];
+  const complete =
+    commands === undefined ||
+    (await waitCommands(subscribers, produced, Math.max(0, drainUntil - Date.now()), opts.signal));
   progress.report(performance.now());
   await Promise.all(members.map((m) => m.device.stop()));
-  return summarise(opts, members, { run, startedAt, t0, genEnd, gen, end, puback });
+  const result = summarise(opts, members, { run, startedAt, t0, genEnd, gen, end, puback });
+  if (commands === undefined) return result;
+  const all = members.map((m) => m.device);
+  const c = commandsResult(run, subscribers, all, produced, commandLatency, complete);
+  return { ...result, summary: { ...result.summary, commands: c.summary }, commands: c.record };
 }
 
 export function formatProgress(p: FleetProgress): string {
@@ -372,6 +422,7 @@ export function formatProgress(p: FleetProgress): string {
     `sim ${(p.elapsedMs / 1000).toFixed(1).padStart(6)}s  sent ${p.generated}  acked ${p.acked}  ` +
     `in flight ${p.inFlight}  rate ${p.ackRate}/s  connected ${p.connected}/${p.devices}` +
     (p.drops ? `  drops ${p.drops}` : '') +
-    (p.refusals ? `  refused ${p.refusals}` : '')
+    (p.refusals ? `  refused ${p.refusals}` : '') +
+    (p.commandsReceived ? `  commands received ${p.commandsReceived}` : '')
   );
 }

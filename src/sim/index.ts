@@ -17,7 +17,25 @@ export {
   audit,
   formatReport,
 } from './audit.ts';
-export { type DeviceConnection, type QoS, SimDevice } from './device.ts';
+export {
+  type CommandPayload,
+  type CommandReceipt,
+  type CommandsRecord,
+  decodeCommand,
+  mergeProduced,
+  type ProduceCommandsOptions,
+  type ProducedCommand,
+  produceCommands,
+  readCommandsFile,
+  writeCommandsFile,
+} from './commands.ts';
+export { type DeviceCommands, type DeviceConnection, type QoS, SimDevice } from './device.ts';
+export {
+  auditDownlink,
+  type CommandOutcome,
+  type DownlinkReport,
+  formatDownlinkReport,
+} from './downlink-audit.ts';
 export {
   type FleetOptions,
   type FleetProgress,
@@ -28,6 +46,11 @@ export {
   type QosWeight,
   runFleet,
 } from './fleet.ts';
+export {
+  DEFAULT_COMMAND_FILTER,
+  type FleetCommands,
+  type FleetCommandsSummary,
+} from './fleet-commands.ts';
 export { fleetConfig } from './fleet-config.ts';
 export { LatencySamples } from './latency.ts';
 export { mqttTcp, type OutpostProcess, startOutpost } from './outpost-process.ts';
@@ -51,6 +74,7 @@ export {
   auditEdge,
   remoteTopicName,
 } from './run-audit.ts';
+export { auditCommands, commandTopics, readOutcomes } from './run-downlink-audit.ts';
 export {
   type ClusterSourceOptions,
   decodeEnvelope,

@@ -85,6 +85,27 @@ export interface ClusterSourceOptions {
  * lost: it never passes on an early stop).
  */
 export async function readCluster(opts: ClusterSourceOptions, auditor: Auditor): Promise<SourceStats> {
+  return readTopics(opts, (m) => {
+    const e = decodeEnvelope(m.value);
+    if (e === null) auditor.foreign();
+    else auditor.add({ ...e, topic: m.topic, partition: m.partition, offset: m.offset });
+  });
+}
+
+/** One record as readTopics hands it over. */
+export interface ReadRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: Buffer | null | undefined;
+  value: Buffer | null | undefined;
+}
+
+/** readCluster's reading: every committed record of `topics` up to their LSO when the read began. */
+export async function readTopics(
+  opts: ClusterSourceOptions,
+  onRecord: (m: ReadRecord) => void,
+): Promise<SourceStats> {
   const consumer = new Consumer({
     clientId: opts.clientId ?? 'outpost-audit',
     groupId: `outpost-audit-${randomBytes(6).toString('hex')}`,
@@ -149,9 +170,7 @@ export async function readCluster(opts: ClusterSourceOptions, auditor: Auditor):
           s.records++;
           s.to = offset + 1;
         }
-        const e = decodeEnvelope(m.value);
-        if (e === null) auditor.foreign();
-        else auditor.add({ ...e, topic: m.topic, partition: m.partition, offset });
+        onRecord({ topic: m.topic, partition: m.partition, offset, key: m.key, value: m.value });
       }
     } finally {
       clearInterval(idle);

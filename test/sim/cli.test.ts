@@ -17,12 +17,19 @@ describe('sim and audit commands', () => {
     expect(burst.stderr).toContain('--chaos-burst must be P:N');
   });
 
-  it('audit needs exactly one of --edge and --cluster', async () => {
+  it('audit needs --edge, --cluster or --commands, and not both --edge and --cluster', async () => {
     const none = await cli(['audit', '--config', 'config/default.json']);
     expect(none.code).toBe(2);
-    expect(none.stderr).toContain('exactly one of --edge or --cluster');
+    expect(none.stderr).toContain('give --edge, --cluster ALIAS or --commands FILE');
     const both = await cli(['audit', '--config', 'config/default.json', '--edge', '--cluster', 'x']);
     expect(both.code).toBe(2);
+    expect(both.stderr).toContain('give one of --edge or --cluster ALIAS');
+  });
+
+  it('sim --commands needs a config with commands enabled', async () => {
+    const r = await cli(['sim', '--commands', '3', '--config', 'config/default.json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--commands needs --config with commands.enabled');
   });
 
   it('audit refuses an acked file that is not one, naming the file', async () => {

@@ -1,6 +1,16 @@
 import { loadConfig } from '../../config/index.ts';
 import { OutpostError } from '../../errors.ts';
-import { type AuditRun, auditCluster, auditEdge, formatReport, readAckedFile } from '../../sim/index.ts';
+import {
+  type AuditRun,
+  auditCluster,
+  auditCommands,
+  auditEdge,
+  type DownlinkReport,
+  formatDownlinkReport,
+  formatReport,
+  readAckedFile,
+  readCommandsFile,
+} from '../../sim/index.ts';
 import { flag, optionalCount, optionalString, requiredString } from '../args.ts';
 import type { Command } from '../command.ts';
 import { openLogReader } from '../open-log.ts';
@@ -12,7 +22,7 @@ export const auditCommand: Command = {
   name: 'audit',
   summary: 'Check delivery per device: gaps, duplicates, reordering; every acknowledged message present.',
   usage:
-    '--config FILE (--edge | --cluster ALIAS [--bootstrap HOST:PORT]) [--acked FILE] [--topics T,…] [--json]',
+    '--config FILE [--edge | --cluster ALIAS [--bootstrap HOST:PORT]] [--acked FILE] [--topics T,…] [--commands FILE] [--json]',
   help: [
     'Options:',
     '  -c, --config FILE       Configuration file: edgeId, log topics, data dir, mirror clusters.',
@@ -26,10 +36,14 @@ export const auditCommand: Command = {
     "      --run ID            Only this simulator run (default: the acked file's run, else all).",
     `      --idle-timeout SEC  Cluster reads: give up after SEC without a new record (default ${AUDIT_DEFAULTS.idleTimeoutSeconds}).`,
     `      --max-examples N    Offenders listed per kind (default ${AUDIT_DEFAULTS.maxExamples}).`,
+    "      --commands FILE     Also audit the downlink: the simulator's --commands-out file. Every command",
+    '                          produced must have reached its device once, in order, or be reported',
+    '                          expired in commands.outcomesTopic (read on every commands cluster).',
+    '                          Alone (without --edge/--cluster) it audits only the downlink.',
     '      --json              Print the report as JSON.',
     '',
-    'Exit code 0 when the verdict is PASS; 1 on loss, gaps (without --acked), out-of-order delivery or',
-    'unexpected duplicates. Sequence numbers are per device across all of its topics, so audit every',
+    'Exit code 0 when every verdict is PASS; 1 on loss, gaps (without --acked), out-of-order delivery or',
+    'unexpected duplicates (uplink), or missing, out-of-order or duplicated commands (downlink). Sequence numbers are per device across all of its topics, so audit every',
     'topic a device publishes to.',
   ].join('\n'),
   options: {
@@ -43,14 +57,35 @@ export const auditCommand: Command = {
     'idle-timeout': { type: 'string' },
     'max-examples': { type: 'string' },
     json: { type: 'boolean' },
+    commands: { type: 'string' },
   },
   async run(args, io) {
     const path = requiredString(args, 'config');
     const config = await loadConfig(path);
     const edge = flag(args, 'edge');
     const cluster = optionalString(args, 'cluster');
-    if (edge === (cluster !== undefined)) {
-      throw new OutpostError('USAGE', 'give exactly one of --edge or --cluster ALIAS', { reason: 'edge' });
+    const commandsPath = optionalString(args, 'commands');
+    if (edge && cluster !== undefined) {
+      throw new OutpostError('USAGE', 'give one of --edge or --cluster ALIAS', { reason: 'edge' });
+    }
+    if (!edge && cluster === undefined && commandsPath === undefined) {
+      throw new OutpostError('USAGE', 'give --edge, --cluster ALIAS or --commands FILE', { reason: 'edge' });
+    }
+    const maxExamples = optionalCount(args, 'max-examples', { min: 1 }) ?? AUDIT_DEFAULTS.maxExamples;
+    const idleMs =
+      (optionalCount(args, 'idle-timeout', { min: 1 }) ?? AUDIT_DEFAULTS.idleTimeoutSeconds) * 1000;
+    let downlink: { source: string; report: DownlinkReport } | undefined;
+    if (commandsPath !== undefined) {
+      downlink = await auditCommands(config, await readCommandsFile(commandsPath), { idleMs, maxExamples });
+    }
+    if (!edge && cluster === undefined) {
+      const d = downlink as { source: string; report: DownlinkReport };
+      io.stdout.write(
+        flag(args, 'json')
+          ? `${JSON.stringify({ downlink: { source: d.source, ...d.report } }, null, 2)}\n`
+          : `${formatDownlinkReport(d.report, d.source)}\n`,
+      );
+      return d.report.verdict === 'pass' ? 0 : 1;
     }
     const ackedPath = optionalString(args, 'acked');
     const run = optionalString(args, 'run');
@@ -61,7 +96,7 @@ export const auditCommand: Command = {
       ...(ackedPath !== undefined ? { acked: await readAckedFile(ackedPath) } : {}),
       ...(run !== undefined ? { run } : {}),
       ...(topics !== undefined ? { topics } : {}),
-      maxExamples: optionalCount(args, 'max-examples', { min: 1 }) ?? AUDIT_DEFAULTS.maxExamples,
+      maxExamples,
     };
     let result: AuditRun;
     if (edge) {
@@ -73,16 +108,19 @@ export const auditCommand: Command = {
       result = await auditCluster(config, cluster as string, {
         ...opts,
         ...(bootstrap !== undefined ? { bootstrap } : {}),
-        idleMs: (optionalCount(args, 'idle-timeout', { min: 1 }) ?? AUDIT_DEFAULTS.idleTimeoutSeconds) * 1000,
+        idleMs,
       });
     }
+    const down = downlink ? { downlink: { source: downlink.source, ...downlink.report } } : {};
     if (flag(args, 'json')) {
       io.stdout.write(
-        `${JSON.stringify({ source: result.source, ...result.report, read: result.read }, null, 2)}\n`,
+        `${JSON.stringify({ source: result.source, ...result.report, read: result.read, ...down }, null, 2)}\n`,
       );
     } else {
       io.stdout.write(`${formatReport(result.report, result.source)}\n`);
+      if (downlink) io.stdout.write(`${formatDownlinkReport(downlink.report, downlink.source)}\n`);
     }
-    return result.report.verdict === 'pass' ? 0 : 1;
+    const pass = result.report.verdict === 'pass' && (downlink?.report.verdict ?? 'pass') === 'pass';
+    return pass ? 0 : 1;
   },
 };

@@ -1,9 +1,18 @@
+import { randomBytes } from 'node:crypto';
 import { type Config, type ListenerConfig, loadConfig } from '../../config/index.ts';
 import { OutpostError } from '../../errors.ts';
-import { type FleetOptions, formatProgress, parseQosMix, runFleet, writeAckedFile } from '../../sim/index.ts';
+import {
+  type FleetOptions,
+  formatProgress,
+  parseQosMix,
+  runFleet,
+  writeAckedFile,
+  writeCommandsFile,
+} from '../../sim/index.ts';
 import { flag, optionalString } from '../args.ts';
 import type { Command, CommandArgs, CommandIO } from '../command.ts';
 import { openLogReader } from '../open-log.ts';
+import { fleetCommands, SIM_COMMAND_HELP, SIM_COMMAND_OPTIONS } from './sim-commands.ts';
 
 /** The defaults of `outpost sim`, written once: the help text and the option parsing both read them. */
 const SIM_DEFAULTS = {
@@ -168,8 +177,7 @@ function fleetOptions(
   if (shape.messages !== undefined) opts.messages = shape.messages;
   if (shape.password !== undefined) opts.password = shape.password;
   if (shape.duration !== undefined) opts.durationMs = shape.duration * 1000;
-  const run = optionalString(args, 'run');
-  if (run !== undefined) opts.run = run;
+  opts.run = optionalString(args, 'run') ?? `sim-${randomBytes(4).toString('hex')}`;
   return opts;
 }
 
@@ -178,7 +186,7 @@ export const simCommand: Command = {
   summary:
     'Simulate a fleet of set-top boxes and vehicles publishing over MQTT; writes what was acknowledged.',
   usage:
-    '[--host H] [--port P] [--stb N] [--vehicles M] [--rate-stb R] [--rate-vehicle R] [--qos-mix MIX] [--seed S] [--duration SEC | --messages K] [--register --config FILE] [--password P] [--chaos-disconnect P] [--chaos-burst P:N] [--chaos-skew MS] [--mqtt5 SHARE] [--acked-out FILE]',
+    '[--host H] [--port P] [--stb N] [--vehicles M] [--rate-stb R] [--rate-vehicle R] [--qos-mix MIX] [--seed S] [--duration SEC | --messages K] [--register --config FILE] [--password P] [--chaos-disconnect P] [--chaos-burst P:N] [--chaos-skew MS] [--mqtt5 SHARE] [--acked-out FILE] [--commands N [--commands-out FILE] …]',
   help: [
     'Options:',
     `      --host H              MQTT host (default: the first tcp listener of --config, else ${D.host}).`,
@@ -205,10 +213,12 @@ export const simCommand: Command = {
     `      --drain-timeout SEC   Wait this long for outstanding acknowledgements at the end (default ${D.drainTimeoutSeconds}).`,
     '      --acked-out FILE      Write the acknowledged (deviceId, seq) ranges for "outpost audit --acked".',
     '      --run ID              Run id carried in every payload (default random).',
+    SIM_COMMAND_HELP,
     '',
     'Every message is JSON with deviceId, a per-device seq, the run id and ts. Devices re-send',
     'unacknowledged QoS 1/2 messages in order after a drop. Progress goes to stderr; the JSON summary',
-    'to stdout. Exit code 0 when every QoS 1/2 message was acknowledged, 1 otherwise.',
+    'to stdout. Exit code 0 when every QoS 1/2 message was acknowledged (and, with --commands, every',
+    'command that need not expire arrived), 1 otherwise.',
   ].join('\n'),
   options: {
     host: { type: 'string' },
@@ -233,6 +243,7 @@ export const simCommand: Command = {
     'drain-timeout': { type: 'string' },
     'acked-out': { type: 'string' },
     run: { type: 'string' },
+    ...SIM_COMMAND_OPTIONS,
   },
   async run(args, io) {
     const configPath = optionalString(args, 'config');
@@ -245,6 +256,8 @@ export const simCommand: Command = {
       });
     }
     const shape = fleetShape(args, tcp, register);
+    let runId = '';
+    const commands = fleetCommands(args, config, () => runId, io);
     if (register && config && configPath) await registerFirst(config, configPath, shape, io);
 
     const controller = new AbortController();
@@ -257,12 +270,17 @@ export const simCommand: Command = {
     const tty = (io.stderr as NodeJS.WriteStream).isTTY === true;
     try {
       const opts = fleetOptions(args, shape, tcp, controller.signal, stderrReporter(io));
-      const { summary, acked } = await runFleet(opts);
+      runId = opts.run as string;
+      if (commands !== undefined) opts.commands = commands;
+      const result = await runFleet(opts);
+      const { summary, acked } = result;
       if (tty) io.stderr.write('\n');
       const out = optionalString(args, 'acked-out');
       if (out !== undefined) await writeAckedFile(out, acked);
+      const commandsOut = optionalString(args, 'commands-out');
+      if (commandsOut !== undefined && result.commands) await writeCommandsFile(commandsOut, result.commands);
       io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-      return summary.unacked === 0 ? 0 : 1;
+      return summary.unacked === 0 && summary.commands?.complete !== false ? 0 : 1;
     } finally {
       process.removeListener('SIGINT', onSignal);
     }
