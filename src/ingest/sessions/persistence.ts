@@ -52,6 +52,11 @@ export interface PersistenceHooks {
   maxRetained(): number;
   /** A message not queued for a session, or a retained message not kept. Counts and logs. */
   dropped(reason: DropReason, clientId: string | null, topic: string): void;
+  /**
+   * Inside the LMDB transaction that stores a message's queued copies (synchronous): writes made
+   * here to stores of the same environment commit atomically with them. A throw aborts them all.
+   */
+  inTransaction(brokerCounter: number, stored: number): void;
   /** A message went to sessions' queues (durable): how many took it, how many were full. */
   enqueued(brokerCounter: number, stored: number, dropped: number): void;
   /** A PUBACK or PUBCOMP for `messageId` from `client` (clean or persistent). */
@@ -208,25 +213,37 @@ export class LmdbPersistence {
     await this.outgoingEnqueueCombi([sub], packet);
   }
 
+  /** One child transaction: every copy plus hooks.inTransaction's writes (its throw undoes all). */
   async outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: PacketLike): Promise<void> {
     const counter = packet.brokerCounter ?? 0;
-    const seen = new Set<string>();
-    const writes: Array<Promise<unknown>> = [];
+    const take = new Set<string>();
     let dropped = 0;
     for (const { clientId } of subs) {
-      if (seen.has(clientId)) continue;
-      seen.add(clientId);
+      if (take.has(clientId)) continue;
       const held = this.#queued.get(clientId) ?? 0;
       if (held >= this.#hooks.maxQueued()) {
         dropped++;
         this.#hooks.dropped('queue-full', clientId, packet.topic);
         continue;
       }
-      writes.push(this.#dbs.outgoing.put([clientId, counter], this.#outgoingValue(packet)));
+      take.add(clientId);
       this.#queued.set(clientId, held + 1);
     }
-    await this.#commit(writes);
-    this.#hooks.enqueued(counter, writes.length, dropped);
+    if (take.size > 0) {
+      const value = this.#outgoingValue(packet);
+      const db = this.#dbs.outgoing;
+      try {
+        await db.childTransaction(() => {
+          for (const clientId of take) db.put([clientId, counter], value);
+          this.#hooks.inTransaction(counter, take.size);
+        });
+      } catch (err) {
+        for (const clientId of take) this.#release(clientId);
+        throw err;
+      }
+      await this.#dbs.durable();
+    }
+    this.#hooks.enqueued(counter, take.size, dropped);
   }
 
   /** A message is (re)sent with `messageId`, or a PUBREC turned it into its PUBREL. */
@@ -259,15 +276,28 @@ export class LmdbPersistence {
     const found = this.#byMessageId(client.id, packet.messageId);
     if (found === undefined) return undefined;
     await this.#dbs.outgoing.remove(found.key);
-    const held = (this.#queued.get(client.id) ?? 1) - 1;
-    if (held > 0) this.#queued.set(client.id, held);
-    else this.#queued.delete(client.id);
+    this.#release(client.id);
     return toPacket(found.key[1], found.value);
   }
 
+  /**
+   * What a resuming session is sent, in queue order. A PUBLISH that already has a packet id was
+   * (possibly) sent before, so it goes with DUP 1 [MQTT-3.3.1-1] (aedes would resend DUP 0).
+   */
   outgoingStream(client: ClientRef): Readable {
     const entries = [...ofClient(this.#dbs.outgoing, client.id)];
-    return Readable.from(entries.map(({ key, value }) => toPacket(key[1], value)));
+    return Readable.from(
+      entries.map(({ key, value }) => {
+        const packet = toPacket(key[1], value);
+        return value.cmd === 'publish' && value.messageId !== undefined ? { ...packet, dup: true } : packet;
+      }),
+    );
+  }
+
+  #release(clientId: string): void {
+    const held = (this.#queued.get(clientId) ?? 1) - 1;
+    if (held > 0) this.#queued.set(clientId, held);
+    else this.#queued.delete(clientId);
   }
 
   // Incoming QoS 2 [MQTT-4.3.3-2].
