@@ -163,3 +163,24 @@ describe('downlink › inTransaction', () => {
     await expect.poll(() => queuedFor(h, opts.clientId as string)).toBe(0);
   });
 });
+
+describe('downlink › resume', () => {
+  test('downlink › a persistent session resuming while commands keep coming gets every one once, in order (live copies wait for the stored queue)', async () => {
+    const h = await startHarness(sessionsConfig());
+    const opts = await offlineSession(h, 'r1');
+    const d = downlinkOf(h);
+    const send = (n: number) =>
+      d.deliver({ topic: 'devices/r1/commands/x', payload: Buffer.from(String(n)), qos: 1 });
+    for (let n = 0; n < 40; n++) await send(n);
+    const got: Array<{ n: number; dup: boolean }> = [];
+    const c = mqtt.connect(h.url(), opts);
+    c.on('message', (_t, p, packet) => got.push({ n: Number(p.toString()), dup: packet.dup }));
+    // Live commands from the moment the CONNECT is sent, while the queue drains.
+    await new Promise<void>((r) => c.once('packetsend', () => r()));
+    for (let n = 40; n < 100; n++) await send(n);
+    await expect.poll(() => got.length, { timeout: 20_000 }).toBeGreaterThanOrEqual(100);
+    await expect.poll(() => queuedFor(h, opts.clientId as string)).toBe(0);
+    expect(got.map((g) => g.n)).toEqual(Array.from({ length: 100 }, (_, n) => n));
+    c.end(true);
+  });
+});

@@ -18,6 +18,7 @@ import type { Aedes } from 'aedes';
 import { OutpostError } from '../../errors.ts';
 import { topicMatches } from './filters.ts';
 import type { LmdbPersistence } from './persistence.ts';
+import { orderResume, type ResumingClient } from './resume.ts';
 
 export interface DeliveryOutcome {
   /** Sessions whose subscriptions match the topic. */
@@ -183,10 +184,12 @@ export class BrokerDownlink implements Downlink {
 
   /**
    * Wraps an authenticated aedes client's delivery functions (before any subscription captures
-   * them, lib/handlers/subscribe.js addSubs) so downlink copies to it are accounted for.
+   * them, lib/handlers/subscribe.js addSubs) so downlink copies to it are accounted for, and a
+   * persistent session resumes in order with one copy per message (resume.ts).
    */
   watch(aedesClient: object): void {
     const c = aedesClient as ClientInternals;
+    orderResume(aedesClient as ResumingClient, this.#persistence, this.#broker.id);
     const deliver0 = c.deliver0;
     const deliverQoS = c.deliverQoS;
     c.deliver0 = (packet, cb) => {

@@ -72,6 +72,8 @@ export class LmdbPersistence {
   /** Messages held per session (sessions.outgoing entries). */
   readonly #queued = new Map<string, number>();
   readonly #clients = new Set<string>();
+  /** Per resuming client: the highest brokerCounter its outgoingStream handed out. */
+  readonly #streamed = new Map<string, number>();
   #broker: Aedes | null = null;
 
   constructor(host: StoreHost, hooks: PersistenceHooks) {
@@ -283,15 +285,35 @@ export class LmdbPersistence {
   /**
    * What a resuming session is sent, in queue order. A PUBLISH that already has a packet id was
    * (possibly) sent before, so it goes with DUP 1 [MQTT-3.3.1-1] (aedes would resend DUP 0).
+   * The highest brokerCounter handed out is kept for resume.ts (takeStreamed).
    */
   outgoingStream(client: ClientRef): Readable {
-    const entries = [...ofClient(this.#dbs.outgoing, client.id)];
-    return Readable.from(
-      entries.map(({ key, value }) => {
-        const packet = toPacket(key[1], value);
-        return value.cmd === 'publish' && value.messageId !== undefined ? { ...packet, dup: true } : packet;
-      }),
-    );
+    const packets = this.heldAfter(client.id, 0);
+    this.#streamed.set(client.id, packets.at(-1)?.brokerCounter ?? 0);
+    return Readable.from(packets);
+  }
+
+  /** The session's stored messages after brokerCounter `after`, in queue order, as packets. */
+  heldAfter(clientId: string, after: number): Array<PacketLike & { cmd: string }> {
+    const out: Array<PacketLike & { cmd: string }> = [];
+    for (const { key, value } of this.#dbs.outgoing.getRange({ start: [clientId, after + 1] })) {
+      if (key[0] !== clientId) break;
+      const packet = toPacket(key[1], value);
+      out.push(value.cmd === 'publish' && value.messageId !== undefined ? { ...packet, dup: true } : packet);
+    }
+    return out;
+  }
+
+  /** The session's queue holds this message (sync). */
+  holds(clientId: string, brokerCounter: number): boolean {
+    return this.#dbs.outgoing.doesExist([clientId, brokerCounter]);
+  }
+
+  /** The highest brokerCounter the last outgoingStream of this client handed out (0: none); forgets it. */
+  takeStreamed(clientId: string): number {
+    const n = this.#streamed.get(clientId) ?? 0;
+    this.#streamed.delete(clientId);
+    return n;
   }
 
   #release(clientId: string): void {

@@ -68,7 +68,7 @@ export async function handleRecord(ctx: HandleContext, rec: CommandRecord): Prom
     ctx.metrics.uncertain.inc({ action });
     ctx.logger.warn(
       { id: p.id, cluster: ctx.cluster, partition: rec.partition, offset: rec.offset, began },
-      `command ${p.id}: delivery began before a restart and its result was not recorded: ${action === 'redeliver' ? 'delivering again (the device may see it twice)' : 'skipped (it may not have reached the device)'}`,
+      `command ${p.id}: delivery began before a restart and its result was not recorded, so no persistent session stored it (that would have recorded it); ${action === 'redeliver' ? 'delivering again (a clean-session or QoS 0 subscriber may see it twice)' : 'skipped (it may have reached no device)'}`,
     );
     if (action === 'skip') {
       await ctx.store.handled(ctx.cluster, ctx.topic, rec.partition, rec.offset + 1, p.id, null, 'uncertain');
