@@ -20,7 +20,7 @@ const DEVICES = ['t0', 't1', 't2', 't3'];
 class QueueingDownlink implements Downlink {
   readonly queue;
   /** After the copy is stored: 'resolve', 'reject' (the downlink fails after storing) or 'hang'. */
-  then: (payload: string) => 'resolve' | 'reject' | 'hang' = () => 'resolve';
+  afterStore: (payload: string) => 'resolve' | 'reject' | 'hang' = () => 'resolve';
 
   constructor(log: PartitionedLog) {
     this.queue = log.openStore<string, number>('test.fake-queue');
@@ -32,7 +32,7 @@ class QueueingDownlink implements Downlink {
       this.queue.put(payload, (this.queue.get(payload) ?? 0) + 1);
       opts.inTransaction?.({ matched: 1, queued: 1 });
     });
-    const next = this.then(payload);
+    const next = this.afterStore(payload);
     if (next === 'reject') throw new Error('downlink failed after storing (test)');
     if (next === 'hang') return new Promise(() => {});
     return { matched: 1, delivered: 0, queued: 1, atomic: opts.inTransaction !== undefined };
@@ -60,7 +60,7 @@ describe('commands › atomic with the downlink', () => {
     let log = await openLog(logOptionsFromConfig(config));
     let downlink = new QueueingDownlink(log);
     // t1:3 fails after its copy is stored; t2:4 never returns (the process "dies" there).
-    downlink.then = (p) => (p === 't1:3' ? 'reject' : p === 't2:4' ? 'hang' : 'resolve');
+    downlink.afterStore = (p) => (p === 't1:3' ? 'reject' : p === 't2:4' ? 'hang' : 'resolve');
     let run = startTestCommands(config, log, downlink);
     await waitFor('t2:4 stored', () => downlink.copies().has('t2:4'));
     await run.consumer.stop({ timeoutMs: 1_000 });
