@@ -19,29 +19,23 @@ import { Readable } from 'node:stream';
 import type { Aedes } from 'aedes';
 import { FilterTrie, type TrieEntry, topicMatches } from './filters.ts';
 import {
+  idOf,
   type OutgoingValue,
   ofClient,
   openSessionDbs,
+  optional,
+  type PacketLike,
   type SessionDbs,
   type StoreHost,
+  type Sub,
   type SubValue,
+  subFields,
   toBuffer,
+  toPacket,
   type WillValue,
 } from './store.ts';
 
 type ClientRef = { id: string };
-type Sub = { topic: string; qos: number; rh?: number; rap?: boolean; nl?: boolean };
-type PacketLike = {
-  cmd?: string;
-  topic: string;
-  payload?: Buffer | string;
-  qos?: number;
-  retain?: boolean;
-  dup?: boolean;
-  messageId?: number;
-  brokerId?: string;
-  brokerCounter?: number;
-};
 
 export type DropReason = 'queue-full' | 'retained-full';
 
@@ -423,34 +417,4 @@ export class LmdbPersistence {
     }
     return undefined;
   }
-}
-
-function idOf(packet: { messageId?: number }): { messageId?: number } {
-  return packet.messageId === undefined ? {} : { messageId: packet.messageId };
-}
-
-function optional(sub: Sub): Partial<SubValue> {
-  return {
-    ...(sub.rh === undefined ? {} : { rh: sub.rh }),
-    ...(sub.rap === undefined ? {} : { rap: sub.rap }),
-    ...(sub.nl === undefined ? {} : { nl: sub.nl }),
-  };
-}
-
-function subFields(value: SubValue): { qos: number; rh?: number; rap?: boolean; nl?: boolean } {
-  return { qos: value.qos, ...optional({ topic: '', ...value }) };
-}
-
-function toPacket(brokerCounter: number, value: OutgoingValue): PacketLike & { cmd: string } {
-  return {
-    cmd: value.cmd,
-    topic: value.topic,
-    payload: value.payload,
-    qos: value.qos,
-    retain: value.retain,
-    dup: value.dup,
-    ...idOf(value),
-    brokerId: value.brokerId,
-    brokerCounter,
-  };
 }

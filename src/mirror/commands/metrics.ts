@@ -37,7 +37,7 @@ export function commandMetrics(registry: Registry): CommandMetrics {
     }),
     uncertain: new Counter({
       name: 'outpost_commands_uncertain_total',
-      help: 'Commands whose delivery began but whose result was not recorded (the process died in between), by what was done (commands.onUncertain: redeliver or skip). Each is logged as a warning.',
+      help: 'Commands whose delivery began but whose result was not recorded (the process died in between), by what was done (commands.onUncertain: redeliver or skip). Never one a persistent session stored (recorded with its copy); a redelivered one may reach a clean-session or QoS 0 subscriber twice. Each is logged as a warning.',
       labelNames: ['action'] as const,
       registers,
     }),
