@@ -165,6 +165,9 @@ describe('integrity › commands exactly once to the device', () => {
       commands: Record<string, unknown>;
     };
     expect(status.commands).toMatchObject({ cluster: 'dc-east', state: 'consuming', topic });
+    const page = await (await fetch(svc.http)).text();
+    expect(page).toContain('<td data-k="commands-state">consuming</td>');
+    expect(page).toContain('<td data-k="commands-cluster">dc-east</td>');
     const metrics = await (await fetch(`${svc.http}metrics`)).text();
     for (const name of ['total', 'uncertain_total', 'atomic_total', 'duplicates_total', 'errors_total'])
       expect(metrics).toContain(`# TYPE outpost_commands_${name} counter`);
