@@ -10,4 +10,4 @@ export {
   type RouteMatch,
   renderKey,
 } from './routing.ts';
-export type { DeliveryOutcome, Downlink, DownlinkMessage } from './sessions/downlink.ts';
+export type { DeliverOptions, DeliveryOutcome, Downlink, DownlinkMessage } from './sessions/downlink.ts';

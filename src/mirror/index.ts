@@ -11,6 +11,7 @@ export type {
   CommandRecord,
   CommandsDeps,
   CommandsStatus,
+  DeliverOptions,
   DeliveryOutcome,
   DeviceLookup,
   Downlink,

@@ -162,7 +162,9 @@ describe('ingest › sessions and subscriptions (MQTT 3.1.1)', () => {
         await downlinkOf(h).deliver({ topic: `devices/q1/commands/${n}`, payload: Buffer.from(n), qos: 1 }),
       );
     }
-    expect(outcomes).toEqual(Array(3).fill({ matched: 1, delivered: 0, queued: 1, dropped: 0, lost: 0 }));
+    expect(outcomes).toEqual(
+      Array(3).fill({ matched: 1, delivered: 0, queued: 1, dropped: 0, lost: 0, atomic: false }),
+    );
     const client = mqtt.connect(h.url(), { reconnectPeriod: 0, ...opts });
     const got = received(client);
     await expect.poll(() => got.map((m) => m.payload)).toEqual(['a', 'b', 'c']);
@@ -376,8 +378,8 @@ describe('ingest › sessions and subscriptions (MQTT 3.1.1)', () => {
       qos: 2,
     });
     expect([q1, q2]).toEqual([
-      { matched: 1, delivered: 1, queued: 0, dropped: 0, lost: 0 },
-      { matched: 1, delivered: 1, queued: 0, dropped: 0, lost: 0 },
+      { matched: 1, delivered: 1, queued: 0, dropped: 0, lost: 0, atomic: false },
+      { matched: 1, delivered: 1, queued: 0, dropped: 0, lost: 0, atomic: false },
     ]);
     expect(got.map((m) => [m.payload, m.qos])).toEqual([
       ['1', 1],

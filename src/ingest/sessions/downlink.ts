@@ -9,11 +9,16 @@
  * packet id here (aedes keeps an id the forwarded packet already has, lib/qos-packet.js) and the
  * acknowledgement comes back through persistence.outgoingClearMessageId (lib/handlers/puback.js).
  * A clean client that closes first counts as lost.
+ *
+ * `inTransaction` (DeliverOptions) runs inside the LMDB transaction that stores the persistent
+ * copies (persistence.outgoingEnqueueCombi), so a caller's own record of the delivery (the command
+ * consumer's handled id and position) is on disk exactly when the copies are.
  */
 import type { Aedes } from 'aedes';
 import { OutpostError } from '../../errors.ts';
 import { topicMatches } from './filters.ts';
 import type { LmdbPersistence } from './persistence.ts';
+import { orderResume, type ResumingClient } from './resume.ts';
 
 export interface DeliveryOutcome {
   /** Sessions whose subscriptions match the topic. */
@@ -26,6 +31,21 @@ export interface DeliveryOutcome {
   dropped: number;
   /** Copies for a clean session that closed before acknowledging. */
   lost: number;
+  /** DeliverOptions.inTransaction ran and its writes committed with the `queued` copies. */
+  atomic: boolean;
+}
+
+export interface DeliverOptions {
+  /**
+   * Called synchronously inside the LMDB write transaction that stores this message's durable
+   * copies (persistent sessions' queue / in-flight entries, online or offline), with how many it
+   * stores and how many sessions matched. Writes it makes to stores of the SAME LMDB environment
+   * (PartitionedLog.openStore of the log ingest uses) commit atomically with those copies: after a
+   * crash both are on disk or neither is. A throw rolls the copies back and `deliver` rejects.
+   * Not called when no copy is stored (QoS 0, no persistent subscriber with QoS > 0, full queues);
+   * copies to clean sessions are never in it (they have no durable state).
+   */
+  inTransaction?: (stored: { matched: number; queued: number }) => void;
 }
 
 export interface DownlinkMessage {
@@ -41,14 +61,18 @@ export interface Downlink {
    * Publishes `msg` as the broker (not from a device) to every session whose subscription matches.
    * Resolves once each QoS>0 copy is either acknowledged by its online subscriber (PUBACK/PUBCOMP)
    * or durably stored (LMDB committed) in that session's offline queue / in-flight state, so a
-   * crash after resolve loses nothing. matched = sessions that matched.
+   * crash after resolve loses nothing. matched = sessions that matched. `opts.inTransaction`:
+   * see DeliverOptions.
    */
-  deliver(msg: DownlinkMessage): Promise<DeliveryOutcome>;
+  deliver(msg: DownlinkMessage, opts?: DeliverOptions): Promise<DeliveryOutcome>;
 }
 
 interface Track {
   outcome: DeliveryOutcome;
   waits: Array<Promise<void>>;
+  inTransaction: DeliverOptions['inTransaction'];
+  /** inTransaction ran in the enqueue transaction (committed once `enqueued` is called). */
+  ran: boolean;
 }
 
 /** The parts of an aedes Client the downlink wraps (lib/client.js). */
@@ -87,7 +111,7 @@ export class BrokerDownlink implements Downlink {
     this.#persistence = persistence;
   }
 
-  async deliver(msg: DownlinkMessage): Promise<DeliveryOutcome> {
+  async deliver(msg: DownlinkMessage, opts: DeliverOptions = {}): Promise<DeliveryOutcome> {
     if (this.#stopped || this.#broker.closed)
       throw new OutpostError('DOWNLINK_STOPPED', 'ingest is stopping');
     checkTopic(msg.topic);
@@ -97,8 +121,17 @@ export class BrokerDownlink implements Downlink {
     const b = this.#broker as unknown as { counter: number; id: string };
     const counter = ++b.counter;
     const track: Track = {
-      outcome: { matched: this.#matched(msg.topic), delivered: 0, queued: 0, dropped: 0, lost: 0 },
+      outcome: {
+        matched: this.#matched(msg.topic),
+        delivered: 0,
+        queued: 0,
+        dropped: 0,
+        lost: 0,
+        atomic: false,
+      },
       waits: [],
+      inTransaction: opts.inTransaction,
+      ran: false,
     };
     this.#tracks.set(counter, track);
     try {
@@ -122,12 +155,21 @@ export class BrokerDownlink implements Downlink {
     }
   }
 
+  /** From persistence.outgoingEnqueueCombi, inside the transaction storing `stored` copies. */
+  inTransaction(brokerCounter: number, stored: number): void {
+    const track = this.#tracks.get(brokerCounter);
+    if (track?.inTransaction === undefined) return;
+    track.inTransaction({ matched: track.outcome.matched, queued: stored });
+    track.ran = true;
+  }
+
   /** From persistence.outgoingEnqueueCombi, once the copies are durable. */
   enqueued(brokerCounter: number, stored: number, dropped: number): void {
     const track = this.#tracks.get(brokerCounter);
     if (track === undefined) return;
     track.outcome.queued += stored;
     track.outcome.dropped += dropped;
+    if (track.ran) track.outcome.atomic = true;
   }
 
   /** From persistence.outgoingClearMessageId: a PUBACK or PUBCOMP. */
@@ -142,10 +184,12 @@ export class BrokerDownlink implements Downlink {
 
   /**
    * Wraps an authenticated aedes client's delivery functions (before any subscription captures
-   * them, lib/handlers/subscribe.js addSubs) so downlink copies to it are accounted for.
+   * them, lib/handlers/subscribe.js addSubs) so downlink copies to it are accounted for, and a
+   * persistent session resumes in order with one copy per message (resume.ts).
    */
   watch(aedesClient: object): void {
     const c = aedesClient as ClientInternals;
+    orderResume(aedesClient as ResumingClient, this.#persistence, this.#broker.id);
     const deliver0 = c.deliver0;
     const deliverQoS = c.deliverQoS;
     c.deliver0 = (packet, cb) => {

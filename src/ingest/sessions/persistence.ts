@@ -19,29 +19,23 @@ import { Readable } from 'node:stream';
 import type { Aedes } from 'aedes';
 import { FilterTrie, type TrieEntry, topicMatches } from './filters.ts';
 import {
+  idOf,
   type OutgoingValue,
   ofClient,
   openSessionDbs,
+  optional,
+  type PacketLike,
   type SessionDbs,
   type StoreHost,
+  type Sub,
   type SubValue,
+  subFields,
   toBuffer,
+  toPacket,
   type WillValue,
 } from './store.ts';
 
 type ClientRef = { id: string };
-type Sub = { topic: string; qos: number; rh?: number; rap?: boolean; nl?: boolean };
-type PacketLike = {
-  cmd?: string;
-  topic: string;
-  payload?: Buffer | string;
-  qos?: number;
-  retain?: boolean;
-  dup?: boolean;
-  messageId?: number;
-  brokerId?: string;
-  brokerCounter?: number;
-};
 
 export type DropReason = 'queue-full' | 'retained-full';
 
@@ -52,6 +46,11 @@ export interface PersistenceHooks {
   maxRetained(): number;
   /** A message not queued for a session, or a retained message not kept. Counts and logs. */
   dropped(reason: DropReason, clientId: string | null, topic: string): void;
+  /**
+   * Inside the LMDB transaction that stores a message's queued copies (synchronous): writes made
+   * here to stores of the same environment commit atomically with them. A throw aborts them all.
+   */
+  inTransaction(brokerCounter: number, stored: number): void;
   /** A message went to sessions' queues (durable): how many took it, how many were full. */
   enqueued(brokerCounter: number, stored: number, dropped: number): void;
   /** A PUBACK or PUBCOMP for `messageId` from `client` (clean or persistent). */
@@ -67,6 +66,8 @@ export class LmdbPersistence {
   /** Messages held per session (sessions.outgoing entries). */
   readonly #queued = new Map<string, number>();
   readonly #clients = new Set<string>();
+  /** Per resuming client: the highest brokerCounter its outgoingStream handed out. */
+  readonly #streamed = new Map<string, number>();
   #broker: Aedes | null = null;
 
   constructor(host: StoreHost, hooks: PersistenceHooks) {
@@ -208,25 +209,37 @@ export class LmdbPersistence {
     await this.outgoingEnqueueCombi([sub], packet);
   }
 
+  /** One child transaction: every copy plus hooks.inTransaction's writes (its throw undoes all). */
   async outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: PacketLike): Promise<void> {
     const counter = packet.brokerCounter ?? 0;
-    const seen = new Set<string>();
-    const writes: Array<Promise<unknown>> = [];
+    const take = new Set<string>();
     let dropped = 0;
     for (const { clientId } of subs) {
-      if (seen.has(clientId)) continue;
-      seen.add(clientId);
+      if (take.has(clientId)) continue;
       const held = this.#queued.get(clientId) ?? 0;
       if (held >= this.#hooks.maxQueued()) {
         dropped++;
         this.#hooks.dropped('queue-full', clientId, packet.topic);
         continue;
       }
-      writes.push(this.#dbs.outgoing.put([clientId, counter], this.#outgoingValue(packet)));
+      take.add(clientId);
       this.#queued.set(clientId, held + 1);
     }
-    await this.#commit(writes);
-    this.#hooks.enqueued(counter, writes.length, dropped);
+    if (take.size > 0) {
+      const value = this.#outgoingValue(packet);
+      const db = this.#dbs.outgoing;
+      try {
+        await db.childTransaction(() => {
+          for (const clientId of take) db.put([clientId, counter], value);
+          this.#hooks.inTransaction(counter, take.size);
+        });
+      } catch (err) {
+        for (const clientId of take) this.#release(clientId);
+        throw err;
+      }
+      await this.#dbs.durable();
+    }
+    this.#hooks.enqueued(counter, take.size, dropped);
   }
 
   /** A message is (re)sent with `messageId`, or a PUBREC turned it into its PUBREL. */
@@ -259,15 +272,48 @@ export class LmdbPersistence {
     const found = this.#byMessageId(client.id, packet.messageId);
     if (found === undefined) return undefined;
     await this.#dbs.outgoing.remove(found.key);
-    const held = (this.#queued.get(client.id) ?? 1) - 1;
-    if (held > 0) this.#queued.set(client.id, held);
-    else this.#queued.delete(client.id);
+    this.#release(client.id);
     return toPacket(found.key[1], found.value);
   }
 
+  /**
+   * What a resuming session is sent, in queue order. A PUBLISH that already has a packet id was
+   * (possibly) sent before, so it goes with DUP 1 [MQTT-3.3.1-1] (aedes would resend DUP 0).
+   * The highest brokerCounter handed out is kept for resume.ts (takeStreamed).
+   */
   outgoingStream(client: ClientRef): Readable {
-    const entries = [...ofClient(this.#dbs.outgoing, client.id)];
-    return Readable.from(entries.map(({ key, value }) => toPacket(key[1], value)));
+    const packets = this.heldAfter(client.id, 0);
+    this.#streamed.set(client.id, packets.at(-1)?.brokerCounter ?? 0);
+    return Readable.from(packets);
+  }
+
+  /** The session's stored messages after brokerCounter `after`, in queue order, as packets. */
+  heldAfter(clientId: string, after: number): Array<PacketLike & { cmd: string }> {
+    const out: Array<PacketLike & { cmd: string }> = [];
+    for (const { key, value } of this.#dbs.outgoing.getRange({ start: [clientId, after + 1] })) {
+      if (key[0] !== clientId) break;
+      const packet = toPacket(key[1], value);
+      out.push(value.cmd === 'publish' && value.messageId !== undefined ? { ...packet, dup: true } : packet);
+    }
+    return out;
+  }
+
+  /** The session's queue holds this message (sync). */
+  holds(clientId: string, brokerCounter: number): boolean {
+    return this.#dbs.outgoing.doesExist([clientId, brokerCounter]);
+  }
+
+  /** The highest brokerCounter the last outgoingStream of this client handed out (0: none); forgets it. */
+  takeStreamed(clientId: string): number {
+    const n = this.#streamed.get(clientId) ?? 0;
+    this.#streamed.delete(clientId);
+    return n;
+  }
+
+  #release(clientId: string): void {
+    const held = (this.#queued.get(clientId) ?? 1) - 1;
+    if (held > 0) this.#queued.set(clientId, held);
+    else this.#queued.delete(clientId);
   }
 
   // Incoming QoS 2 [MQTT-4.3.3-2].
@@ -371,34 +417,4 @@ export class LmdbPersistence {
     }
     return undefined;
   }
-}
-
-function idOf(packet: { messageId?: number }): { messageId?: number } {
-  return packet.messageId === undefined ? {} : { messageId: packet.messageId };
-}
-
-function optional(sub: Sub): Partial<SubValue> {
-  return {
-    ...(sub.rh === undefined ? {} : { rh: sub.rh }),
-    ...(sub.rap === undefined ? {} : { rap: sub.rap }),
-    ...(sub.nl === undefined ? {} : { nl: sub.nl }),
-  };
-}
-
-function subFields(value: SubValue): { qos: number; rh?: number; rap?: boolean; nl?: boolean } {
-  return { qos: value.qos, ...optional({ topic: '', ...value }) };
-}
-
-function toPacket(brokerCounter: number, value: OutgoingValue): PacketLike & { cmd: string } {
-  return {
-    cmd: value.cmd,
-    topic: value.topic,
-    payload: value.payload,
-    qos: value.qos,
-    retain: value.retain,
-    dup: value.dup,
-    ...idOf(value),
-    brokerId: value.brokerId,
-    brokerCounter,
-  };
 }

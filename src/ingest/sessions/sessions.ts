@@ -48,6 +48,7 @@ export class Sessions {
       maxQueued: () => this.#deps.config.maxQueuedPerSession,
       maxRetained: () => this.#deps.config.maxRetained,
       dropped: (reason, clientId, topic) => this.#dropped(reason, clientId, topic),
+      inTransaction: (counter, stored) => this.#downlink?.inTransaction(counter, stored),
       enqueued: (counter, stored, dropped) => this.#downlink?.enqueued(counter, stored, dropped),
       acked: (client, messageId) => {
         this.#dropLogged.delete(client.id);

@@ -102,3 +102,48 @@ export function toBuffer(payload: Buffer | string | Uint8Array | undefined): Buf
   if (typeof payload === 'string') return Buffer.from(payload);
   return Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
 }
+
+// aedes packet shapes, and the conversions between them and the stored values.
+
+export type Sub = { topic: string; qos: number; rh?: number; rap?: boolean; nl?: boolean };
+export type PacketLike = {
+  cmd?: string;
+  topic: string;
+  payload?: Buffer | string;
+  qos?: number;
+  retain?: boolean;
+  dup?: boolean;
+  messageId?: number;
+  brokerId?: string;
+  brokerCounter?: number;
+};
+
+export function idOf(packet: { messageId?: number }): { messageId?: number } {
+  return packet.messageId === undefined ? {} : { messageId: packet.messageId };
+}
+
+export function optional(sub: Sub): Partial<SubValue> {
+  return {
+    ...(sub.rh === undefined ? {} : { rh: sub.rh }),
+    ...(sub.rap === undefined ? {} : { rap: sub.rap }),
+    ...(sub.nl === undefined ? {} : { nl: sub.nl }),
+  };
+}
+
+export function subFields(value: SubValue): { qos: number; rh?: number; rap?: boolean; nl?: boolean } {
+  return { qos: value.qos, ...optional({ topic: '', ...value }) };
+}
+
+export function toPacket(brokerCounter: number, value: OutgoingValue): PacketLike & { cmd: string } {
+  return {
+    cmd: value.cmd,
+    topic: value.topic,
+    payload: value.payload,
+    qos: value.qos,
+    retain: value.retain,
+    dup: value.dup,
+    ...idOf(value),
+    brokerId: value.brokerId,
+    brokerCounter,
+  };
+}

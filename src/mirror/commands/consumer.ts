@@ -22,8 +22,11 @@
  *      recorded in the same fsynced LMDB transaction that moves the position past it;
  *   3. ids are kept at least as long as the topic's retention on every cluster (dedupRetentionMs),
  *      so an earliest re-read never meets an unhandled-looking copy of a handled command.
- * The one window left is a crash after Downlink.deliver resolved and before (2) committed: the
- * 'u' entry (store.ts) makes it known on restart, counted and logged (commands.onUncertain).
+ * For a copy stored in a persistent session, (2) commits inside the downlink's own transaction
+ * (DeliverOptions.inTransaction, handle.ts), so that copy and the record are one. The window left
+ * is a copy to an online clean session or a QoS 0 subscriber, which has no durable state: a crash
+ * after deliver resolved and before (2) is known on restart by the 'u' entry (store.ts), counted
+ * and logged (commands.onUncertain).
  */
 import type { Logger } from 'pino';
 import type { ClusterConfig, CommandsConfig } from '../../config/index.ts';

@@ -7,8 +7,12 @@
  *   uncertain  an id whose delivery began but was never recorded: commands.onUncertain
  *   check      the devices face (when given): unknown or disabled device → rejected
  *   begin      durable 'u' entry (store.ts), so a crash in the next step is known on restart
- *   deliver    Downlink.deliver; a rejection is retried with backoff (order: nothing after it moves)
- *   record     position + id + outcome record in one LMDB transaction, fsynced (store.handled)
+ *   deliver    Downlink.deliver; a rejection is retried with backoff (order: nothing after it moves).
+ *              With persistent subscribers, the downlink calls inTransaction inside the LMDB
+ *              transaction that stores their copies: position + id + outcome record (as 'queued')
+ *              commit with them (store.handledInTransaction), so that crash window is closed
+ *   record     position + id + outcome record in one LMDB transaction, fsynced (store.handled);
+ *              after an atomic delivery it rewrites the same keys with the final counts
  */
 import type { Logger } from 'pino';
 import type { CommandsConfig } from '../../config/index.ts';
@@ -64,7 +68,7 @@ export async function handleRecord(ctx: HandleContext, rec: CommandRecord): Prom
     ctx.metrics.uncertain.inc({ action });
     ctx.logger.warn(
       { id: p.id, cluster: ctx.cluster, partition: rec.partition, offset: rec.offset, began },
-      `command ${p.id}: delivery began before a restart and its result was not recorded: ${action === 'redeliver' ? 'delivering again (the device may see it twice)' : 'skipped (it may not have reached the device)'}`,
+      `command ${p.id}: delivery began before a restart and its result was not recorded, so no persistent session stored it (that would have recorded it); ${action === 'redeliver' ? 'delivering again (a clean-session or QoS 0 subscriber may see it twice)' : 'skipped (it may have reached no device)'}`,
     );
     if (action === 'skip') {
       await ctx.store.handled(ctx.cluster, ctx.topic, rec.partition, rec.offset + 1, p.id, null, 'uncertain');
@@ -93,7 +97,11 @@ export async function handleRecord(ctx: HandleContext, rec: CommandRecord): Prom
   if (device && !device.enabled)
     return reject(ctx, rec, p.id, p.deviceId, 'disabled-device', `device ${p.deviceId} is disabled`, p.topic);
   await ctx.store.begin(p.id, ctx.cluster, rec.partition, rec.offset);
-  const out = await deliverRetrying(ctx, { topic: p.topic, payload: p.payload, qos: p.qos }, p.id);
+  const { out, seq } = await deliverRecorded(ctx, rec, p.id, p.deviceId, {
+    topic: p.topic,
+    payload: p.payload,
+    qos: p.qos,
+  });
   if (out.matched === 0)
     return reject(
       ctx,
@@ -107,7 +115,41 @@ export async function handleRecord(ctx: HandleContext, rec: CommandRecord): Prom
     );
   const kind: OutcomeKind = out.queued > 0 ? 'queued' : 'delivered';
   ctx.logger.debug({ id: p.id, deviceId: p.deviceId, topic: p.topic, ...out }, `command ${p.id} ${kind}`);
-  return record(ctx, rec, p.id, p.deviceId, kind, null, p.topic, out);
+  return record(ctx, rec, p.id, p.deviceId, kind, null, p.topic, out, seq);
+}
+
+type Msg = { topic: string; payload: Buffer; qos: 0 | 1 | 2 };
+
+/**
+ * Downlink.deliver with the command's record written inside the downlink's transaction when it
+ * stores durable copies. Once that committed (the id reads as handled) the command is never handed
+ * over again, also when deliver then rejects: it is in the sessions' queues.
+ */
+async function deliverRecorded(
+  ctx: HandleContext,
+  rec: CommandRecord,
+  id: string,
+  deviceId: string,
+  msg: Msg,
+): Promise<{ out: DeliveryOutcome; seq: number | null }> {
+  let seq: number | null = null;
+  let stored: DeliveryOutcome | null = null;
+  const inTransaction = (s: { matched: number; queued: number }) => {
+    stored = { matched: s.matched, delivered: 0, queued: s.queued, atomic: true };
+    const row = outcomeRow(ctx, rec, id, deviceId, 'queued', null, msg.topic, stored);
+    seq = ctx.store.handledInTransaction(
+      ctx.cluster,
+      ctx.topic,
+      rec.partition,
+      rec.offset + 1,
+      id,
+      ctx.cfg.outcomesTopic === null ? null : row,
+      'queued',
+    );
+  };
+  const committed = () => (stored !== null && ctx.store.handledAs(id) !== undefined ? stored : null);
+  const out = await deliverRetrying(ctx, msg, id, inTransaction, committed);
+  return { out, seq: out.atomic === true ? seq : null };
 }
 
 async function reject(
@@ -136,8 +178,27 @@ async function record(
   reason: RejectReason | null,
   mqttTopic: string | null,
   out: DeliveryOutcome | undefined,
+  seq: number | null = null,
 ): Promise<boolean> {
-  const row: OutcomeRecord = {
+  const row = outcomeRow(ctx, rec, id, deviceId, outcome, reason, mqttTopic, out);
+  const keep = ctx.cfg.outcomesTopic === null ? null : row;
+  await ctx.store.handled(ctx.cluster, ctx.topic, rec.partition, rec.offset + 1, id, keep, outcome, seq);
+  ctx.metrics.outcomes.inc({ outcome, reason: reason ?? '' });
+  if (out?.atomic === true) ctx.metrics.atomic.inc();
+  return true;
+}
+
+function outcomeRow(
+  ctx: HandleContext,
+  rec: CommandRecord,
+  id: string,
+  deviceId: string | null,
+  outcome: OutcomeKind,
+  reason: RejectReason | null,
+  mqttTopic: string | null,
+  out: DeliveryOutcome | undefined,
+): OutcomeRecord {
+  return {
     id,
     edgeId: ctx.edgeId,
     deviceId,
@@ -153,23 +214,29 @@ async function record(
     offset: rec.offset,
     at: Date.now(),
   };
-  const keep = ctx.cfg.outcomesTopic === null ? null : row;
-  await ctx.store.handled(ctx.cluster, ctx.topic, rec.partition, rec.offset + 1, id, keep, outcome);
-  ctx.metrics.outcomes.inc({ outcome, reason: reason ?? '' });
-  return true;
 }
 
 /** Downlink.deliver until it resolves; rejections are counted, logged and retried (never skipped). */
 async function deliverRetrying(
   ctx: HandleContext,
-  msg: { topic: string; payload: Buffer; qos: 0 | 1 | 2 },
+  msg: Msg,
   id: string,
+  inTransaction: (s: { matched: number; queued: number }) => void,
+  committed: () => DeliveryOutcome | null,
 ): Promise<DeliveryOutcome> {
   let wait = RETRY_MIN_MS;
   for (;;) {
     try {
-      return await ctx.downlink.deliver(msg);
+      return await ctx.downlink.deliver(msg, { inTransaction });
     } catch (err) {
+      const done = committed();
+      if (done !== null) {
+        ctx.logger.warn(
+          { id, topic: msg.topic, err: String(err) },
+          `command ${id}: the downlink failed after its copies were stored; not delivered again`,
+        );
+        return done;
+      }
       ctx.metrics.errors.inc({ cluster: ctx.cluster, code: 'COMMANDS_DELIVER_FAILED' });
       ctx.logger.warn(
         { id, topic: msg.topic, err: String(err) },

@@ -5,6 +5,7 @@ export interface CommandMetrics {
   outcomes: Counter<'outcome' | 'reason'>;
   duplicates: Counter<'cluster'>;
   uncertain: Counter<'action'>;
+  atomic: Counter;
   skipped: Counter<'cluster'>;
   failovers: Counter<'from' | 'to'>;
   errors: Counter<'cluster' | 'code'>;
@@ -36,8 +37,13 @@ export function commandMetrics(registry: Registry): CommandMetrics {
     }),
     uncertain: new Counter({
       name: 'outpost_commands_uncertain_total',
-      help: 'Commands whose delivery began but whose result was not recorded (the process died in between), by what was done (commands.onUncertain: redeliver or skip). Each is logged as a warning.',
+      help: 'Commands whose delivery began but whose result was not recorded (the process died in between), by what was done (commands.onUncertain: redeliver or skip). Never one a persistent session stored (recorded with its copy); a redelivered one may reach a clean-session or QoS 0 subscriber twice. Each is logged as a warning.',
       labelNames: ['action'] as const,
+      registers,
+    }),
+    atomic: new Counter({
+      name: 'outpost_commands_atomic_total',
+      help: 'Commands recorded as handled in the same LMDB transaction that stored their copies in persistent sessions (no crash window: never uncertain, never handed over twice).',
       registers,
     }),
     skipped: new Counter({

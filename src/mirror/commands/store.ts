@@ -15,6 +15,12 @@
  * and the command is never handed to the downlink again. `begin` writes the 'u' entry (also fsynced)
  * before the downlink is called, so a crash between the downlink's resolve and `handled` is known on
  * restart (counted, logged; config onUncertain) instead of silent.
+ *
+ * `handledInTransaction` makes the same writes synchronously inside a transaction someone else
+ * opened: the downlink's, which stores the persistent sessions' queued copies (Downlink
+ * DeliverOptions.inTransaction). The id is then handled exactly when the copies are on disk, and the
+ * 'u' window is closed for those commands. A later `handled` with the returned outbox seq rewrites
+ * the same keys with the final outcome.
  */
 import type { Database, Key } from 'lmdb';
 import { OutpostError } from '../../errors.ts';
@@ -103,7 +109,10 @@ export class CommandStore {
     await this.#log.flushed();
   }
 
-  /** One transaction: position, handled id, outbox record, 'u' removed; then fsync. */
+  /**
+   * One transaction: position, handled id, outbox record, 'u' removed; then fsync. `seq`: the outbox
+   * record handledInTransaction wrote for this command, replaced (not added to).
+   */
   async handled(
     cluster: string,
     topic: string,
@@ -112,18 +121,36 @@ export class CommandStore {
     id: string,
     outcome: OutcomeRecord | null,
     kind: HandledAs,
+    seq: number | null = null,
   ): Promise<void> {
-    const at = Date.now();
     await this.#db.transaction(() => {
-      this.#db.put(['p', cluster, topic, partition], next);
-      const prev = this.#db.get(['i', id]) as Handled | undefined;
-      if (prev) this.#db.remove(['t', prev.at, id]);
-      this.#db.put(['i', id], { o: kind, at } satisfies Handled);
-      this.#db.put(['t', at, id], 1);
-      this.#db.remove(['u', id]);
-      if (outcome) this.#db.put(['o', ++this.#seq], outcome);
+      this.handledInTransaction(cluster, topic, partition, next, id, outcome, kind, seq);
     });
     await this.#log.flushed();
+  }
+
+  /** The writes of `handled`, inside an open write transaction of this environment; the outbox seq. */
+  handledInTransaction(
+    cluster: string,
+    topic: string,
+    partition: number,
+    next: number,
+    id: string,
+    outcome: OutcomeRecord | null,
+    kind: HandledAs,
+    seq: number | null = null,
+  ): number | null {
+    const at = Date.now();
+    this.#db.put(['p', cluster, topic, partition], next);
+    const prev = this.#db.get(['i', id]) as Handled | undefined;
+    if (prev) this.#db.remove(['t', prev.at, id]);
+    this.#db.put(['i', id], { o: kind, at } satisfies Handled);
+    this.#db.put(['t', at, id], 1);
+    this.#db.remove(['u', id]);
+    if (!outcome) return null;
+    const s = seq ?? ++this.#seq;
+    this.#db.put(['o', s], outcome);
+    return s;
   }
 
   /** Oldest outcome records first, up to `limit`. */

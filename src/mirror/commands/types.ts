@@ -12,13 +12,24 @@ export interface DeliveryOutcome {
   matched: number;
   delivered: number;
   queued: number;
+  /** `inTransaction` ran and its writes committed together with the `queued` copies. */
+  atomic?: boolean;
+}
+
+export interface DeliverOptions {
+  /** Runs synchronously inside the LMDB transaction that stores the durable (persistent-session)
+   *  copies, when there are any; writes to stores of the same LMDB environment commit with them. */
+  inTransaction?: (stored: { matched: number; queued: number }) => void;
 }
 
 export interface Downlink {
   /** Publishes msg as the broker to every session whose subscription matches. Resolves once each QoS>0
    *  copy is either acknowledged by its online subscriber or durably stored (LMDB committed) in that
    *  session's offline queue/in-flight state, so a crash after resolve loses nothing. */
-  deliver(msg: { topic: string; payload: Buffer; qos: 0 | 1 | 2 }): Promise<DeliveryOutcome>;
+  deliver(
+    msg: { topic: string; payload: Buffer; qos: 0 | 1 | 2 },
+    opts?: DeliverOptions,
+  ): Promise<DeliveryOutcome>;
 }
 
 /** What became of one command record. `skipped` (not for this gateway) and duplicates have no outcome record. */

@@ -184,10 +184,24 @@ function topicsHtml(topics: Loose[]): string {
   return `${html}</tbody></table>`;
 }
 
+/** The command consumer (absent while commands are off): state, cluster, positions, outbox. */
+function commandsHtml(c: Loose): string {
+  if (!c || typeof c !== 'object') return '';
+  const positions = Object.entries(c.positions ?? {})
+    .map(([p, o]) => `<span class="off" data-p="${esc(p)}">${esc(p)}: ${esc(o)}</span>`)
+    .join(' ');
+  const down = c.state === 'waiting' || c.state === 'stopped';
+  let html = '<h2>Commands</h2><table><thead><tr><th>Topic</th><th>State</th><th>Cluster</th>';
+  html += '<th>Outbox</th><th>Next offset (partition: offset)</th></tr></thead><tbody>';
+  html += `<tr class="${down ? 'down' : 'ok'}" data-k="commands"><td>${esc(c.topic)}</td><td data-k="commands-state">${esc(c.state)}</td><td data-k="commands-cluster">${esc(c.cluster ?? '–')}</td><td data-k="commands-outbox" data-raw="${esc(c.outboxPending)}">${fmtInt(c.outboxPending)}</td><td class="offs">${positions}</td></tr>`;
+  return `${html}</tbody></table>`;
+}
+
 export function renderMain(s: Loose): string {
   return (
     cardsHtml(s) +
     datacentersHtml(datacenters(mirrorRows(s.mirror))) +
+    commandsHtml(s.commands) +
     topicsHtml((s.topics ?? []) as Loose[]) +
     `<footer class="muted">Outpost ${esc(s.version)} · updated <span data-k="now">${fmtTime(s.now)}</span> UTC</footer>`
   );
@@ -207,6 +221,7 @@ const RENDERERS = [
   cardsHtml,
   datacentersHtml,
   topicsHtml,
+  commandsHtml,
   renderMain,
 ];
 

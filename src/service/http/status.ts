@@ -36,6 +36,8 @@ export interface ServiceStatus {
   topics: TopicStatus[];
   ingest: unknown;
   mirror: unknown;
+  /** The command consumer (CommandConsumer.status()), null while commands are off. */
+  commands: unknown;
 }
 
 /** Ready to ingest: running, the log accepts appends, and ingest (when present) says it is ready. */
@@ -95,5 +97,6 @@ export function buildStatus(state: ServiceState): ServiceStatus {
     })),
     ingest: state.ingest ? state.ingest.status() : null,
     mirror: state.mirror ? state.mirror.status() : null,
+    commands: state.commands ? state.commands.status() : null,
   };
 }
