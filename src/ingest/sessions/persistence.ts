@@ -19,29 +19,22 @@ import { Readable } from 'node:stream';
 import type { Aedes } from 'aedes';
 import { FilterTrie, type TrieEntry, topicMatches } from './filters.ts';
 import {
+  type ClientRef,
+  idOf,
   type OutgoingValue,
   ofClient,
   openSessionDbs,
+  optional,
+  type PacketLike,
   type SessionDbs,
   type StoreHost,
+  type Sub,
   type SubValue,
+  subFields,
   toBuffer,
+  toPacket,
   type WillValue,
 } from './store.ts';
-
-type ClientRef = { id: string };
-type Sub = { topic: string; qos: number; rh?: number; rap?: boolean; nl?: boolean };
-type PacketLike = {
-  cmd?: string;
-  topic: string;
-  payload?: Buffer | string;
-  qos?: number;
-  retain?: boolean;
-  dup?: boolean;
-  messageId?: number;
-  brokerId?: string;
-  brokerCounter?: number;
-};
 
 export type DropReason = 'queue-full' | 'retained-full';
 
@@ -72,6 +65,11 @@ export class LmdbPersistence {
   constructor(host: StoreHost, hooks: PersistenceHooks) {
     this.#dbs = openSessionDbs(host);
     this.#hooks = hooks;
+  }
+
+  /** The sub-databases, for reads by the MQTT 5 sessions (writes go through the methods here). */
+  get dbs(): SessionDbs {
+    return this.#dbs;
   }
 
   /** Rebuilds the trie and queue lengths, and carries aedes' message counter past a restart. */
@@ -188,7 +186,7 @@ export class LmdbPersistence {
     return this.#trie.match(topic).filter((e) => e.qos > 0);
   }
 
-  /** A clean session starts [MQTT-3.1.2-6]: its subscriptions and queued messages go. */
+  /** A clean session starts [MQTT-3.1.2-6]: its subscriptions, queued messages and MQTT 5 expiry go. */
   async cleanSubscriptions(client: ClientRef): Promise<void> {
     const writes: Array<Promise<unknown>> = [];
     for (const { key } of ofClient(this.#dbs.subs, client.id)) {
@@ -197,6 +195,7 @@ export class LmdbPersistence {
     }
     for (const { key } of ofClient(this.#dbs.outgoing, client.id))
       writes.push(this.#dbs.outgoing.remove(key));
+    if (this.#dbs.expiry.doesExist(client.id)) writes.push(this.#dbs.expiry.remove(client.id));
     this.#queued.delete(client.id);
     this.#clients.delete(client.id);
     await this.#commit(writes);
@@ -208,13 +207,17 @@ export class LmdbPersistence {
     await this.outgoingEnqueueCombi([sub], packet);
   }
 
-  async outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: PacketLike): Promise<void> {
+  async outgoingEnqueueCombi(
+    subs: Array<{ clientId: string; nl?: boolean }>,
+    packet: PacketLike,
+  ): Promise<void> {
     const counter = packet.brokerCounter ?? 0;
     const seen = new Set<string>();
     const writes: Array<Promise<unknown>> = [];
     let dropped = 0;
-    for (const { clientId } of subs) {
-      if (seen.has(clientId)) continue;
+    for (const { clientId, nl } of subs) {
+      // No Local: not for the session that published it [MQTT-3.8.3-3] (packet.clientId: aedes-packet).
+      if (seen.has(clientId) || (nl === true && packet.clientId === clientId)) continue;
       seen.add(clientId);
       const held = this.#queued.get(clientId) ?? 0;
       if (held >= this.#hooks.maxQueued()) {
@@ -371,34 +374,4 @@ export class LmdbPersistence {
     }
     return undefined;
   }
-}
-
-function idOf(packet: { messageId?: number }): { messageId?: number } {
-  return packet.messageId === undefined ? {} : { messageId: packet.messageId };
-}
-
-function optional(sub: Sub): Partial<SubValue> {
-  return {
-    ...(sub.rh === undefined ? {} : { rh: sub.rh }),
-    ...(sub.rap === undefined ? {} : { rap: sub.rap }),
-    ...(sub.nl === undefined ? {} : { nl: sub.nl }),
-  };
-}
-
-function subFields(value: SubValue): { qos: number; rh?: number; rap?: boolean; nl?: boolean } {
-  return { qos: value.qos, ...optional({ topic: '', ...value }) };
-}
-
-function toPacket(brokerCounter: number, value: OutgoingValue): PacketLike & { cmd: string } {
-  return {
-    cmd: value.cmd,
-    topic: value.topic,
-    payload: value.payload,
-    qos: value.qos,
-    retain: value.retain,
-    dup: value.dup,
-    ...idOf(value),
-    brokerId: value.brokerId,
-    brokerCounter,
-  };
 }
