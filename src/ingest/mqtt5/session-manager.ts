@@ -164,8 +164,17 @@ export class Mqtt5Sessions implements DownlinkPeers {
     return removed;
   }
 
+  /** Stop: every open session ends now (their connections are closing); then the writes settle. */
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
+    const live = [...this.#live];
+    this.#live.clear();
+    for (const [id, session] of live) {
+      session.close();
+      const db = this.#dbs().expiry;
+      const record = db.get(id);
+      if (record !== undefined) this.#track(db.put(id, { ...record, endedAt: Date.now() }));
+    }
     await Promise.allSettled([...this.#pending]);
   }
 

@@ -81,8 +81,13 @@ export class Mqtt5Session {
   readonly #subs = new Map<string, Sub5>();
   readonly #outbox: Outbox;
   #closed = false;
+  /** The packet last handled: mqemitter calls once per matching filter, in a row. */
+  #last: BrokerPacket | null = null;
   readonly #onMessage = (packet: BrokerPacket, cb: () => void): void => {
-    this.#deliver(packet);
+    if (packet !== this.#last) {
+      this.#last = packet;
+      this.#deliver(packet);
+    }
     cb();
   };
 
