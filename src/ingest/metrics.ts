@@ -85,16 +85,7 @@ export function createMetrics(registry: Registry): IngestMetrics {
   return {
     sessionStats,
     sessionDropped: sessionDropped(registry),
-    sessionExpired: getOrCreate(
-      registry,
-      'outpost_mqtt_sessions_expired_total',
-      () =>
-        new Counter({
-          name: 'outpost_mqtt_sessions_expired_total',
-          help: 'MQTT 5 sessions removed (subscriptions and queued messages) because their Session Expiry Interval passed while no connection was open.',
-          registers,
-        }),
-    ),
+    sessionExpired: sessionExpired(registry),
     messages: getOrCreate(
       registry,
       'outpost_ingest_messages_total',
@@ -170,6 +161,19 @@ export function createMetrics(registry: Registry): IngestMetrics {
         }),
     ),
   };
+}
+
+function sessionExpired(registry: Registry): Counter {
+  return getOrCreate(
+    registry,
+    'outpost_mqtt_sessions_expired_total',
+    () =>
+      new Counter({
+        name: 'outpost_mqtt_sessions_expired_total',
+        help: 'MQTT 5 sessions removed (subscriptions and queued messages) because their Session Expiry Interval passed while no connection was open.',
+        registers: [registry],
+      }),
+  );
 }
 
 /** Messages a session's full queue did not take, and retained messages the full store did not keep. */

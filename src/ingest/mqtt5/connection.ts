@@ -27,40 +27,19 @@ import mqttPacket, {
   type IUnsubscribePacket,
   type Packet,
 } from 'mqtt-packet';
-import type { Config } from '../../config/index.ts';
-import type { connectHooks } from '../connect.ts';
 import type { ConnectionMeta } from '../listeners/common.ts';
 import type { RefusalReason } from '../metrics.ts';
-import type { PublishPipeline } from '../pipeline.ts';
 import type { ClientState, PublishPacketLike } from '../types.ts';
 import { guardParser, violationReason } from '../wire.ts';
 import { connackCode, RC, violationCode } from './codes.ts';
 import { connect5 } from './connect5.ts';
 import { Inbound } from './inbound.ts';
-import { payloadProblem, propertyHeaders, resolveAlias } from './properties.ts';
+import { payloadProblem, propertyHeaders, resolveAlias, willPacket } from './properties.ts';
 import { DEFAULT_POLICY, encodeForClient, type ProblemPolicy, reasonText } from './reason-string.ts';
 import type { Mqtt5Session } from './session.ts';
-import { type Mqtt5Sessions, sessionConnack } from './session-manager.ts';
+import { sessionConnack } from './session-manager.ts';
 import { refuseSubscriptions } from './subscribe5.ts';
-
-export interface Mqtt5Deps {
-  hooks: ReturnType<typeof connectHooks>;
-  pipeline: PublishPipeline;
-  stateOf: (conn: Mqtt5Connection) => ClientState | undefined;
-  refuse: (reason: RefusalReason, fields: Record<string, unknown>) => void;
-  limits: () => Config['mqtt']['limits'];
-  connectTimeoutMs: number;
-  /** Closes any other connection (3.1.1 or 5) with this client id: a session takeover. */
-  takeOver: (clientId: string, by: Mqtt5Connection) => void;
-  /** The connection ended (after CONNACK 0): forget it. */
-  ended: (conn: Mqtt5Connection) => void;
-  /** Authentication finished after the socket had closed: drop the state it registered. */
-  lateClose: (conn: Mqtt5Connection) => void;
-  /** mqtt.sessions on: subscriptions and sessions; null: SUBSCRIBE refused, Session Expiry 0. */
-  sessions: Mqtt5Sessions | null;
-  /** forwardDevicePublishes: an appended PUBLISH (or will) goes on to subscribers. */
-  forward: ((packet: PublishPacketLike, conn: Mqtt5Connection) => void) | null;
-}
+import type { Mqtt5Deps } from './types.ts';
 
 type Will = NonNullable<IConnectPacket['will']>;
 const GENERATE = { protocolVersion: 5 } as const;
@@ -399,15 +378,7 @@ export class Mqtt5Connection {
     const will = this._will;
     if (will === undefined || !this.#connected) return;
     delete this._will;
-    const packet: PublishPacketLike = {
-      topic: will.topic,
-      payload: will.payload,
-      qos: will.qos ?? 0,
-      retain: will.retain ?? false,
-      isWill: true,
-    };
-    const extra = propertyHeaders(will.properties);
-    if (extra !== undefined) packet.extraHeaders = extra;
+    const packet = willPacket(will);
     this.#deps.pipeline.authorize(state ?? null, this, packet, (err) => {
       if (!err) this.#deps.forward?.(packet, this); // a refusal is counted there
     });
