@@ -192,7 +192,14 @@ describe('ingest › MQTT 5 sessions', () => {
     expect(h.ingest.status().connections).toBe(0);
     // A revoked device no longer speaks through Outpost: its will is discarded (docs/ingest.md). A
     // publish after the close is appended, the will before it is not.
-    const other = await connect(h.url(), { ...V5, clientId: uniq('other-') });
+    const otherId = uniq('other-');
+    await h.devices.add(otherId, { password: 'other-password' });
+    const other = await connect(h.url(), {
+      ...V5,
+      clientId: otherId,
+      username: otherId,
+      password: 'other-password',
+    });
     await other.publishAsync('open/after', 'after', { qos: 1 });
     expect(h.records('open').map((r) => r.value.toString())).toEqual(['before', 'after']);
   });

@@ -69,7 +69,13 @@ describe('ingest › wills, duplicates, revocation and reload', () => {
     await expect.poll(() => h.ingest.status().connectedDevices).toBe(0);
     expect(h.ingest.status().refusals['device-revoked']).toBe(1);
     // The will is not published: a publish after the close is appended, the will is not.
-    const other = await connect(h.url(), { clientId: uniq('other-') });
+    const otherId = uniq('other-');
+    await h.devices.add(otherId, { password: 'other-password' });
+    const other = await connect(h.url(), {
+      clientId: otherId,
+      username: otherId,
+      password: 'other-password',
+    });
     await other.publishAsync('open/after', 'after', { qos: 1 });
     expect(h.records('open').map((r) => r.value.toString())).toEqual(['before', 'after']);
   });
