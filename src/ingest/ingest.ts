@@ -23,6 +23,7 @@ import type { Listener } from './listeners/common.ts';
 import type { HandshakeError } from './listeners/tls.ts';
 import { createMetrics, RateWindow, type RefusalReason } from './metrics.ts';
 import { Mqtt5Front } from './mqtt5/front.ts';
+import { Mqtt5Sessions } from './mqtt5/session-manager.ts';
 import { PublishPipeline } from './pipeline.ts';
 import { compileRoutes } from './routing.ts';
 import type { Downlink } from './sessions/downlink.ts';
@@ -75,6 +76,7 @@ function settingsOf(config: Config): PipelineSettings {
 /** What the named parts of startIngest share. */
 interface Core {
   logger: Logger;
+  metrics: ReturnType<typeof createMetrics>;
   devices: Devices;
   config: Config;
   refusals: Refusals;
@@ -88,6 +90,8 @@ interface Core {
   mqtt5: Mqtt5Front | null;
   /** mqtt.sessions on (read at start; changes need a restart). */
   sessions: Sessions | null;
+  /** MQTT 5 sessions (mqtt.sessions on), once the broker exists. */
+  sessions5: Mqtt5Sessions | null;
 }
 
 /** Step 1: metrics, refusal book, sessions (if on), routes and the pipeline. */
@@ -123,6 +127,7 @@ function newCore(deps: IngestDeps): Core {
   );
   const core: Core = {
     logger,
+    metrics,
     devices: deps.devices,
     config: deps.config,
     refusals,
@@ -134,6 +139,7 @@ function newCore(deps: IngestDeps): Core {
     isReady: false,
     mqtt5: null,
     sessions,
+    sessions5: null,
   };
   return core;
 }
@@ -158,6 +164,7 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
   });
   sessions?.attach(broker);
   if (sessions) await sessions.replayWills((will, clientId) => replayWill(core, broker, will, clientId));
+  core.sessions5 = sessions ? await mqtt5Sessions(core, sessions, broker) : null;
   const mqtt5 = mqtt5Front(core, hooks, broker);
   core.mqtt5 = mqtt5;
   const onHandshakeError: HandshakeError = (err, remoteAddress) => {
@@ -183,6 +190,7 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
   core.isReady = true;
   // Device changes (also from the CLI in another process): revoke or refresh live connections.
   // MQTT 5 gets DISCONNECT 0x98 once what it sent before is acknowledged; 3.1.1 has no such packet.
+  // Either way the will is discarded: it would speak for a device that may no longer speak.
   const offChange = followDeviceChanges(
     core.devices,
     core.connections,
@@ -191,7 +199,11 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
     (state) => {
       const client = state.client as unknown as AedesClient;
       if (Mqtt5Front.isMqtt5(client)) client.revoke();
-      else state.client.conn.destroy();
+      else {
+        (client as unknown as { will: unknown }).will = null; // aedes publishes `will` on close
+        void sessions?.persistence.delWill({ id: client.id }).catch(() => {});
+        state.client.conn.destroy();
+      }
     },
   );
   return ingestFace(core, listeners, broker, offChange);
@@ -206,7 +218,10 @@ function brokerHooks(core: Core): ReturnType<typeof connectHooks> {
     refuse: core.refusals.refuse,
     onAuthenticated: (client, identity) => {
       // A 3.1.1 connection takes over an MQTT 5 one with its client id (MQTT 5 takes over in mqtt5/).
-      if (!Mqtt5Front.isMqtt5(client)) core.mqtt5?.takeOver(client.id);
+      if (!Mqtt5Front.isMqtt5(client)) {
+        core.mqtt5?.takeOver(client.id);
+        core.sessions5?.claimedBy311(client.id);
+      }
       connections.authenticated(client, identity);
       if (!Mqtt5Front.isMqtt5(client)) core.sessions?.onAuthenticated(client);
       if (Mqtt5Front.isMqtt5(client)) {
@@ -237,10 +252,47 @@ function mqtt5Front(core: Core, hooks: ReturnType<typeof connectHooks>, broker: 
     refuse: core.refusals.refuse,
     limits: () => core.config.mqtt.limits,
     connectTimeoutMs: core.config.mqtt.connectTimeoutMs,
+    sessions: core.sessions5,
+    forward:
+      core.sessions5 !== null && core.config.mqtt.sessions.forwardDevicePublishes
+        ? (packet, conn) => forward5(broker, packet, conn.id)
+        : null,
     closeAedesClient: (clientId) =>
       (broker as unknown as { clients: Record<string, AedesClient | undefined> }).clients[clientId]?.close(),
     dropState: (conn) => core.connections.dropState(conn as never),
   });
+}
+
+async function mqtt5Sessions(core: Core, sessions: Sessions, broker: Aedes): Promise<Mqtt5Sessions> {
+  const clients = (broker as unknown as { clients: Record<string, AedesClient | undefined> }).clients;
+  const manager = new Mqtt5Sessions({
+    sessions,
+    broker,
+    config: () => core.config.mqtt.sessions,
+    metrics: core.metrics,
+    logger: core.logger,
+    refuse: core.refusals.refuse,
+    online311: (clientId) => clients[clientId] !== undefined,
+  });
+  await manager.start();
+  return manager;
+}
+
+/** An MQTT 5 PUBLISH (or will), appended: on to subscribers, its publisher named for No Local. */
+function forward5(broker: Aedes, packet: PublishPacketLike, clientId: string): void {
+  const props = (packet as { properties?: Record<string, unknown> }).properties;
+  const out = {
+    cmd: 'publish',
+    topic: packet.topic,
+    payload: packet.payload,
+    qos: packet.qos,
+    retain: packet.retain,
+    dup: false,
+    clientId,
+    ...(props === undefined ? {} : { properties: props }),
+  };
+  const publish = broker.publish as unknown as (p: unknown, c: unknown, d: () => void) => void;
+  publish.call(broker, out, { id: clientId }, () => {});
 }
 
 /** A will stored by a connection the previous process lost: appended, then forwarded if configured. */
@@ -316,6 +368,7 @@ function ingestFace(core: Core, listeners: Listener[], broker: Aedes, offChange:
           closeClients: async () => {
             core.mqtt5?.closeAll();
             await new Promise<void>((resolve) => broker.close(() => resolve()));
+            await core.sessions5?.stop();
           },
           closeRest: () => {
             core.sessions?.stop();

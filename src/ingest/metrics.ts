@@ -61,6 +61,8 @@ export interface IngestMetrics {
   paused: Counter;
   /** Messages not queued for a session (queue full) and retained messages not kept. */
   sessionDropped: Counter<'reason'>;
+  /** MQTT 5 sessions removed because their Session Expiry Interval passed. */
+  sessionExpired: Counter;
   /** Where the session gauges read from (null while sessions are off: they read 0). */
   sessionStats: { source: (() => SessionStats) | null };
 }
@@ -83,6 +85,7 @@ export function createMetrics(registry: Registry): IngestMetrics {
   return {
     sessionStats,
     sessionDropped: sessionDropped(registry),
+    sessionExpired: sessionExpired(registry),
     messages: getOrCreate(
       registry,
       'outpost_ingest_messages_total',
@@ -160,6 +163,19 @@ export function createMetrics(registry: Registry): IngestMetrics {
   };
 }
 
+function sessionExpired(registry: Registry): Counter {
+  return getOrCreate(
+    registry,
+    'outpost_mqtt_sessions_expired_total',
+    () =>
+      new Counter({
+        name: 'outpost_mqtt_sessions_expired_total',
+        help: 'MQTT 5 sessions removed (subscriptions and queued messages) because their Session Expiry Interval passed while no connection was open.',
+        registers: [registry],
+      }),
+  );
+}
+
 /** Messages a session's full queue did not take, and retained messages the full store did not keep. */
 function sessionDropped(registry: Registry): Counter<'reason'> {
   return getOrCreate(
@@ -168,7 +184,7 @@ function sessionDropped(registry: Registry): Counter<'reason'> {
     () =>
       new Counter({
         name: 'outpost_mqtt_session_dropped_total',
-        help: 'Messages not queued for a persistent session because its queue was full (reason queue-full), and retained messages not kept because mqtt.sessions.maxRetained topics are (retained-full).',
+        help: 'Messages not queued for a session because its queue was full (reason queue-full; persistent sessions, and MQTT 5 clean sessions waiting on their Receive Maximum), and retained messages not kept because mqtt.sessions.maxRetained topics are (retained-full).',
         labelNames: ['reason'] as const,
         registers: [registry],
       }),

@@ -166,7 +166,7 @@ describe('ingest › MQTT 5 sessions', () => {
     expect(await raw.next('connack')).toMatchObject({ returnCode: 0 });
   });
 
-  test('ingest › disabling a device: DISCONNECT 0x98 with a Reason String, counted, its will published [§3.14.2.1, MQTT-3.1.2-8]', async () => {
+  test('ingest › disabling a device: DISCONNECT 0x98 with a Reason String, counted, its will discarded (revocation) [§3.14.2.1]', async () => {
     const h = await startHarness(
       baseConfig({ mqtt: { listeners: [{ type: 'tcp', port: 0 }], allowAnonymous: false } }),
     );
@@ -179,6 +179,7 @@ describe('ingest › MQTT 5 sessions', () => {
       password: 'revoke-password-5',
       will: { topic: 'open/revoked-will', payload: Buffer.from('gone'), qos: 1, retain: false },
     });
+    await c.publishAsync('open/revoked-before', 'before', { qos: 1 });
     const got = serverDisconnect(c);
     const gone = closed(c);
     await h.devices.setEnabled(id, false);
@@ -189,9 +190,18 @@ describe('ingest › MQTT 5 sessions', () => {
     expect(h.ingest.status().refusals['device-revoked']).toBe(1);
     await until(() => h.ingest.status().connections === 0);
     expect(h.ingest.status().connections).toBe(0);
-    // The server closed it: its will is published [MQTT-3.1.2-8].
-    await until(() => h.records('open').length >= 1);
-    expect(h.records('open').map((r) => r.value.toString())).toEqual(['gone']);
+    // A revoked device no longer speaks through Outpost: its will is discarded (docs/ingest.md). A
+    // publish after the close is appended, the will before it is not.
+    const otherId = uniq('other-');
+    await h.devices.add(otherId, { password: 'other-password' });
+    const other = await connect(h.url(), {
+      ...V5,
+      clientId: otherId,
+      username: otherId,
+      password: 'other-password',
+    });
+    await other.publishAsync('open/after', 'after', { qos: 1 });
+    expect(h.records('open').map((r) => r.value.toString())).toEqual(['before', 'after']);
   });
 
   test('ingest › a revoked device gets the PUBACKs of what it sent before, in order, then DISCONNECT 0x98 [MQTT-4.6.0-2]', async () => {

@@ -51,18 +51,33 @@ describe('ingest › wills, duplicates, revocation and reload', () => {
     expect(h.records('open').map((r) => r.value.toString())).toEqual(['once']);
   });
 
-  test('ingest › disabling a device (e.g. from the CLI) closes its open connections', async () => {
+  test('ingest › disabling a device (e.g. from the CLI) closes its open connections and discards its will', async () => {
     const h = await startHarness(
       baseConfig({ mqtt: { listeners: [{ type: 'tcp', port: 0 }], allowAnonymous: false } }),
     );
     const id = uniq('r-');
     await h.devices.add(id, { password: 'revoke-password' });
-    const c = await connect(h.url(), { username: id, password: 'revoke-password' });
+    const c = await connect(h.url(), {
+      username: id,
+      password: 'revoke-password',
+      will: { topic: 'open/revoked-will', payload: Buffer.from('gone'), qos: 1, retain: false },
+    });
+    await c.publishAsync('open/revoked-before', 'before', { qos: 1 });
     expect(h.ingest.status().connectedDevices).toBe(1);
     await h.devices.setEnabled(id, false);
     await closed(c);
     await expect.poll(() => h.ingest.status().connectedDevices).toBe(0);
     expect(h.ingest.status().refusals['device-revoked']).toBe(1);
+    // The will is not published: a publish after the close is appended, the will is not.
+    const otherId = uniq('other-');
+    await h.devices.add(otherId, { password: 'other-password' });
+    const other = await connect(h.url(), {
+      clientId: otherId,
+      username: otherId,
+      password: 'other-password',
+    });
+    await other.publishAsync('open/after', 'after', { qos: 1 });
+    expect(h.records('open').map((r) => r.value.toString())).toEqual(['before', 'after']);
   });
 
   test('ingest › reload applies new routes to the next publish without reconnecting', async () => {

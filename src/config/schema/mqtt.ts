@@ -120,7 +120,7 @@ export const sessionsSchema = z
       .boolean()
       .default(false)
       .describe(
-        "Durable MQTT 3.1/3.1.1 sessions and subscriptions, kept in the log's LMDB environment: subscriptions (per the ACL below), in-flight QoS 1/2 state, offline queues, session-present, wills across a crash, retained messages, and the downlink (broker-to-device messages). Off: every SUBSCRIBE is refused (SUBACK 0x80, counted as subscribe-denied), no session state is kept, and retained messages and wills are only appended to the log. MQTT 5 connections refuse SUBSCRIBE either way.",
+        "Durable MQTT sessions and subscriptions (3.1/3.1.1 and 5), kept in the log's LMDB environment: subscriptions (per the ACL below), in-flight QoS 1/2 state, offline queues, session-present, MQTT 5 Session Expiry, 3.1.1 wills across a crash, retained messages, and the downlink (broker-to-device messages). Off: every SUBSCRIBE is refused (SUBACK 0x80 for 3.1.1, 0x87 for MQTT 5, counted as subscribe-denied), no session state is kept, and retained messages and wills are only appended to the log.",
       ),
     deviceFilters: z
       .array(filterTemplate)
@@ -144,6 +144,12 @@ export const sessionsSchema = z
       .default(1000)
       .describe(
         'QoS 1/2 messages held for one persistent session (offline queue plus unacknowledged in flight). Beyond it a new message is not queued for that session: counted in outpost_mqtt_session_dropped_total and logged.',
+      ),
+    maxSessionExpirySeconds: nonNegativeInt
+      .max(4_294_967_295, 'at most 4294967295 (never expires)')
+      .default(604_800)
+      .describe(
+        'The longest Session Expiry Interval an MQTT 5 session gets (seconds; 4294967295: never expires). A CONNECT asking for more is clamped and told so in the CONNACK. A session whose interval passed with no connection open is removed (subscriptions, queued messages), counted in outpost_mqtt_sessions_expired_total. 0: MQTT 5 sessions end with their connection. MQTT 3.1.1 persistent sessions never expire.',
       ),
     maxRetained: positiveInt
       .default(10_000)
@@ -176,7 +182,7 @@ export const mqttSchema = z
     sessions: sessionsSchema
       .prefault({})
       .describe(
-        'Durable sessions, subscriptions and the downlink (MQTT 3.1/3.1.1). Off by default. Changes need a restart.',
+        'Durable sessions, subscriptions and the downlink (MQTT 3.1/3.1.1 and 5). Off by default. Changes need a restart.',
       ),
   })
   .strict();

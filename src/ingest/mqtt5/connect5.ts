@@ -9,15 +9,16 @@
  *   authentication  authenticate (src/devices; the will checked as a PUBLISH on its topic)
  *   takeover        an open connection with the same client id is closed (DISCONNECT 0x8E)
  * A refusal is a CONNACK with the reason code of src/ingest/mqtt5/codes.ts and a Reason String
- * (./reason-string.ts), then the connection closes [MQTT-3.2.2-7]. Sessions are not kept: Session
- * Present is always 0 and a requested Session Expiry Interval is answered with 0 (the session ends
- * with the connection) [MQTT-3.2.2-3].
+ * (./reason-string.ts), then the connection closes [MQTT-3.2.2-7]. With mqtt.sessions off no session
+ * is kept: Session Present is always 0 and a requested Session Expiry Interval is answered with 0
+ * (the session ends with the connection) [MQTT-3.2.2-3], and CONNACK says no wildcard subscriptions
+ * and no Subscription Identifiers. With sessions on, ./session-manager.ts fills Session Present and
+ * the Session Expiry Interval, and both are available; shared subscriptions never are.
  *
- * Will Delay Interval (§3.1.3.2.2): accepted and the will kept. The will goes when the delay ends or
- * the session ends, whichever is first [MQTT-3.1.2-8]; a new connection for the client id before the
- * delay ends cancels it [MQTT-3.1.3-9]. With Session Expiry 0 the session ends as the connection
- * closes, so the effective delay is always 0: the will is appended at once, and no later connection
- * can come "before the delay ends" to cancel it.
+ * Will Delay Interval (§3.1.3.2.2): accepted and the will kept, but not delayed: the will is
+ * appended as the connection closes. With Session Expiry 0 that is what the spec asks (the session
+ * ends with the connection, so the delay ends too); with a stored session it is earlier than asked
+ * (a reconnect within the delay does not cancel it, [MQTT-3.1.3-9] is not met).
  */
 import { randomUUID } from 'node:crypto';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
@@ -62,6 +63,7 @@ function keepaliveOf(packet: IConnectPacket, limits: Limits): { seconds: number;
 }
 
 function acceptedConnack(
+  sessions: boolean,
   limits: Limits,
   assigned: string | null,
   keepalive: { seconds: number; clamped: boolean },
@@ -76,8 +78,8 @@ function acceptedConnack(
       maximumPacketSize: maxRemainingLength(limits),
       topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
       retainAvailable: true,
-      wildcardSubscriptionAvailable: false,
-      subscriptionIdentifiersAvailable: false,
+      wildcardSubscriptionAvailable: sessions,
+      subscriptionIdentifiersAvailable: sessions,
       sharedSubscriptionAvailable: false,
       ...(assigned === null ? {} : { assignedClientIdentifier: assigned }),
       ...(keepalive.clamped ? { serverKeepAlive: keepalive.seconds } : {}),
@@ -91,6 +93,8 @@ export interface Connect5Deps {
   limits: Limits;
   refuse: (reason: RefusalReason, fields: Record<string, unknown>) => void;
   where: Record<string, unknown>;
+  /** mqtt.sessions on: subscriptions (wildcards, identifiers) are available. */
+  sessions: boolean;
 }
 
 /** Runs the CONNECT steps for `conn` (whose `id` it sets) and returns the CONNACK to send. */
@@ -131,7 +135,7 @@ export async function connect5(
   if (refusal !== null) return refused(refusal.reason); // counted by authenticate
   return {
     ok: true,
-    connack: acceptedConnack(limits, assigned, keepalive, packet),
+    connack: acceptedConnack(deps.sessions, limits, assigned, keepalive, packet),
     keepaliveSeconds: keepalive.seconds,
   };
 }

@@ -11,43 +11,35 @@
  * Refusals: a refused PUBLISH gets its PUBACK/PUBREC reason code in its FIFO turn and the connection
  * goes on [MQTT-3.4.2-1, MQTT-3.5.2-1]; QoS 0 is only counted. A protocol violation closes with a
  * DISCONNECT reason code (§4.13) once what came before it is acknowledged (closeAfterAcks); so does
- * a revocation of the device (0x98). Refusals carry a Reason String where the client allows it
+ * a revocation of the device (0x98), which also discards the will: a revoked device no longer
+ * speaks through Outpost. Refusals carry a Reason String where the client allows it
  * (./reason-string.ts).
+ *
+ * Sessions (mqtt.sessions on): SUBSCRIBE, UNSUBSCRIBE and what the server sends go to the
+ * connection's Mqtt5Session (./session.ts), opened at CONNECT by Mqtt5Sessions
+ * (./session-manager.ts); off, every filter is refused (./subscribe5.ts).
  */
 import type { Duplex } from 'node:stream';
-import mqttPacket, { type IConnectPacket, type IPublishPacket, type Packet } from 'mqtt-packet';
-import type { Config } from '../../config/index.ts';
-import type { connectHooks } from '../connect.ts';
+import mqttPacket, {
+  type IConnectPacket,
+  type IPublishPacket,
+  type ISubscribePacket,
+  type IUnsubscribePacket,
+  type Packet,
+} from 'mqtt-packet';
 import type { ConnectionMeta } from '../listeners/common.ts';
 import type { RefusalReason } from '../metrics.ts';
-import type { PublishPipeline } from '../pipeline.ts';
 import type { ClientState, PublishPacketLike } from '../types.ts';
 import { guardParser, violationReason } from '../wire.ts';
-import { connackCode, pubackCode, publishRefusal, RC, violationCode } from './codes.ts';
+import { connackCode, RC, violationCode } from './codes.ts';
 import { connect5 } from './connect5.ts';
-import { payloadProblem, propertyHeaders, resolveAlias } from './properties.ts';
-import {
-  DEFAULT_POLICY,
-  encodeForClient,
-  type ProblemPolicy,
-  publishReasonText,
-  reasonText,
-} from './reason-string.ts';
-
-export interface Mqtt5Deps {
-  hooks: ReturnType<typeof connectHooks>;
-  pipeline: PublishPipeline;
-  stateOf: (conn: Mqtt5Connection) => ClientState | undefined;
-  refuse: (reason: RefusalReason, fields: Record<string, unknown>) => void;
-  limits: () => Config['mqtt']['limits'];
-  connectTimeoutMs: number;
-  /** Closes any other connection (3.1.1 or 5) with this client id: a session takeover. */
-  takeOver: (clientId: string, by: Mqtt5Connection) => void;
-  /** The connection ended (after CONNACK 0): forget it. */
-  ended: (conn: Mqtt5Connection) => void;
-  /** Authentication finished after the socket had closed: drop the state it registered. */
-  lateClose: (conn: Mqtt5Connection) => void;
-}
+import { Inbound } from './inbound.ts';
+import { payloadProblem, propertyHeaders, resolveAlias, willPacket } from './properties.ts';
+import { DEFAULT_POLICY, encodeForClient, type ProblemPolicy, reasonText } from './reason-string.ts';
+import type { Mqtt5Session } from './session.ts';
+import { sessionConnack } from './session-manager.ts';
+import { refuseSubscriptions } from './subscribe5.ts';
+import type { Mqtt5Deps } from './types.ts';
 
 type Will = NonNullable<IConnectPacket['will']>;
 const GENERATE = { protocolVersion: 5 } as const;
@@ -60,8 +52,9 @@ export class Mqtt5Connection {
   readonly conn: Duplex;
   _keepaliveTimer: NodeJS.Timeout | null = null;
   _keepaliveInterval = 0;
-  /** QoS 2 packet ids acknowledged with PUBREC, awaiting PUBREL [MQTT-4.3.3-2]. */
-  readonly _inboundInflight = new Set<number>();
+  readonly #inbound = new Inbound();
+  /** QoS 2 packet ids acknowledged with PUBREC, awaiting PUBREL (the pipeline reads it). */
+  readonly _inboundInflight = this.#inbound.held;
   _will?: Will;
   #deps: Mqtt5Deps;
   #meta: ConnectionMeta;
@@ -72,11 +65,12 @@ export class Mqtt5Connection {
   #connecting = false;
   #connected = false;
   #aliases = new Map<number, string>();
-  /** QoS 1 and 2 PUBLISHes not yet fully acknowledged: at most our Receive Maximum [MQTT-3.3.4-7]. */
-  #unacked = 0;
   #connectTimer: NodeJS.Timeout;
   /** What the client's CONNECT allows us to send: Reason Strings, packet size. */
   #policy: ProblemPolicy = DEFAULT_POLICY;
+  #session: Mqtt5Session | null = null;
+  /** Session Expiry Interval in force (CONNECT's, clamped; DISCONNECT may change it). */
+  #expiry = 0;
 
   constructor(stream: Duplex, meta: ConnectionMeta, deps: Mqtt5Deps) {
     this.conn = stream;
@@ -106,6 +100,7 @@ export class Mqtt5Connection {
 
   /** The device was disabled or removed: DISCONNECT 0x98 once what it sent before is acknowledged. */
   revoke(): void {
+    delete this._will; // the will speaks for the device: revoked, it no longer may
     if (!this.#connected) {
       this.conn.destroy(); // no CONNACK yet: nothing may come before it
       return;
@@ -172,45 +167,44 @@ export class Mqtt5Connection {
         this.#publish(p);
         return;
       case 'pubrel':
-        this.#pubrel(p.messageId as number);
+        this.#write(this.#inbound.pubrel(p.messageId as number));
+        this.#done();
         return;
       case 'pingreq':
         this.#write({ cmd: 'pingresp' });
         this.#done();
         return;
       case 'subscribe':
-        this.#subscribe(
-          p.subscriptions.map((s) => s.topic),
-          p.messageId as number,
-        );
-        return;
       case 'unsubscribe':
-        // No subscription ever exists (§3.11.2.1: 0x11).
-        this.#write({
-          cmd: 'unsuback',
-          messageId: p.messageId as number,
-          granted: p.unsubscriptions.map(() => RC.noSubscriptionExisted),
-        } as Packet);
+        this.#subscriptions(p);
+        return;
+      case 'puback':
+      case 'pubrec':
+      case 'pubcomp':
+        this.#session?.acked(p);
         this.#done();
         return;
-      case 'disconnect':
-        // Our CONNACK said Session Expiry 0: a non-zero one now is a protocol error [MQTT-3.14.2-2].
-        if ((p.properties?.sessionExpiryInterval ?? 0) > 0) {
+      case 'disconnect': {
+        // Session Expiry 0 at CONNECT: a non-zero one now is a protocol error [MQTT-3.14.2-2].
+        const expiry = p.properties?.sessionExpiryInterval;
+        if (expiry !== undefined && expiry > 0 && this.#expiry === 0) {
           this.#violation(
             'protocol-error',
             new Error('Session Expiry Interval on DISCONNECT [MQTT-3.14.2-2]'),
           );
           return;
         }
+        if (expiry !== undefined) this.#expiry = this.#deps.sessions?.clamp(expiry) ?? 0;
         this.#clientDisconnect(p.reasonCode ?? RC.success);
         return;
+      }
       case 'auth':
         // Enhanced authentication is refused at CONNECT, so an AUTH packet is a protocol error [MQTT-4.12.0-1].
         this.#violation('protocol-error', new Error('AUTH without an Authentication Method [MQTT-4.12.0-1]'));
         return;
       default:
         this.#done();
-        return; // PUBACK, PUBREC, PUBCOMP: Outpost never sends QoS > 0 to a device
+        return;
     }
   }
 
@@ -227,22 +221,44 @@ export class Mqtt5Connection {
       limits,
       refuse: this.#deps.refuse,
       where: this.#where(),
+      sessions: this.#deps.sessions !== null,
     });
     clearTimeout(this.#connectTimer);
     if (this.conn.destroyed) {
       if (outcome.ok) this.#deps.lateClose(this);
       return;
     }
-    this.#write(outcome.connack);
     if (!outcome.ok) {
+      this.#write(outcome.connack);
       this.#end();
       return;
     } // [MQTT-3.2.2-7]
     this.#connected = true;
     this.#deps.takeOver(this.id, this);
+    if (!(await this.#openSession(packet, outcome.connack))) return;
+    this.#write(outcome.connack);
+    this.#session?.start(); // after CONNACK: resends and the stored queue
     if (outcome.keepaliveSeconds > 0) this.#startKeepalive(outcome.keepaliveSeconds);
     this.#connecting = false;
     this.#done();
+  }
+
+  /** Opens (or resumes) the session and fills CONNACK's part of it; false if the socket closed meanwhile. */
+  async #openSession(packet: IConnectPacket, connack: Packet & { cmd: 'connack' }): Promise<boolean> {
+    const sessions = this.#deps.sessions;
+    if (sessions === null) return true;
+    const opened = await sessions.open({
+      client: this,
+      packet,
+      write: (p) => this.#write(p),
+      where: () => this.#where(),
+    });
+    this.#session = opened.session;
+    this.#expiry = opened.expiry;
+    sessionConnack(connack, packet.properties?.sessionExpiryInterval ?? 0, opened);
+    if (!this.conn.destroyed) return true;
+    sessions.ended(this.id, opened.session, this.#expiry);
+    return false;
   }
 
   #startKeepalive(seconds: number): void {
@@ -267,8 +283,8 @@ export class Mqtt5Connection {
       this.#done();
       return;
     }
-    const dupOfHeld = packet.qos === 2 && this._inboundInflight.has(packet.messageId as number);
-    if (packet.qos > 0 && !dupOfHeld && ++this.#unacked > this.#deps.limits().maxInflightPerClient) {
+    const dupOfHeld = this.#inbound.isHeldDup(packet);
+    if (!this.#inbound.admit(packet, this.#deps.limits().maxInflightPerClient)) {
       this.#violation(
         'receive-maximum',
         new Error('more unacknowledged PUBLISHes than Receive Maximum [MQTT-3.3.4-7]'),
@@ -289,49 +305,24 @@ export class Mqtt5Connection {
     const problem = payloadProblem(packet.properties, packet.payload);
     if (problem !== null) packet.invalid = problem;
     this.#deps.pipeline.authorize(state, this, packet, (err) => {
-      this.#ack(packet, err ?? null);
+      const ack = this.#inbound.ack(packet, err ?? null);
+      if (ack !== null) this.#write(ack);
+      if (!err && !dupOfHeld) this.#deps.forward?.(packet, this);
       this.#done();
     });
   }
 
-  /** PUBACK / PUBREC with the reason code of the outcome (§3.4.2.1, §3.5.2.1). */
-  #ack(packet: IPublishPacket, err: Error | null): void {
-    if (packet.qos === 0) return;
-    const messageId = packet.messageId as number;
-    const reasonCode = err === null ? RC.success : pubackCode(err);
-    const properties =
-      err === null ? undefined : { reasonString: publishReasonText(publishRefusal(err), err) };
-    const ack = { messageId, reasonCode, ...(properties ? { properties } : {}) };
-    if (packet.qos === 1) {
-      this.#unacked--;
-      this.#write({ cmd: 'puback', ...ack });
+  #subscriptions(p: ISubscribePacket | IUnsubscribePacket): void {
+    const session = this.#session;
+    if (session === null) {
+      refuseSubscriptions(p, (packet) => this.#write(packet), this.#deps.refuse, this.#where());
+      this.#done();
       return;
     }
-    // A PUBREC with an error code ends the exchange (§4.3.3); a success waits for PUBREL.
-    if (reasonCode >= RC.unspecified) {
-      if (!this._inboundInflight.has(messageId)) this.#unacked--;
-    } else this._inboundInflight.add(messageId);
-    this.#write({ cmd: 'pubrec', ...ack });
-  }
-
-  #pubrel(messageId: number): void {
-    const known = this._inboundInflight.delete(messageId);
-    if (known) this.#unacked--;
-    // §3.7.2.1: PUBCOMP, with 0x92 for an id we do not hold.
-    this.#write({ cmd: 'pubcomp', messageId, reasonCode: known ? RC.success : RC.packetIdNotFound });
-    this.#done();
-  }
-
-  #subscribe(filters: string[], messageId: number): void {
-    for (const filter of filters) this.#deps.refuse('subscribe-denied', { ...this.#where(), filter });
-    // Outpost devices publish only: every filter is refused [MQTT-3.9.3-1] with 0x87.
-    this.#write({
-      cmd: 'suback',
-      messageId,
-      granted: filters.map(() => RC.notAuthorized),
-      properties: { reasonString: reasonText('subscribe-denied') },
+    const step = p.cmd === 'subscribe' ? session.subscribe(p) : session.unsubscribe(p);
+    step.then(this.#done, (err: unknown) => {
+      this.#violation('protocol-error', err instanceof Error ? err : new Error(String(err)));
     });
-    this.#done();
   }
 
   /** DISCONNECT from the client: 0x00 discards the will [MQTT-3.14.4-3]; any other code keeps it (0x04). */
@@ -379,6 +370,7 @@ export class Mqtt5Connection {
     clearTimeout(this.#connectTimer);
     if (this._keepaliveTimer) clearTimeout(this._keepaliveTimer);
     if (this.#connected) this.#deps.ended(this);
+    if (this.#session !== null) this.#deps.sessions?.ended(this.id, this.#session, this.#expiry);
   }
 
   /** Publishes the will, if any, once the connection is gone [MQTT-3.1.2-8]; called after the state closed. */
@@ -386,15 +378,9 @@ export class Mqtt5Connection {
     const will = this._will;
     if (will === undefined || !this.#connected) return;
     delete this._will;
-    const packet: PublishPacketLike = {
-      topic: will.topic,
-      payload: will.payload,
-      qos: will.qos ?? 0,
-      retain: will.retain ?? false,
-      isWill: true,
-    };
-    const extra = propertyHeaders(will.properties);
-    if (extra !== undefined) packet.extraHeaders = extra;
-    this.#deps.pipeline.authorize(state ?? null, this, packet, () => {}); // a refusal is counted there
+    const packet = willPacket(will);
+    this.#deps.pipeline.authorize(state ?? null, this, packet, (err) => {
+      if (!err) this.#deps.forward?.(packet, this); // a refusal is counted there
+    });
   }
 }

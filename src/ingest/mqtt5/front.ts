@@ -7,7 +7,8 @@ import type { Duplex } from 'node:stream';
 import type { Client as AedesClient } from 'aedes';
 import type { ConnectionMeta } from '../listeners/common.ts';
 import { RC } from './codes.ts';
-import { type Mqtt5Connection as Conn, Mqtt5Connection, type Mqtt5Deps } from './connection.ts';
+import { type Mqtt5Connection as Conn, Mqtt5Connection } from './connection.ts';
+import type { Mqtt5Deps } from './types.ts';
 
 export interface FrontDeps extends Omit<Mqtt5Deps, 'takeOver' | 'ended' | 'lateClose'> {
   /** Closes a 3.1.1 connection with this client id (aedes' own takeover, from the outside). */

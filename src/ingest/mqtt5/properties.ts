@@ -16,8 +16,10 @@
  * such names the original interleaving is lost. Values of one name keep their order.
  */
 import { isUtf8 } from 'node:buffer';
+import type { IConnectPacket } from 'mqtt-packet';
 import type { Headers } from '../../log/index.ts';
 import type { RefusalReason } from '../metrics.ts';
+import type { PublishPacketLike } from '../types.ts';
 
 export interface PublishProperties {
   payloadFormatIndicator?: boolean;
@@ -81,4 +83,18 @@ export function resolveAlias(
     return topic;
   }
   return aliases.get(alias) ?? 'protocol-error';
+}
+
+/** The will as the PUBLISH the pipeline appends once the connection is gone [MQTT-3.1.2-8]. */
+export function willPacket(will: NonNullable<IConnectPacket['will']>): PublishPacketLike {
+  const packet: PublishPacketLike = {
+    topic: will.topic,
+    payload: will.payload,
+    qos: will.qos ?? 0,
+    retain: will.retain ?? false,
+    isWill: true,
+  };
+  const extra = propertyHeaders(will.properties);
+  if (extra !== undefined) packet.extraHeaders = extra;
+  return packet;
 }

@@ -67,6 +67,19 @@ export interface Downlink {
   deliver(msg: DownlinkMessage, opts?: DeliverOptions): Promise<DeliveryOutcome>;
 }
 
+/**
+ * Subscribers outside aedes (the MQTT 5 front): their clean sessions are matched and their copies
+ * accounted for as aedes' clean clients are. Persistent ones need nothing: their copies are counted
+ * as queued by persistence.outgoingEnqueueCombi, like 3.1.1 ones.
+ */
+export interface DownlinkPeers {
+  /** Client ids of open clean sessions (nothing stored) with a subscription matching `topic`. */
+  cleanMatching(topic: string): Iterable<string>;
+}
+
+/** How a peer's copy ended: acknowledged (QoS 0: written), its connection closed first, or not queued. */
+export type PeerOutcome = 'delivered' | 'lost' | 'dropped';
+
 interface Track {
   outcome: DeliveryOutcome;
   waits: Array<Promise<void>>;
@@ -105,6 +118,7 @@ export class BrokerDownlink implements Downlink {
   /** Clean-session copies awaiting PUBACK/PUBCOMP, by client and packet id. */
   readonly #acks = new Map<object, Map<number, { track: Track; done: () => void }>>();
   #stopped = false;
+  #peers: DownlinkPeers | null = null;
 
   constructor(broker: Aedes, persistence: LmdbPersistence) {
     this.#broker = broker;
@@ -215,6 +229,33 @@ export class BrokerDownlink implements Downlink {
     c.conn.once('close', () => this.#gone(c));
   }
 
+  /** The MQTT 5 front's clean sessions take part in `matched`. */
+  setPeers(peers: DownlinkPeers): void {
+    this.#peers = peers;
+  }
+
+  /**
+   * A peer is about to send a copy of `packet` to a clean session, as the broker emits it: returns
+   * the function that settles it (deliver waits for it), or undefined when it is no downlink message.
+   * Must be called before the peer's emit callback (the waits are collected until the publish returns).
+   */
+  peerCopy(packet: DeliveredPacket): ((outcome: PeerOutcome) => void) | undefined {
+    if (packet.brokerCounter === undefined || packet.brokerId !== this.#broker.id) return undefined;
+    const track = this.#tracks.get(packet.brokerCounter);
+    if (track === undefined) return undefined;
+    let settle: (outcome: PeerOutcome) => void = () => {};
+    track.waits.push(
+      new Promise<void>((done) => {
+        settle = (outcome) => {
+          settle = () => {};
+          track.outcome[outcome]++;
+          done();
+        };
+      }),
+    );
+    return (outcome) => settle(outcome);
+  }
+
   /** Ends every wait (stop): what is unacknowledged counts as lost. */
   stop(): void {
     this.#stopped = true;
@@ -246,6 +287,7 @@ export class BrokerDownlink implements Downlink {
       if (!c.clean || c.closed || sessions.has(id)) continue;
       if (Object.keys(c.subscriptions).some((f) => topicMatches(f, topic))) sessions.add(id);
     }
+    for (const id of this.#peers?.cleanMatching(topic) ?? []) sessions.add(id);
     return sessions.size;
   }
 }

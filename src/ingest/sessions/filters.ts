@@ -50,6 +50,7 @@ export interface TrieEntry {
   rh?: number;
   rap?: boolean;
   nl?: boolean;
+  sid?: number;
 }
 
 interface Node {

@@ -19,6 +19,7 @@ import { Readable } from 'node:stream';
 import type { Aedes } from 'aedes';
 import { FilterTrie, type TrieEntry, topicMatches } from './filters.ts';
 import {
+  type ClientRef,
   idOf,
   type OutgoingValue,
   ofClient,
@@ -34,8 +35,6 @@ import {
   toPacket,
   type WillValue,
 } from './store.ts';
-
-type ClientRef = { id: string };
 
 export type DropReason = 'queue-full' | 'retained-full';
 
@@ -73,6 +72,11 @@ export class LmdbPersistence {
   constructor(host: StoreHost, hooks: PersistenceHooks) {
     this.#dbs = openSessionDbs(host);
     this.#hooks = hooks;
+  }
+
+  /** The sub-databases, for reads by the MQTT 5 sessions (writes go through the methods here). */
+  get dbs(): SessionDbs {
+    return this.#dbs;
   }
 
   /** Rebuilds the trie and queue lengths, and carries aedes' message counter past a restart. */
@@ -189,7 +193,7 @@ export class LmdbPersistence {
     return this.#trie.match(topic).filter((e) => e.qos > 0);
   }
 
-  /** A clean session starts [MQTT-3.1.2-6]: its subscriptions and queued messages go. */
+  /** A clean session starts [MQTT-3.1.2-6]: its subscriptions, queued messages and MQTT 5 expiry go. */
   async cleanSubscriptions(client: ClientRef): Promise<void> {
     const writes: Array<Promise<unknown>> = [];
     for (const { key } of ofClient(this.#dbs.subs, client.id)) {
@@ -198,6 +202,7 @@ export class LmdbPersistence {
     }
     for (const { key } of ofClient(this.#dbs.outgoing, client.id))
       writes.push(this.#dbs.outgoing.remove(key));
+    if (this.#dbs.expiry.doesExist(client.id)) writes.push(this.#dbs.expiry.remove(client.id));
     this.#queued.delete(client.id);
     this.#clients.delete(client.id);
     await this.#commit(writes);
@@ -210,12 +215,16 @@ export class LmdbPersistence {
   }
 
   /** One child transaction: every copy plus hooks.inTransaction's writes (its throw undoes all). */
-  async outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: PacketLike): Promise<void> {
+  async outgoingEnqueueCombi(
+    subs: Array<{ clientId: string; nl?: boolean }>,
+    packet: PacketLike,
+  ): Promise<void> {
     const counter = packet.brokerCounter ?? 0;
     const take = new Set<string>();
     let dropped = 0;
-    for (const { clientId } of subs) {
-      if (take.has(clientId)) continue;
+    for (const { clientId, nl } of subs) {
+      // No Local: not for the session that published it [MQTT-3.8.3-3] (packet.clientId: aedes-packet).
+      if (take.has(clientId) || (nl === true && packet.clientId === clientId)) continue;
       const held = this.#queued.get(clientId) ?? 0;
       if (held >= this.#hooks.maxQueued()) {
         dropped++;

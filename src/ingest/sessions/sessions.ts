@@ -1,7 +1,8 @@
 /**
- * Durable sessions for MQTT 3.1/3.1.1 (mqtt.sessions): the subscription ACL behind aedes'
- * authorizeSubscribe, the LMDB persistence (persistence.ts), the downlink (downlink.ts), and the
- * startup replay of wills whose connections died with the previous process.
+ * Durable sessions (mqtt.sessions): the subscription ACL behind aedes' authorizeSubscribe (and the
+ * MQTT 5 front's SUBSCRIBE, src/ingest/mqtt5/session.ts), the LMDB persistence (persistence.ts), the
+ * downlink (downlink.ts), and the startup replay of 3.1.1 wills whose connections died with the
+ * previous process.
  *
  * ACL: an authenticated device may subscribe to a filter within one of mqtt.sessions.deviceFilters
  * with `{deviceId}` replaced by its id (default devices/{deviceId}/commands/#); an anonymous client
@@ -66,6 +67,16 @@ export class Sessions {
 
   downlink(): BrokerDownlink | null {
     return this.#downlink;
+  }
+
+  /** The identity a connection authenticated with (MQTT 5 connections too). */
+  identityOf(client: object): DeviceIdentity | undefined {
+    return this.#deps.identityOf(client);
+  }
+
+  /** A copy not queued for a session (MQTT 5 clean sessions beyond their bound too): counted, logged. */
+  dropped(reason: DropReason, clientId: string | null, topic: string): void {
+    this.#dropped(reason, clientId, topic);
   }
 
   /** The subscription ACL (no counting). */

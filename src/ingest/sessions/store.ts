@@ -1,9 +1,11 @@
 /**
- * Session state of MQTT 3.1/3.1.1 clients, in the log's LMDB environment (PartitionedLog.openStore,
+ * Session state of MQTT clients (3.1/3.1.1 through aedes, 5 through src/ingest/mqtt5), in the log's LMDB environment (PartitionedLog.openStore,
  * so one environment, one fsync stream, one backup). Layout version 1; keys ordered-binary, values
  * msgpack (lmdb-js msgpackr: Buffers come back as Buffers). Every value carries `v: 1`.
  *
- *   sessions.subs      key [clientId, filter]         → { v, qos, rh?, rap?, nl? }
+ *   sessions.subs      key [clientId, filter]         → { v, qos, rh?, rap?, nl?, sid? }
+ *                      rh, rap, nl: MQTT 5 subscription options (Retain Handling, Retain As
+ *                      Published, No Local); sid: its Subscription Identifier. Absent for 3.1.1.
  *   sessions.outgoing  key [clientId, brokerCounter]  → { v, cmd: "publish" | "pubrel", topic, payload,
  *                                                        qos, retain, dup, messageId?, brokerId }
  *                      One entry per message held for a persistent session: queued while offline,
@@ -16,6 +18,11 @@
  *   sessions.wills     key clientId                   → { v, topic, payload, qos, retain, brokerId,
  *                                                        clientId }
  *   sessions.retained  key topic                      → { v, topic, payload, qos }
+ *   sessions.expiry    key clientId                   → { v, expiry, endedAt }
+ *                      An MQTT 5 session with a Session Expiry Interval > 0: expiry in seconds
+ *                      (already clamped to mqtt.sessions.maxSessionExpirySeconds; 4294967295 never
+ *                      expires), endedAt the time (ms since the epoch) its last connection closed,
+ *                      0 while one is open. 3.1.1 sessions have no entry: they never expire.
  *
  * Writes an acknowledgement depends on are committed and fsynced (`durable`) before it is sent.
  */
@@ -32,6 +39,13 @@ export interface SubValue {
   rh?: number;
   rap?: boolean;
   nl?: boolean;
+  sid?: number;
+}
+
+export interface ExpiryValue {
+  v: 1;
+  expiry: number;
+  endedAt: number;
 }
 
 export interface OutgoingValue {
@@ -69,6 +83,7 @@ export interface SessionDbs {
   incoming: Database<{ v: 1; topic: string }, [string, number]>;
   wills: Database<WillValue, string>;
   retained: Database<RetainedValue, string>;
+  expiry: Database<ExpiryValue, string>;
   /** Resolves once every write so far is committed and fsynced. */
   durable: () => Promise<void>;
 }
@@ -82,6 +97,7 @@ export function openSessionDbs(host: StoreHost): SessionDbs {
     incoming: open<[string, number], { v: 1; topic: string }>('sessions.incoming'),
     wills: open<string, WillValue>('sessions.wills'),
     retained: open<string, RetainedValue>('sessions.retained'),
+    expiry: open<string, ExpiryValue>('sessions.expiry'),
     durable: () => host.flushed(),
   };
 }
@@ -103,9 +119,8 @@ export function toBuffer(payload: Buffer | string | Uint8Array | undefined): Buf
   return Buffer.isBuffer(payload) ? payload : Buffer.from(payload);
 }
 
-// aedes packet shapes, and the conversions between them and the stored values.
-
-export type Sub = { topic: string; qos: number; rh?: number; rap?: boolean; nl?: boolean };
+export type ClientRef = { id: string };
+export type Sub = { topic: string; qos: number; rh?: number; rap?: boolean; nl?: boolean; sid?: number };
 export type PacketLike = {
   cmd?: string;
   topic: string;
@@ -116,22 +131,25 @@ export type PacketLike = {
   messageId?: number;
   brokerId?: string;
   brokerCounter?: number;
+  /** The publishing client (aedes-packet keeps it): No Local. */
+  clientId?: string;
 };
 
 export function idOf(packet: { messageId?: number }): { messageId?: number } {
   return packet.messageId === undefined ? {} : { messageId: packet.messageId };
 }
 
-export function optional(sub: Sub): Partial<SubValue> {
+export function optional(sub: Omit<Sub, 'topic' | 'qos'>): Partial<SubValue> {
   return {
     ...(sub.rh === undefined ? {} : { rh: sub.rh }),
     ...(sub.rap === undefined ? {} : { rap: sub.rap }),
     ...(sub.nl === undefined ? {} : { nl: sub.nl }),
+    ...(sub.sid === undefined ? {} : { sid: sub.sid }),
   };
 }
 
-export function subFields(value: SubValue): { qos: number; rh?: number; rap?: boolean; nl?: boolean } {
-  return { qos: value.qos, ...optional({ topic: '', ...value }) };
+export function subFields(value: SubValue): Omit<Sub, 'topic'> {
+  return { qos: value.qos, ...optional(value) };
 }
 
 export function toPacket(brokerCounter: number, value: OutgoingValue): PacketLike & { cmd: string } {
