@@ -127,7 +127,7 @@ describe('ingest › MQTT 5 subscriptions (mqtt.sessions on)', () => {
     await c.subscribeAsync('cmd/x/#', { qos: 1, properties: { subscriptionIdentifier: 7 } });
     await c.subscribeAsync('cmd/+/y', { qos: 0, properties: { subscriptionIdentifier: 9 } });
     const out = await downlinkOf(h).deliver({ topic: 'cmd/x/y', payload: Buffer.from('both'), qos: 2 });
-    expect(out).toEqual({ matched: 1, delivered: 1, queued: 0, dropped: 0, lost: 0 });
+    expect(out).toEqual({ matched: 1, delivered: 1, queued: 0, dropped: 0, lost: 0, atomic: false });
     const low = await downlinkOf(h).deliver({ topic: 'cmd/z/y', payload: Buffer.from('low'), qos: 1 });
     expect(low).toMatchObject({ matched: 1, delivered: 1 });
     await expect.poll(() => got.length).toBe(2);
@@ -239,7 +239,7 @@ describe('ingest › MQTT 5 sessions (Session Expiry, mqtt.sessions on)', () => 
     const d = downlinkOf(h);
     for (let i = 0; i < 3; i++) {
       const out = await d.deliver({ topic: 'cmd/se/n', payload: Buffer.from(String(i)), qos: 1 });
-      expect(out).toEqual({ matched: 1, delivered: 0, queued: 1, dropped: 0, lost: 0 });
+      expect(out).toEqual({ matched: 1, delivered: 0, queued: 1, dropped: 0, lost: 0, atomic: false });
     }
     const again = await connack5(h.url(), opts);
     const got = received(again.client);
