@@ -87,9 +87,11 @@ describe('integrity › commands through a broker restart', () => {
     expect(consumer.status()).toMatchObject({ state: 'consuming', cluster: 'dc-r' });
     expect(await metricValue(registry, 'outpost_commands_errors_total')).toBeGreaterThan(0); // it did fail
     expect(await metricValue(registry, 'outpost_commands_uncertain_total')).toBe(0);
-    expect(await metricValue(registry, 'outpost_commands_total', { outcome: 'queued' })).toBe(
-      2 * DEVICES.length * PER_BATCH,
-    );
+    // A device can see its copy before the consumer records the final outcome (that is a second
+    // fsync after the delivering transaction), so the count is awaited, not read once.
+    const queued = () => metricValue(registry, 'outpost_commands_total', { outcome: 'queued' });
+    await waitFor('every outcome recorded', async () => (await queued()) >= 2 * DEVICES.length * PER_BATCH);
+    expect(await queued()).toBe(2 * DEVICES.length * PER_BATCH);
 
     for (const d of DEVICES) {
       const list = got.get(d) ?? [];
