@@ -184,7 +184,7 @@ function sessionDropped(registry: Registry): Counter<'reason'> {
     () =>
       new Counter({
         name: 'outpost_mqtt_session_dropped_total',
-        help: 'Messages not queued for a session because its queue was full (reason queue-full; persistent sessions, and MQTT 5 clean sessions waiting on their Receive Maximum), and retained messages not kept because mqtt.sessions.maxRetained topics are (retained-full).',
+        help: 'Messages not queued for a session because its queue was full (reason queue-full; persistent sessions, and MQTT 5 clean sessions waiting on their Receive Maximum), retained messages not kept because mqtt.sessions.maxRetained topics are (retained-full), copies not sent because their Message Expiry passed first (expired) or they exceed the MQTT 5 client Maximum Packet Size (too-large).',
         labelNames: ['reason'] as const,
         registers: [registry],
       }),

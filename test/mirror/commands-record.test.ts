@@ -43,13 +43,17 @@ describe('commands › record parsing', () => {
       topic: 'gw1/dev-1/cmd/reboot',
       qos: 2,
       payload: Buffer.from('{"op":"reboot"}'),
+      expiresAt: null,
     });
   });
 
   it('expires at timestamp + TTL, and only then', () => {
     const cfg = cfgOf();
     const r = rec({ 'outpost-ttl-ms': '500' });
-    expect(parseCommand(r, { edgeId: 'gw1', cfg, now: 1_000_499 }).kind).toBe('deliver');
+    expect(parseCommand(r, { edgeId: 'gw1', cfg, now: 1_000_499 })).toMatchObject({
+      kind: 'deliver',
+      expiresAt: 1_000_500, // carried to the downlink: a queued copy is not sent after it
+    });
     expect(parseCommand(r, { edgeId: 'gw1', cfg, now: 1_000_500 })).toMatchObject({
       kind: 'expired',
       expiredAt: 1_000_500,

@@ -15,8 +15,15 @@
  * PUBREL, and it is removed at PUBACK/PUBCOMP; those steps run in order (one promise chain).
  * A PUBACK/PUBREC with a reason code >= 0x80 ends the exchange: the message counts as acknowledged
  * [MQTT-4.4.0-2]. A PUBREC for an id not in flight gets PUBREL 0x92 (§3.6.2.1).
+ *
+ * When a copy's turn comes (not for a resend, whose onward delivery has started):
+ *   expired     its Message Expiry has passed: it is not sent and a stored one is removed
+ *               [MQTT-3.3.2-5]; otherwise it carries what is left of the interval [MQTT-3.3.2-6];
+ *   too-large   over the client's Maximum Packet Size (a resend too): not sent, and the exchange
+ *               counts as done [MQTT-3.1.2-24, MQTT-3.1.2-25].
+ * Both are counted (outpost_mqtt_session_dropped_total{reason}) and logged through `dropped`.
  */
-import type { Packet } from 'mqtt-packet';
+import mqttPacket, { type Packet } from 'mqtt-packet';
 import type { PeerOutcome } from '../sessions/downlink.ts';
 import { RC } from './codes.ts';
 
@@ -32,6 +39,8 @@ export interface OutMessage {
   messageId?: number;
   /** A stored copy that had reached PUBREL. */
   pubrel?: boolean;
+  /** When its Message Expiry ends (ms since the epoch); undefined: never. */
+  expiresAt?: number | undefined;
   /** Settles the downlink's wait for a clean session's copy. */
   settle?: (outcome: PeerOutcome) => void;
 }
@@ -42,18 +51,26 @@ export interface HeldStore {
   assigned(counter: number, messageId: number): Promise<void>;
   released(messageId: number): Promise<void>;
   cleared(messageId: number): Promise<void>;
+  /** A stored copy not sent (expired, too large): its entry goes. */
+  discard(counter: number): Promise<void>;
 }
+
+export type OutboxDrop = 'queue-full' | 'expired' | 'too-large';
 
 export interface OutboxDeps {
   write(packet: Packet): void;
   receiveMaximum: number;
+  /** The client's Maximum Packet Size (CONNECT), undefined if it set none. */
+  maximumPacketSize: number | undefined;
   maxWaiting: number;
   /** A persistent session's store; null for a clean session. */
   held: HeldStore | null;
   /** Packet ids of stored copies sent before (resume): not handed out to new copies. */
   reserved: Iterable<number>;
-  dropped(topic: string): void;
+  dropped(reason: OutboxDrop, topic: string): void;
   failed(err: unknown): void;
+  /** The clock (ms since the epoch); Date.now by default. */
+  now?: () => number;
 }
 
 interface Flight {
@@ -88,7 +105,9 @@ export class Outbox {
       return;
     }
     if (msg.qos === 0) {
-      this.#run(() => this.#deps.write(publishOf(msg, undefined, false)));
+      const packet = this.#ready(msg, undefined, false);
+      if (packet === null) return;
+      this.#run(() => this.#deps.write(packet));
       msg.settle?.('delivered');
       return;
     }
@@ -97,7 +116,7 @@ export class Outbox {
       return;
     }
     if (this.#waiting.length >= this.#deps.maxWaiting) {
-      this.#deps.dropped(msg.topic);
+      this.#deps.dropped('queue-full', msg.topic);
       msg.settle?.('dropped');
       return;
     }
@@ -171,12 +190,46 @@ export class Outbox {
     const resend = msg.messageId !== undefined;
     const id = msg.messageId ?? this.#allocate();
     this.#reserved.delete(id);
+    const packet = this.#ready(msg, id, resend);
+    if (packet === null) return;
     this.#flights.set(id, { msg, stage: 'publish' });
     const held = this.#deps.held;
     this.#run(async () => {
       if (held !== null && msg.counter !== undefined && !resend) await held.assigned(msg.counter, id);
-      this.#deps.write(publishOf(msg, id, resend));
+      this.#deps.write(packet);
     });
+  }
+
+  /** The PUBLISH of `msg`, or null if it is not to be sent (expired, too large: then discarded). */
+  #ready(msg: OutMessage, messageId: number | undefined, resend: boolean): Packet | null {
+    let properties = msg.properties;
+    if (msg.expiresAt !== undefined) {
+      const left = msg.expiresAt - (this.#deps.now ?? Date.now)();
+      if (left <= 0 && !resend) return this.#discard(msg, 'expired');
+      properties = { ...properties, messageExpiryInterval: Math.max(1, Math.ceil(left / 1000)) };
+    }
+    const packet = publishOf({ ...msg, properties }, messageId, resend);
+    const max = this.#deps.maximumPacketSize;
+    if (max !== undefined && mqttPacket.generate(packet, GENERATE).length > max) {
+      return this.#discard(msg, 'too-large');
+    }
+    return packet;
+  }
+
+  /** Not sent, as if it had been [MQTT-3.1.2-25]: counted, settled, a stored copy removed. */
+  #discard(msg: OutMessage, reason: 'expired' | 'too-large'): null {
+    this.#deps.dropped(reason, msg.topic);
+    msg.settle?.('dropped');
+    const { held } = this.#deps;
+    const counter = msg.counter;
+    if (held !== null && counter !== undefined) {
+      this.#run(async () => {
+        await held.discard(counter);
+        this.#sent.delete(counter);
+        this.pump(); // its slot was never taken, but the batch `next` read was cut by one
+      });
+    }
+    return null;
   }
 
   #allocate(): number {
@@ -193,6 +246,8 @@ export class Outbox {
     this.#chain = this.#chain.then(step).catch((err: unknown) => this.#deps.failed(err));
   }
 }
+
+const GENERATE = { protocolVersion: 5 } as const;
 
 function publishOf(msg: OutMessage, messageId: number | undefined, dup: boolean): Packet {
   return {

@@ -114,8 +114,9 @@ export class Mqtt5Sessions implements DownlinkPeers {
       where: req.where,
       write: req.write,
       receiveMaximum: packet.properties?.receiveMaximum ?? DEFAULT_RECEIVE_MAXIMUM,
+      maximumPacketSize: packet.properties?.maximumPacketSize,
       maxQueued: this.#deps.config().maxQueuedPerSession,
-      dropped: (clientId, topic) => sessions.dropped('queue-full', clientId, topic),
+      dropped: (reason, clientId, topic) => sessions.dropped(reason, clientId, topic),
       failed: (err) =>
         this.#logger.error({ clientId: id, err: String(err) }, 'MQTT 5 session store write failed'),
     });

@@ -14,7 +14,8 @@
  * Published subscription, else 0 [MQTT-3.3.1-12, MQTT-3.3.1-13]; every matching Subscription
  * Identifier attached [MQTT-3.3.4-3]. Retained messages on SUBSCRIBE follow Retain Handling:
  * 0 always, 1 only for a new subscription, 2 never [MQTT-3.3.1-9, MQTT-3.3.1-10, MQTT-3.3.1-11],
- * with RETAIN 1.
+ * with RETAIN 1. A forwarded copy keeps the publish's properties (store.ts forwardedOf), a stored
+ * copy too, and its Message Expiry as a time: the Outbox sends what is left of it, or nothing.
  */
 import type { Aedes } from 'aedes';
 import type { ISubscribePacket, IUnsubscribePacket, Packet } from 'mqtt-packet';
@@ -22,9 +23,9 @@ import type { RefusalReason } from '../metrics.ts';
 import type { BrokerDownlink } from '../sessions/downlink.ts';
 import { topicMatches } from '../sessions/filters.ts';
 import type { LmdbPersistence } from '../sessions/persistence.ts';
-import { ofClient, type Sub } from '../sessions/store.ts';
+import { forwardedOf, ofClient, type Sub } from '../sessions/store.ts';
 import { RC } from './codes.ts';
-import { Outbox, type OutMessage } from './outbox.ts';
+import { Outbox, type OutboxDrop, type OutMessage } from './outbox.ts';
 import { subscribeCode } from './subscribe5.ts';
 
 interface Sub5 {
@@ -46,6 +47,7 @@ interface BrokerPacket {
   brokerCounter?: number;
   clientId?: string;
   properties?: Record<string, unknown>;
+  messageExpiry?: number;
 }
 
 export interface SessionDeps {
@@ -61,20 +63,12 @@ export interface SessionDeps {
   where(): Record<string, unknown>;
   write(packet: Packet): void;
   receiveMaximum: number;
+  /** The client's Maximum Packet Size (CONNECT), undefined if it set none. */
+  maximumPacketSize: number | undefined;
   maxQueued: number;
-  dropped(clientId: string, topic: string): void;
+  dropped(reason: OutboxDrop, clientId: string, topic: string): void;
   failed(err: unknown): void;
 }
-
-/** Properties a forwarded PUBLISH keeps (Topic Alias and Subscription Identifier are per hop). */
-const FORWARDED = [
-  'payloadFormatIndicator',
-  'messageExpiryInterval',
-  'contentType',
-  'responseTopic',
-  'correlationData',
-  'userProperties',
-];
 
 export class Mqtt5Session {
   readonly #deps: SessionDeps;
@@ -101,10 +95,11 @@ export class Mqtt5Session {
     this.#outbox = new Outbox({
       write: deps.write,
       receiveMaximum: deps.receiveMaximum,
+      maximumPacketSize: deps.maximumPacketSize,
       maxWaiting: deps.maxQueued,
       held: deps.stored ? this.#held() : null,
       reserved,
-      dropped: (topic) => deps.dropped(deps.client.id, topic),
+      dropped: (reason, topic) => deps.dropped(reason, deps.client.id, topic),
       failed: deps.failed,
     });
   }
@@ -238,12 +233,14 @@ export class Mqtt5Session {
       return;
     }
     const settle = this.#deps.downlink?.peerCopy(packet);
+    const { props, expiresAt } = forwardedOf(packet, Date.now());
     this.#outbox.offer({
       topic: packet.topic,
       payload: packet.payload,
       qos,
       retain: packet.retain && eligible.some((s) => s.rap),
-      properties: withSids(forwardedProps(packet.properties), eligible),
+      properties: withSids(props, eligible),
+      expiresAt,
       ...(settle === undefined ? {} : { settle }),
     });
   }
@@ -276,7 +273,8 @@ export class Mqtt5Session {
             payload: value.payload,
             qos: Math.max(1, Math.min(value.qos, granted)) as 1 | 2,
             retain: value.retain && eligible.some((s) => s.rap),
-            properties: withSids(undefined, eligible),
+            properties: withSids(value.props, eligible),
+            expiresAt: value.expiresAt,
             counter: key[1],
             ...(value.messageId === undefined ? {} : { messageId: value.messageId }),
             ...(value.cmd === 'pubrel' ? { pubrel: true } : {}),
@@ -295,6 +293,7 @@ export class Mqtt5Session {
       cleared: async (messageId: number) => {
         await store.outgoingClearMessageId(client, { messageId });
       },
+      discard: (counter: number) => store.outgoingDiscard(client.id, counter),
     };
   }
 }
@@ -308,13 +307,6 @@ function toSub5(sub: Sub): Sub5 {
     rh: (sub.rh ?? 0) as 0 | 1 | 2,
     ...(sub.sid === undefined ? {} : { sid: sub.sid }),
   };
-}
-
-function forwardedProps(props: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
-  if (props === undefined) return undefined;
-  const out: Record<string, unknown> = {};
-  for (const k of FORWARDED) if (props[k] !== undefined) out[k] = props[k];
-  return Object.keys(out).length === 0 ? undefined : out;
 }
 
 function withSids(

@@ -54,6 +54,12 @@ export interface DownlinkMessage {
   qos: 0 | 1 | 2;
   /** Kept as the topic's retained message [MQTT-3.3.1-5]. Default false. */
   retain?: boolean;
+  /**
+   * When the message expires (ms since the epoch). MQTT 5 subscribers get what is left of it as
+   * the Message Expiry Interval; a copy whose turn comes after it is not sent and its stored entry
+   * goes (every session: counted in outpost_mqtt_session_dropped_total{reason="expired"}).
+   */
+  expiresAt?: number;
 }
 
 export interface Downlink {
@@ -129,6 +135,9 @@ export class BrokerDownlink implements Downlink {
     if (this.#stopped || this.#broker.closed)
       throw new OutpostError('DOWNLINK_STOPPED', 'ingest is stopping');
     checkTopic(msg.topic);
+    if (msg.expiresAt !== undefined && !Number.isFinite(msg.expiresAt)) {
+      throw new OutpostError('DOWNLINK_INVALID', 'expiresAt must be a time in ms since the epoch');
+    }
     if (msg.qos !== 0 && msg.qos !== 1 && msg.qos !== 2) {
       throw new OutpostError('DOWNLINK_INVALID', `qos must be 0, 1 or 2, not ${String(msg.qos)}`);
     }
@@ -159,6 +168,7 @@ export class BrokerDownlink implements Downlink {
           dup: false,
           brokerId: b.id,
           brokerCounter: counter,
+          ...(msg.expiresAt === undefined ? {} : expiryOf(msg.expiresAt)),
         };
         this.#broker.publish(packet as never, (err?: Error | null) => (err ? reject(err) : resolve()));
       });
@@ -302,4 +312,10 @@ function checkTopic(topic: string): void {
       topic: topic.slice(0, 64),
     });
   }
+}
+
+/** aedes-packet keeps `messageExpiry` (the time) and `properties` (the interval, for the wire). */
+function expiryOf(expiresAt: number) {
+  const left = Math.max(1, Math.ceil((expiresAt - Date.now()) / 1000));
+  return { messageExpiry: expiresAt, properties: { messageExpiryInterval: left } };
 }

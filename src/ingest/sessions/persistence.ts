@@ -4,6 +4,8 @@
  * (store.ts has the layout). No maintained aedes persistence shares an existing LMDB environment
  * (aedes-persistence-level, -redis, -mongodb, -nedb bring their own stores), hence this one.
  *
+ * Inbound QoS 2 ids and wills are kept by its base class (incoming-wills.ts).
+ *
  * What stays in memory: the subscription trie (rebuilt from sessions.subs at setup) and each
  * session's queue length. Everything else is read from LMDB when needed.
  *
@@ -18,6 +20,7 @@
 import { Readable } from 'node:stream';
 import type { Aedes } from 'aedes';
 import { FilterTrie, type TrieEntry, topicMatches } from './filters.ts';
+import { IncomingAndWills } from './incoming-wills.ts';
 import {
   type ClientRef,
   idOf,
@@ -25,18 +28,21 @@ import {
   ofClient,
   openSessionDbs,
   optional,
+  outgoingValue,
   type PacketLike,
-  type SessionDbs,
   type StoreHost,
   type Sub,
   type SubValue,
   subFields,
   toBuffer,
   toPacket,
-  type WillValue,
 } from './store.ts';
 
-export type DropReason = 'queue-full' | 'retained-full';
+/**
+ * Why a message is not (or no longer) held: queue-full, retained-full (not kept), expired (its
+ * Message Expiry passed before it was sent), too-large (over the client's Maximum Packet Size).
+ */
+export type DropReason = 'queue-full' | 'retained-full' | 'expired' | 'too-large';
 
 export interface PersistenceHooks {
   /** The subscription ACL (no counting: the refusal was counted in authorizeSubscribe). */
@@ -56,10 +62,7 @@ export interface PersistenceHooks {
   acked(client: ClientRef, messageId: number): void;
 }
 
-const noSuchPacket = (): Error => new Error('no such packet');
-
-export class LmdbPersistence {
-  readonly #dbs: SessionDbs;
+export class LmdbPersistence extends IncomingAndWills {
   readonly #hooks: PersistenceHooks;
   readonly #trie = new FilterTrie();
   /** Messages held per session (sessions.outgoing entries). */
@@ -67,27 +70,21 @@ export class LmdbPersistence {
   readonly #clients = new Set<string>();
   /** Per resuming client: the highest brokerCounter its outgoingStream handed out. */
   readonly #streamed = new Map<string, number>();
-  #broker: Aedes | null = null;
 
   constructor(host: StoreHost, hooks: PersistenceHooks) {
-    this.#dbs = openSessionDbs(host);
+    super(openSessionDbs(host));
     this.#hooks = hooks;
-  }
-
-  /** The sub-databases, for reads by the MQTT 5 sessions (writes go through the methods here). */
-  get dbs(): SessionDbs {
-    return this.#dbs;
   }
 
   /** Rebuilds the trie and queue lengths, and carries aedes' message counter past a restart. */
   async setup(broker: Aedes): Promise<void> {
-    this.#broker = broker;
-    for (const { key, value } of this.#dbs.subs.getRange()) {
+    this.broker = broker;
+    for (const { key, value } of this.dbs.subs.getRange()) {
       this.#trie.add({ clientId: key[0], topic: key[1], ...subFields(value) });
       this.#clients.add(key[0]);
     }
     let counter = 0;
-    for (const key of this.#dbs.outgoing.getKeys()) {
+    for (const key of this.dbs.outgoing.getKeys()) {
       this.#queued.set(key[0], (this.#queued.get(key[0]) ?? 0) + 1);
       if (key[1] > counter) counter = key[1];
     }
@@ -100,16 +97,6 @@ export class LmdbPersistence {
     return new Set(this.#trie.match(topic).map((e) => e.clientId));
   }
 
-  /** A QoS 2 message id of this client is stored awaiting PUBREL (sync: the pipeline asks per PUBLISH). */
-  holdsIncoming(clientId: string, messageId: number): boolean {
-    return this.#dbs.incoming.doesExist([clientId, messageId]);
-  }
-
-  /** Every stored will (startup: their connections died with the previous process). */
-  wills(): WillValue[] {
-    return [...this.#dbs.wills.getRange()].map((e) => e.value);
-  }
-
   stats(): { sessions: number; subscriptions: number; queued: number; retained: number } {
     let queued = 0;
     for (const n of this.#queued.values()) queued += n;
@@ -117,7 +104,7 @@ export class LmdbPersistence {
       sessions: this.#clients.size,
       subscriptions: this.#trie.size,
       queued,
-      retained: this.#dbs.retained.getKeysCount(),
+      retained: this.dbs.retained.getKeysCount(),
     };
   }
 
@@ -125,7 +112,7 @@ export class LmdbPersistence {
 
   async storeRetained(packet: PacketLike): Promise<void> {
     const payload = toBuffer(packet.payload);
-    const db = this.#dbs.retained;
+    const db = this.dbs.retained;
     if (payload.length === 0) {
       await db.remove(packet.topic); // [MQTT-3.3.1-10, MQTT-3.3.1-11]
     } else {
@@ -135,11 +122,11 @@ export class LmdbPersistence {
       }
       await db.put(packet.topic, { v: 1, topic: packet.topic, payload, qos: packet.qos ?? 0 });
     }
-    await this.#dbs.durable();
+    await this.dbs.durable();
   }
 
   createRetainedStreamCombi(patterns: string[]): Readable {
-    const db = this.#dbs.retained;
+    const db = this.dbs.retained;
     function* matching() {
       for (const { value } of db.getRange()) {
         if (patterns.some((p) => topicMatches(p, value.topic))) {
@@ -162,7 +149,7 @@ export class LmdbPersistence {
       if (!this.#hooks.allowed(client, sub.topic)) continue;
       const value: SubValue = { v: 1, qos: sub.qos, ...optional(sub) };
       this.#trie.add({ clientId: client.id, topic: sub.topic, ...subFields(value) });
-      writes.push(this.#dbs.subs.put([client.id, sub.topic], value));
+      writes.push(this.dbs.subs.put([client.id, sub.topic], value));
       this.#clients.add(client.id);
     }
     await this.#commit(writes);
@@ -171,14 +158,14 @@ export class LmdbPersistence {
   async removeSubscriptions(client: ClientRef, topics: string[]): Promise<void> {
     const writes = topics.map((topic) => {
       this.#trie.remove(client.id, topic);
-      return this.#dbs.subs.remove([client.id, topic]);
+      return this.dbs.subs.remove([client.id, topic]);
     });
     await this.#commit(writes);
-    if (ofClient(this.#dbs.subs, client.id).next().done === true) this.#clients.delete(client.id);
+    if (ofClient(this.dbs.subs, client.id).next().done === true) this.#clients.delete(client.id);
   }
 
   async subscriptionsByClient(client: ClientRef): Promise<Sub[]> {
-    return [...ofClient(this.#dbs.subs, client.id)].map(({ key, value }) => ({
+    return [...ofClient(this.dbs.subs, client.id)].map(({ key, value }) => ({
       topic: key[1],
       ...subFields(value),
     }));
@@ -196,13 +183,12 @@ export class LmdbPersistence {
   /** A clean session starts [MQTT-3.1.2-6]: its subscriptions, queued messages and MQTT 5 expiry go. */
   async cleanSubscriptions(client: ClientRef): Promise<void> {
     const writes: Array<Promise<unknown>> = [];
-    for (const { key } of ofClient(this.#dbs.subs, client.id)) {
+    for (const { key } of ofClient(this.dbs.subs, client.id)) {
       this.#trie.remove(client.id, key[1]);
-      writes.push(this.#dbs.subs.remove(key));
+      writes.push(this.dbs.subs.remove(key));
     }
-    for (const { key } of ofClient(this.#dbs.outgoing, client.id))
-      writes.push(this.#dbs.outgoing.remove(key));
-    if (this.#dbs.expiry.doesExist(client.id)) writes.push(this.#dbs.expiry.remove(client.id));
+    for (const { key } of ofClient(this.dbs.outgoing, client.id)) writes.push(this.dbs.outgoing.remove(key));
+    if (this.dbs.expiry.doesExist(client.id)) writes.push(this.dbs.expiry.remove(client.id));
     this.#queued.delete(client.id);
     this.#clients.delete(client.id);
     await this.#commit(writes);
@@ -236,7 +222,7 @@ export class LmdbPersistence {
     }
     if (take.size > 0) {
       const value = this.#outgoingValue(packet);
-      const db = this.#dbs.outgoing;
+      const db = this.dbs.outgoing;
       try {
         await db.childTransaction(() => {
           for (const clientId of take) db.put([clientId, counter], value);
@@ -246,20 +232,20 @@ export class LmdbPersistence {
         for (const clientId of take) this.#release(clientId);
         throw err;
       }
-      await this.#dbs.durable();
+      await this.dbs.durable();
     }
     this.#hooks.enqueued(counter, take.size, dropped);
   }
 
   /** A message is (re)sent with `messageId`, or a PUBREC turned it into its PUBREL. */
   async outgoingUpdate(client: ClientRef, packet: PacketLike): Promise<void> {
-    const db = this.#dbs.outgoing;
+    const db = this.dbs.outgoing;
     if (packet.brokerId !== undefined && packet.brokerCounter !== undefined) {
       const key: [string, number] = [client.id, packet.brokerCounter];
       const value = db.get(key);
       if (value !== undefined && value.brokerId === packet.brokerId) {
         await db.put(key, { ...value, ...idOf(packet) });
-        await this.#dbs.durable();
+        await this.dbs.durable();
         return;
       }
     }
@@ -267,12 +253,13 @@ export class LmdbPersistence {
     // Not held (a copy its full queue did not take, reported as dropped): it goes out unheld. The
     // reference implementation throws, and aedes then closes the subscriber (client.js writeQoS).
     if (found === undefined) return;
+    const { expiresAt } = found.value; // the message's own expiry, not one counted from now
     const next: OutgoingValue =
       packet.cmd === 'pubrel'
         ? { ...found.value, cmd: 'pubrel', ...idOf(packet) }
-        : this.#outgoingValue(packet);
+        : { ...this.#outgoingValue(packet), ...(expiresAt === undefined ? {} : { expiresAt }) };
     await db.put(found.key, next);
-    await this.#dbs.durable();
+    await this.dbs.durable();
   }
 
   /** PUBACK / PUBCOMP (or a message not to be sent): the entry goes; resolves with what it was. */
@@ -280,9 +267,16 @@ export class LmdbPersistence {
     if (packet.messageId !== undefined) this.#hooks.acked(client, packet.messageId);
     const found = this.#byMessageId(client.id, packet.messageId);
     if (found === undefined) return undefined;
-    await this.#dbs.outgoing.remove(found.key);
+    await this.dbs.outgoing.remove(found.key);
     this.#release(client.id);
     return toPacket(found.key[1], found.value);
+  }
+
+  /** A held message not to be sent (expired, or too large for the client): its entry goes. */
+  async outgoingDiscard(clientId: string, brokerCounter: number): Promise<void> {
+    if (!(await this.dbs.outgoing.remove([clientId, brokerCounter]))) return;
+    this.#release(clientId);
+    await this.dbs.durable();
   }
 
   /**
@@ -296,11 +290,21 @@ export class LmdbPersistence {
     return Readable.from(packets);
   }
 
-  /** The session's stored messages after brokerCounter `after`, in queue order, as packets. */
+  /**
+   * The session's stored messages after brokerCounter `after`, in queue order, as packets. One not
+   * sent yet whose Message Expiry has passed is left out and its entry removed [MQTT-3.3.2-5]
+   * (counted as dropped, reason expired); a removal that fails leaves it to be skipped next time.
+   */
   heldAfter(clientId: string, after: number): Array<PacketLike & { cmd: string }> {
     const out: Array<PacketLike & { cmd: string }> = [];
-    for (const { key, value } of this.#dbs.outgoing.getRange({ start: [clientId, after + 1] })) {
+    const now = Date.now();
+    for (const { key, value } of this.dbs.outgoing.getRange({ start: [clientId, after + 1] })) {
       if (key[0] !== clientId) break;
+      if (value.expiresAt !== undefined && value.expiresAt <= now && value.messageId === undefined) {
+        this.#hooks.dropped('expired', clientId, value.topic);
+        this.outgoingDiscard(clientId, key[1]).catch(() => {});
+        continue;
+      }
       const packet = toPacket(key[1], value);
       out.push(value.cmd === 'publish' && value.messageId !== undefined ? { ...packet, dup: true } : packet);
     }
@@ -309,7 +313,7 @@ export class LmdbPersistence {
 
   /** The session's queue holds this message (sync). */
   holds(clientId: string, brokerCounter: number): boolean {
-    return this.#dbs.outgoing.doesExist([clientId, brokerCounter]);
+    return this.dbs.outgoing.doesExist([clientId, brokerCounter]);
   }
 
   /** The highest brokerCounter the last outgoingStream of this client handed out (0: none); forgets it. */
@@ -325,95 +329,25 @@ export class LmdbPersistence {
     else this.#queued.delete(clientId);
   }
 
-  // Incoming QoS 2 [MQTT-4.3.3-2].
-
-  async incomingStorePacket(client: ClientRef, packet: PacketLike): Promise<void> {
-    await this.#dbs.incoming.put([client.id, packet.messageId ?? 0], { v: 1, topic: packet.topic });
-    await this.#dbs.durable();
-  }
-
-  async incomingGetPacket(client: ClientRef, packet: PacketLike): Promise<PacketLike> {
-    const value = this.#dbs.incoming.get([client.id, packet.messageId ?? 0]);
-    if (value === undefined) throw noSuchPacket();
-    return { cmd: 'publish', topic: value.topic, qos: 2, messageId: packet.messageId ?? 0 };
-  }
-
-  /** Durable before PUBCOMP: a device may reuse the id at once, and must not be taken for a resend. */
-  async incomingDelPacket(client: ClientRef, packet: PacketLike): Promise<void> {
-    const key: [string, number] = [client.id, packet.messageId ?? 0];
-    if (!this.#dbs.incoming.doesExist(key)) throw noSuchPacket();
-    await this.#dbs.incoming.remove(key);
-    await this.#dbs.durable();
-  }
-
-  async cleanIncoming(client: ClientRef): Promise<void> {
-    const writes: Array<Promise<unknown>> = [];
-    for (const { key } of ofClient(this.#dbs.incoming, client.id))
-      writes.push(this.#dbs.incoming.remove(key));
-    await this.#commit(writes);
-  }
-
-  // Wills: stored at CONNECT, so one whose connection dies with the process is published at restart.
-
-  async putWill(client: ClientRef, packet: PacketLike): Promise<void> {
-    const brokerId = this.#broker?.id ?? 'outpost';
-    await this.#dbs.wills.put(client.id, {
-      v: 1,
-      topic: packet.topic,
-      payload: toBuffer(packet.payload),
-      qos: packet.qos ?? 0,
-      retain: packet.retain ?? false,
-      brokerId,
-      clientId: client.id,
-    });
-    await this.#dbs.durable();
-  }
-
-  async getWill(client: ClientRef): Promise<WillValue | undefined> {
-    return this.#dbs.wills.get(client.id);
-  }
-
-  async delWill(client: ClientRef): Promise<WillValue | undefined> {
-    const will = this.#dbs.wills.get(client.id);
-    if (will === undefined) return undefined;
-    await this.#dbs.wills.remove(client.id);
-    await this.#dbs.durable();
-    return will;
-  }
-
-  streamWill(brokers: Record<string, unknown> = {}): Readable {
-    return Readable.from(this.wills().filter((w) => brokers[w.brokerId] === undefined));
-  }
-
   getClientList(topic: string): Readable {
     const out: string[] = [];
-    for (const { key } of this.#dbs.subs.getRange()) if (key[1] === topic) out.push(key[0]);
+    for (const { key } of this.dbs.subs.getRange()) if (key[1] === topic) out.push(key[0]);
     return Readable.from(out);
   }
 
   async destroy(): Promise<void> {
-    await this.#dbs.durable();
+    await this.dbs.durable();
   }
 
   /** Committed, then fsynced: what an acknowledgement may depend on. */
   async #commit(writes: Array<Promise<unknown>>): Promise<void> {
     if (writes.length === 0) return;
     await Promise.all(writes);
-    await this.#dbs.durable();
+    await this.dbs.durable();
   }
 
   #outgoingValue(packet: PacketLike): OutgoingValue {
-    return {
-      v: 1,
-      cmd: packet.cmd === 'pubrel' ? 'pubrel' : 'publish',
-      topic: packet.topic,
-      payload: toBuffer(packet.payload),
-      qos: packet.qos ?? 0,
-      retain: packet.retain ?? false,
-      dup: packet.dup ?? false,
-      ...idOf(packet),
-      brokerId: packet.brokerId ?? this.#broker?.id ?? 'outpost',
-    };
+    return outgoingValue(packet, this.brokerId(), Date.now());
   }
 
   #byMessageId(
@@ -421,7 +355,7 @@ export class LmdbPersistence {
     messageId: number | undefined,
   ): { key: [string, number]; value: OutgoingValue } | undefined {
     if (messageId === undefined) return undefined;
-    for (const entry of ofClient(this.#dbs.outgoing, clientId)) {
+    for (const entry of ofClient(this.dbs.outgoing, clientId)) {
       if (entry.value.messageId === messageId) return entry;
     }
     return undefined;

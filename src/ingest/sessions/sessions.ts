@@ -19,6 +19,14 @@ import type { PublishPacketLike } from '../types.ts';
 import { BrokerDownlink } from './downlink.ts';
 import { filterWithin, renderFilter } from './filters.ts';
 import { type DropReason, LmdbPersistence } from './persistence.ts';
+
+const DROP_TEXT: Record<DropReason, string> = {
+  'queue-full': 'session queue full: message not queued',
+  'retained-full': 'retained store full: message not kept',
+  expired: 'message expired before it was sent: not sent',
+  'too-large': "message over the client's Maximum Packet Size: not sent",
+};
+
 import type { StoreHost } from './store.ts';
 
 export interface SessionsDeps {
@@ -166,9 +174,7 @@ export class Sessions {
         topic,
         note: 'further drops for this session are counted, logged again once it acknowledges',
       },
-      reason === 'queue-full'
-        ? 'session queue full: message not queued'
-        : 'retained store full: message not kept',
+      DROP_TEXT[reason],
     );
   }
 }

@@ -7,11 +7,15 @@
  *                      rh, rap, nl: MQTT 5 subscription options (Retain Handling, Retain As
  *                      Published, No Local); sid: its Subscription Identifier. Absent for 3.1.1.
  *   sessions.outgoing  key [clientId, brokerCounter]  → { v, cmd: "publish" | "pubrel", topic, payload,
- *                                                        qos, retain, dup, messageId?, brokerId }
+ *                                                        qos, retain, dup, messageId?, brokerId,
+ *                                                        props?, expiresAt? }
  *                      One entry per message held for a persistent session: queued while offline,
  *                      or sent and not yet acknowledged (messageId set once assigned). brokerCounter
  *                      is aedes' per-broker message counter, carried on past a restart (setup), so
  *                      key order is queue order. A PUBREC turns the entry into its PUBREL.
+ *                      props: the MQTT 5 properties a forwarded PUBLISH keeps (FORWARDED, without
+ *                      Message Expiry); expiresAt: when its Message Expiry Interval ends (ms since the
+ *                      epoch). Both optional (entries written before them have neither: no expiry).
  *   sessions.incoming  key [clientId, messageId]      → { v, topic }
  *                      An inbound QoS 2 PUBLISH appended to the log and answered PUBREC, awaiting
  *                      PUBREL [MQTT-4.3.3-2]: a resend of it (also after a crash) is not appended again.
@@ -58,6 +62,8 @@ export interface OutgoingValue {
   dup: boolean;
   messageId?: number;
   brokerId: string;
+  props?: Record<string, unknown>;
+  expiresAt?: number;
 }
 
 export interface WillValue {
@@ -133,7 +139,56 @@ export type PacketLike = {
   brokerCounter?: number;
   /** The publishing client (aedes-packet keeps it): No Local. */
   clientId?: string;
+  /** MQTT 5 properties (aedes-packet keeps them). */
+  properties?: Record<string, unknown>;
+  /** When the message expires (ms since the epoch), if it does: set by the downlink. */
+  messageExpiry?: number;
 };
+
+/**
+ * The properties a forwarded PUBLISH keeps [MQTT-3.3.2-4, -15, -16, -17, -20]; Topic Alias and
+ * Subscription Identifier are per hop. Message Expiry is kept as a time (expiresAt) and sent as what
+ * is left of it [MQTT-3.3.2-6].
+ */
+const FORWARDED = [
+  'payloadFormatIndicator',
+  'contentType',
+  'responseTopic',
+  'correlationData',
+  'userProperties',
+];
+
+/** A publish's forwarded properties (undefined if none) and when it expires (undefined: never). */
+export function forwardedOf(
+  packet: Pick<PacketLike, 'properties' | 'messageExpiry'>,
+  now: number,
+): { props: Record<string, unknown> | undefined; expiresAt: number | undefined } {
+  const p = packet.properties;
+  const out: Record<string, unknown> = {};
+  if (p !== undefined) for (const k of FORWARDED) if (p[k] !== undefined) out[k] = p[k];
+  const interval = p?.['messageExpiryInterval'];
+  const expiresAt =
+    packet.messageExpiry ?? (typeof interval === 'number' ? now + interval * 1000 : undefined);
+  return { props: Object.keys(out).length === 0 ? undefined : out, expiresAt };
+}
+
+/** The stored form of a held PUBLISH (or PUBREL). */
+export function outgoingValue(packet: PacketLike, brokerId: string, now: number): OutgoingValue {
+  const { props, expiresAt } = forwardedOf(packet, now);
+  return {
+    v: 1,
+    cmd: packet.cmd === 'pubrel' ? 'pubrel' : 'publish',
+    topic: packet.topic,
+    payload: toBuffer(packet.payload),
+    qos: packet.qos ?? 0,
+    retain: packet.retain ?? false,
+    dup: packet.dup ?? false,
+    ...idOf(packet),
+    brokerId: packet.brokerId ?? brokerId,
+    ...(props === undefined ? {} : { props }),
+    ...(expiresAt === undefined ? {} : { expiresAt }),
+  };
+}
 
 export function idOf(packet: { messageId?: number }): { messageId?: number } {
   return packet.messageId === undefined ? {} : { messageId: packet.messageId };

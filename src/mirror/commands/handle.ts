@@ -101,6 +101,7 @@ export async function handleRecord(ctx: HandleContext, rec: CommandRecord): Prom
     topic: p.topic,
     payload: p.payload,
     qos: p.qos,
+    ...(p.expiresAt === null ? {} : { expiresAt: p.expiresAt }),
   });
   if (out.matched === 0)
     return reject(
@@ -118,7 +119,7 @@ export async function handleRecord(ctx: HandleContext, rec: CommandRecord): Prom
   return record(ctx, rec, p.id, p.deviceId, kind, null, p.topic, out, seq);
 }
 
-type Msg = { topic: string; payload: Buffer; qos: 0 | 1 | 2 };
+type Msg = { topic: string; payload: Buffer; qos: 0 | 1 | 2; expiresAt?: number };
 
 /**
  * Downlink.deliver with the command's record written inside the downlink's transaction when it

@@ -112,5 +112,13 @@ export function parseCommand(rec: CommandRecord, ctx: ParseContext): Parsed {
     return reject('bad-topic', `${cfg.mqttTopic} renders no valid MQTT topic name`);
   const qos = qosOf(rec, cfg);
   if (qos === null) return reject('bad-qos', `${cfg.qosHeader} is not 0, 1 or 2`);
-  return { kind: 'deliver', id, deviceId, topic, qos, payload: rec.value ?? Buffer.alloc(0) };
+  return {
+    kind: 'deliver',
+    id,
+    deviceId,
+    topic,
+    qos,
+    payload: rec.value ?? Buffer.alloc(0),
+    expiresAt: expiry,
+  };
 }

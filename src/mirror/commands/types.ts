@@ -27,7 +27,8 @@ export interface Downlink {
    *  copy is either acknowledged by its online subscriber or durably stored (LMDB committed) in that
    *  session's offline queue/in-flight state, so a crash after resolve loses nothing. */
   deliver(
-    msg: { topic: string; payload: Buffer; qos: 0 | 1 | 2 },
+    /** expiresAt: the command's TTL end (ms since the epoch): a queued copy not sent by then is not. */
+    msg: { topic: string; payload: Buffer; qos: 0 | 1 | 2; expiresAt?: number },
     opts?: DeliverOptions,
   ): Promise<DeliveryOutcome>;
 }
@@ -59,7 +60,16 @@ export type Parsed =
   | { kind: 'skip' }
   | { kind: 'expired'; id: string; deviceId: string | null; expiredAt: number }
   | { kind: 'rejected'; id: string; deviceId: string | null; reason: RejectReason; detail: string }
-  | { kind: 'deliver'; id: string; deviceId: string; topic: string; qos: 0 | 1 | 2; payload: Buffer };
+  | {
+      kind: 'deliver';
+      id: string;
+      deviceId: string;
+      topic: string;
+      qos: 0 | 1 | 2;
+      payload: Buffer;
+      /** The TTL's end (ms since the epoch); null: no TTL. */
+      expiresAt: number | null;
+    };
 
 /** The outcome record published to `commands.outcomesTopic` (JSON value; key = id). */
 export interface OutcomeRecord {
