@@ -22,6 +22,12 @@ export interface DownlinkReport {
   outOfOrder: number;
   /** Not received, with an `expired` outcome record. */
   expired: number;
+  /**
+   * Not received, outcome `queued`, and its TTL has ended: the gateway drops a queued copy whose
+   * TTL ends before its session takes it (outpost_mqtt_session_dropped_total{reason="expired"}).
+   * Not a failure, but the audit cannot tell it from a loss: audit TTL-less commands for that.
+   */
+  expiredQueued: number;
   /** Produced stale (timestamp older than the TTL) and yet received: failure. */
   deliveredStale: number;
   /** Not received, with a `rejected` outcome record: failure (the fleet's devices are all valid). */
@@ -88,6 +94,7 @@ export function auditDownlink(
   rec: CommandsRecord,
   outcomes: ReadonlyMap<string, CommandOutcome> | null,
   maxExamples = 5,
+  now = Date.now(),
 ): DownlinkReport {
   const r: DownlinkReport = {
     verdict: 'pass',
@@ -99,6 +106,7 @@ export function auditDownlink(
     missing: 0,
     outOfOrder: 0,
     expired: 0,
+    expiredQueued: 0,
     deliveredStale: 0,
     rejected: 0,
     unknown: 0,
@@ -116,6 +124,7 @@ export function auditDownlink(
       if (seen.has(c.id)) continue;
       const o = outcomes?.get(c.id);
       if (o === 'expired') r.expired++;
+      else if (o === 'queued' && c.ttlMs !== null && c.at + c.ttlMs <= now) r.expiredQueued++;
       else if (o === 'rejected') r.rejected++;
       else missing.push(c.id);
     }
@@ -138,7 +147,7 @@ export function formatDownlinkReport(r: DownlinkReport, source: string): string 
   const lines = [
     `audit of the downlink (${source}): ${r.verdict === 'pass' ? 'PASS' : `FAIL (${r.reasons.join(', ')})`}`,
     `  produced ${r.produced} to ${r.devices} device(s); delivered ${r.delivered}, expired ${r.expired}` +
-      ` (outcome records ${r.outcomes ?? 'not read'})`,
+      ` + ${r.expiredQueued} queued past their TTL (outcome records ${r.outcomes ?? 'not read'})`,
     `  missing ${r.missing}, out of order ${r.outOfOrder}, duplicates ${r.duplicates.unexpected} unexpected + ` +
       `${r.duplicates.redelivered} QoS 1 redeliveries (DUP, after a drop); rejected ${r.rejected}, ` +
       `stale delivered ${r.deliveredStale}, unknown ${r.unknown}`,

@@ -39,6 +39,17 @@ describe('downlink audit (logic)', () => {
     expect(r.reasons).toEqual(['1 command(s) missing', '1 out of order', '1 unexpected duplicate(s)']);
   });
 
+  it('a queued command not received counts as expired in the queue only once its TTL has ended', () => {
+    const p = produced(3).map((c) => (c.seq === 2 ? { ...c, ttlMs: 5_000, at: 1_000 } : c));
+    const outcomes = new Map([['d1-2', 'queued' as const]]);
+    const after = auditDownlink(record(p, [got(1), got(3)]), outcomes, 5, 6_000);
+    expect(after).toMatchObject({ verdict: 'pass', expiredQueued: 1, missing: 0 });
+    const before = auditDownlink(record(p, [got(1), got(3)]), outcomes, 5, 5_999);
+    expect(before).toMatchObject({ verdict: 'fail', expiredQueued: 0, missing: 1 });
+    const noTtl = auditDownlink(record(produced(3), [got(1), got(3)]), outcomes, 5, 1e15);
+    expect(noTtl).toMatchObject({ verdict: 'fail', missing: 1 });
+  });
+
   it('fails when a stale command was delivered, or one was rejected', () => {
     const stale = auditDownlink(record(produced(2, [2]), [got(1), got(2)]), new Map());
     expect(stale).toMatchObject({ verdict: 'fail', deliveredStale: 1 });
