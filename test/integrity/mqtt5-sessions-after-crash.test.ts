@@ -8,6 +8,11 @@
  * committed in sessions.outgoing (read from this process), then kills the service.
  * Run 2: the subscriber reconnects with Clean Start 0: session present 1 [MQTT-3.2.2-3], and exactly
  * the 12 queued messages, in order [MQTT-3.1.2-23]; the queue is then empty.
+ *
+ * Inbound QoS 2 in the same runs: a raw MQTT 5 device with Session Expiry sends 3 QoS 2 PUBLISHes
+ * and gets PUBREC for each (no PUBREL) before the kill. In run 2 it resends them with DUP 1: each
+ * gets PUBREC 0x00 and is not appended again [MQTT-4.3.3-2]; its PUBREL gets PUBCOMP 0x00. The log
+ * then holds each of the 3 exactly once.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -15,8 +20,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import mqtt from 'mqtt';
+import type { Packet } from 'mqtt-packet';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { openLog } from '../../src/log/index.ts';
+import { connect5Packet, encode5, type RawClient, rawClient } from '../ingest/raw.ts';
 
 const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
 const SENT = 12;
@@ -48,6 +55,36 @@ async function startService(configPath: string): Promise<Service> {
   });
   return { child, port, exited };
 }
+
+const QOS2 = [1, 2, 3];
+
+async function qos2Device(port: number): Promise<RawClient> {
+  const raw = await rawClient(port, 5);
+  raw.send(connect5Packet('dev5', { clean: false, properties: { sessionExpiryInterval: 3600 } }));
+  expect(await raw.next('connack')).toMatchObject({ reasonCode: 0 });
+  return raw;
+}
+
+function sendQos2(raw: RawClient, dup: boolean): void {
+  for (const messageId of QOS2) {
+    raw.send(
+      encode5({
+        cmd: 'publish',
+        topic: 'open/q2',
+        payload: `q${messageId}`,
+        qos: 2,
+        messageId,
+        retain: false,
+        dup,
+      } as Packet),
+    );
+  }
+}
+
+const pubrecs = (raw: RawClient) =>
+  raw.packets
+    .filter((p) => p.cmd === 'pubrec')
+    .map((p) => [(p as { messageId: number }).messageId, (p as { reasonCode?: number }).reasonCode ?? 0]);
 
 describe('integrity › MQTT 5 sessions survive kill -9', () => {
   test('integrity › after kill -9 an MQTT 5 session with Session Expiry resumes with session present 1 and exactly its queued messages, in order', async () => {
@@ -91,6 +128,9 @@ describe('integrity › MQTT 5 sessions survive kill -9', () => {
     await sub.endAsync();
     const pub = await mqtt.connectAsync(url, { clientId: 'pub5', protocolVersion: 5, reconnectPeriod: 0 });
     for (let i = 0; i < SENT; i++) await pub.publishAsync('open/cmd/n', String(i), { qos: 1 });
+    const dev = await qos2Device(current.port);
+    sendQos2(dev, false);
+    await expect.poll(() => pubrecs(dev)).toEqual(QOS2.map((id) => [id, 0]));
     const reader = await openLog({
       dataDir: join(dir, 'data'),
       topics: { open: { partitions: 1, retentionMs: 86_400_000, retentionBytes: 1024 ** 3 } },
@@ -123,6 +163,22 @@ describe('integrity › MQTT 5 sessions survive kill -9', () => {
       .toBe(0);
     expect(got).toEqual(Array.from({ length: SENT }, (_, i) => `${i}@1`));
     await resumed.endAsync();
+
+    const devBack = await qos2Device(current.port);
+    sendQos2(devBack, true);
+    await expect.poll(() => pubrecs(devBack)).toEqual(QOS2.map((id) => [id, 0]));
+    for (const messageId of QOS2) devBack.send(encode5({ cmd: 'pubrel', messageId } as Packet));
+    await expect
+      .poll(() =>
+        devBack.packets
+          .filter((p) => p.cmd === 'pubcomp')
+          .map((p) => (p as { reasonCode?: number }).reasonCode ?? 0),
+      )
+      .toEqual([0, 0, 0]);
+    const q2: string[] = [];
+    for (const r of reader.read('open', 0, 0, { maxRecords: 1000 }))
+      if (r.value.toString().startsWith('q')) q2.push(r.value.toString());
+    expect(q2).toEqual(['q1', 'q2', 'q3']);
     current.child.kill('SIGTERM');
     expect(await current.exited).toBe(0);
   });

@@ -166,10 +166,12 @@ export class Mqtt5Connection {
       case 'publish':
         this.#publish(p);
         return;
-      case 'pubrel':
-        this.#write(this.#inbound.pubrel(p.messageId as number));
+      case 'pubrel': {
+        const { pubcomp, before } = this.#inbound.pubrel(p.messageId as number);
+        this.#sendAck(pubcomp, before);
         this.#done();
         return;
+      }
       case 'pingreq':
         this.#write({ cmd: 'pingresp' });
         this.#done();
@@ -255,6 +257,8 @@ export class Mqtt5Connection {
     });
     this.#session = opened.session;
     this.#expiry = opened.expiry;
+    const incoming = opened.session.incoming();
+    if (incoming !== null) this.#inbound.persist(incoming);
     sessionConnack(connack, packet.properties?.sessionExpiryInterval ?? 0, opened);
     if (!this.conn.destroyed) return true;
     sessions.ended(this.id, opened.session, this.#expiry);
@@ -306,9 +310,20 @@ export class Mqtt5Connection {
     if (problem !== null) packet.invalid = problem;
     this.#deps.pipeline.authorize(state, this, packet, (err) => {
       const ack = this.#inbound.ack(packet, err ?? null);
-      if (ack !== null) this.#write(ack);
+      if (ack !== null) this.#sendAck(ack, this.#inbound.before(packet, ack, dupOfHeld));
       if (!err && !dupOfHeld) this.#deps.forward?.(packet, this);
       this.#done();
+    });
+  }
+
+  /** An acknowledgement (Inbound.respond); a failed store write ends the connection with 0x80. */
+  #sendAck(packet: Packet, before: Promise<void> | null): void {
+    this.#inbound.respond(packet, before, {
+      write: (p) => this.#write(p),
+      failed: (err) => {
+        this.#session?.failed(err);
+        this.disconnect(RC.unspecified, 'session store write failed');
+      },
     });
   }
 
@@ -334,7 +349,7 @@ export class Mqtt5Connection {
       return;
     }
     // Earlier PUBLISHes are still acknowledged before the connection closes [MQTT-4.6.0-2].
-    this.#deps.pipeline.closeAfterAcks(state, () => this.#end());
+    this.#deps.pipeline.closeAfterAcks(state, () => void this.#inbound.written().then(() => this.#end()));
   }
 
   /** A protocol violation: counted once; CONNACK or DISCONNECT with its code once earlier packets are acknowledged. */
@@ -362,7 +377,10 @@ export class Mqtt5Connection {
       this.disconnect(code, reasonString);
       return;
     }
-    this.#deps.pipeline.closeAfterAcks(state, () => this.disconnect(code, reasonString));
+    this.#deps.pipeline.closeAfterAcks(
+      state,
+      () => void this.#inbound.written().then(() => this.disconnect(code, reasonString)),
+    );
   }
 
   #onClose(): void {

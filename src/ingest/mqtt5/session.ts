@@ -25,6 +25,7 @@ import { topicMatches } from '../sessions/filters.ts';
 import type { LmdbPersistence } from '../sessions/persistence.ts';
 import { forwardedOf, ofClient, type Sub } from '../sessions/store.ts';
 import { RC } from './codes.ts';
+import type { IncomingStore } from './inbound.ts';
 import { Outbox, type OutboxDrop, type OutMessage } from './outbox.ts';
 import { subscribeCode } from './subscribe5.ts';
 
@@ -192,6 +193,22 @@ export class Mqtt5Session {
 
   settled(): Promise<void> {
     return this.#outbox.settled();
+  }
+
+  /** A stored session's inbound QoS 2 ids (sessions.incoming); null for a clean session. */
+  incoming(): IncomingStore | null {
+    if (!this.#deps.stored) return null;
+    const { store, client } = this.#deps;
+    return {
+      ids: () => [...ofClient(store.dbs.incoming, client.id)].map((e) => e.key[1]),
+      put: (messageId, topic) => store.incomingStorePacket(client, { topic, messageId }),
+      del: (messageId) => store.incomingDelPacket(client, { topic: '', messageId }),
+    };
+  }
+
+  /** A store write of this session failed (logged). */
+  failed(err: unknown): void {
+    this.#deps.failed(err);
   }
 
   async #listen(sub: Sub5): Promise<void> {
