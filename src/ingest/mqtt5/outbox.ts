@@ -25,6 +25,7 @@
  */
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import type { PeerOutcome } from '../sessions/downlink.ts';
+import { secondsLeft } from '../sessions/store.ts';
 import { RC } from './codes.ts';
 
 export interface OutMessage {
@@ -204,9 +205,9 @@ export class Outbox {
   #ready(msg: OutMessage, messageId: number | undefined, resend: boolean): Packet | null {
     let properties = msg.properties;
     if (msg.expiresAt !== undefined) {
-      const left = msg.expiresAt - (this.#deps.now ?? Date.now)();
-      if (left <= 0 && !resend) return this.#discard(msg, 'expired');
-      properties = { ...properties, messageExpiryInterval: Math.max(1, Math.ceil(left / 1000)) };
+      const now = (this.#deps.now ?? Date.now)();
+      if (msg.expiresAt <= now && !resend) return this.#discard(msg, 'expired');
+      properties = { ...properties, messageExpiryInterval: secondsLeft(msg.expiresAt, now) };
     }
     const packet = publishOf({ ...msg, properties }, messageId, resend);
     const max = this.#deps.maximumPacketSize;

@@ -19,6 +19,7 @@ import { OutpostError } from '../../errors.ts';
 import { topicMatches } from './filters.ts';
 import type { LmdbPersistence } from './persistence.ts';
 import { orderResume, type ResumingClient } from './resume.ts';
+import { secondsLeft } from './store.ts';
 
 export interface DeliveryOutcome {
   /** Sessions whose subscriptions match the topic. */
@@ -316,6 +317,8 @@ function checkTopic(topic: string): void {
 
 /** aedes-packet keeps `messageExpiry` (the time) and `properties` (the interval, for the wire). */
 function expiryOf(expiresAt: number) {
-  const left = Math.max(1, Math.ceil((expiresAt - Date.now()) / 1000));
-  return { messageExpiry: expiresAt, properties: { messageExpiryInterval: left } };
+  return {
+    messageExpiry: expiresAt,
+    properties: { messageExpiryInterval: secondsLeft(expiresAt, Date.now()) },
+  };
 }

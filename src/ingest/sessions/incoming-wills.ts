@@ -29,6 +29,13 @@ export class IncomingAndWills {
     return this.broker?.id ?? 'outpost';
   }
 
+  /** Committed, then fsynced: what an acknowledgement may depend on. */
+  protected async commit(writes: Array<Promise<unknown>>): Promise<void> {
+    if (writes.length === 0) return;
+    await Promise.all(writes);
+    await this.dbs.durable();
+  }
+
   /** A QoS 2 message id of this client is stored awaiting PUBREL (sync: the pipeline asks per PUBLISH). */
   holdsIncoming(clientId: string, messageId: number): boolean {
     return this.dbs.incoming.doesExist([clientId, messageId]);
@@ -63,8 +70,7 @@ export class IncomingAndWills {
   async cleanIncoming(client: ClientRef): Promise<void> {
     const writes: Array<Promise<unknown>> = [];
     for (const { key } of ofClient(this.dbs.incoming, client.id)) writes.push(this.dbs.incoming.remove(key));
-    await Promise.all(writes);
-    if (writes.length > 0) await this.dbs.durable();
+    await this.commit(writes);
   }
 
   // Wills: stored at CONNECT, so one whose connection dies with the process is published at restart.

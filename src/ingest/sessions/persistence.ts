@@ -152,7 +152,7 @@ export class LmdbPersistence extends IncomingAndWills {
       writes.push(this.dbs.subs.put([client.id, sub.topic], value));
       this.#clients.add(client.id);
     }
-    await this.#commit(writes);
+    await this.commit(writes);
   }
 
   async removeSubscriptions(client: ClientRef, topics: string[]): Promise<void> {
@@ -160,7 +160,7 @@ export class LmdbPersistence extends IncomingAndWills {
       this.#trie.remove(client.id, topic);
       return this.dbs.subs.remove([client.id, topic]);
     });
-    await this.#commit(writes);
+    await this.commit(writes);
     if (ofClient(this.dbs.subs, client.id).next().done === true) this.#clients.delete(client.id);
   }
 
@@ -191,7 +191,7 @@ export class LmdbPersistence extends IncomingAndWills {
     if (this.dbs.expiry.doesExist(client.id)) writes.push(this.dbs.expiry.remove(client.id));
     this.#queued.delete(client.id);
     this.#clients.delete(client.id);
-    await this.#commit(writes);
+    await this.commit(writes);
   }
 
   // Outgoing: the offline queue and the in-flight QoS 1/2 state of persistent sessions.
@@ -336,13 +336,6 @@ export class LmdbPersistence extends IncomingAndWills {
   }
 
   async destroy(): Promise<void> {
-    await this.dbs.durable();
-  }
-
-  /** Committed, then fsynced: what an acknowledgement may depend on. */
-  async #commit(writes: Array<Promise<unknown>>): Promise<void> {
-    if (writes.length === 0) return;
-    await Promise.all(writes);
     await this.dbs.durable();
   }
 

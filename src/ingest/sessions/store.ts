@@ -158,6 +158,11 @@ const FORWARDED = [
   'userProperties',
 ];
 
+/** A Message Expiry Interval for what is left until `expiresAt`: whole seconds, rounded up, at least 1. */
+export function secondsLeft(expiresAt: number, now: number): number {
+  return Math.max(1, Math.ceil((expiresAt - now) / 1000));
+}
+
 /** A publish's forwarded properties (undefined if none) and when it expires (undefined: never). */
 export function forwardedOf(
   packet: Pick<PacketLike, 'properties' | 'messageExpiry'>,
