@@ -36,7 +36,7 @@ export function acceptor(deps: AcceptDeps): Accept {
           protocol === 'mqtt5' ? mqtt5.accept(stream, meta) : acceptAedes(deps, stream, meta, req);
         stream.once('close', () => {
           connections.socketClosed(owner as never);
-          if (Mqtt5Front.isMqtt5(owner)) owner.publishWill(connections.stateOf(owner as never));
+          if (Mqtt5Front.isMqtt5(owner)) owner.closeWill(connections.stateOf(owner as never));
         });
       },
       () => {

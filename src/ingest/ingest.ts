@@ -24,12 +24,14 @@ import type { HandshakeError } from './listeners/tls.ts';
 import { createMetrics, RateWindow, type RefusalReason } from './metrics.ts';
 import { Mqtt5Front } from './mqtt5/front.ts';
 import { Mqtt5Sessions } from './mqtt5/session-manager.ts';
+import { Mqtt5Wills } from './mqtt5/wills.ts';
 import { PublishPipeline } from './pipeline.ts';
 import { compileRoutes } from './routing.ts';
 import type { Downlink } from './sessions/downlink.ts';
 import { Sessions } from './sessions/sessions.ts';
 import type { PipelineSettings, PublishPacketLike } from './types.ts';
 import { sortErrorReason } from './wire.ts';
+import { type Core, mqtt5Front, mqtt5Sessions, mqtt5Wills, replayWill } from './wiring.ts';
 
 export interface IngestDeps {
   config: Config;
@@ -71,27 +73,6 @@ function settingsOf(config: Config): PipelineSettings {
     limits: config.mqtt.limits,
     keepRetained: sessions.enabled && sessions.forwardDevicePublishes,
   };
-}
-
-/** What the named parts of startIngest share. */
-interface Core {
-  logger: Logger;
-  metrics: ReturnType<typeof createMetrics>;
-  devices: Devices;
-  config: Config;
-  refusals: Refusals;
-  pipeline: PublishPipeline;
-  connections: ConnectionRegistry;
-  byTopic: Map<string, { messages: number; bytes: number }>;
-  rate: RateWindow;
-  stopping: boolean;
-  isReady: boolean;
-  /** Set once the MQTT 5 front exists (the hooks it runs are built before it). */
-  mqtt5: Mqtt5Front | null;
-  /** mqtt.sessions on (read at start; changes need a restart). */
-  sessions: Sessions | null;
-  /** MQTT 5 sessions (mqtt.sessions on), once the broker exists. */
-  sessions5: Mqtt5Sessions | null;
 }
 
 /** Step 1: metrics, refusal book, sessions (if on), routes and the pipeline. */
@@ -140,6 +121,7 @@ function newCore(deps: IngestDeps): Core {
     mqtt5: null,
     sessions,
     sessions5: null,
+    wills5: null,
   };
   return core;
 }
@@ -165,7 +147,10 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
   sessions?.attach(broker);
   if (sessions) await sessions.replayWills((will, clientId) => replayWill(core, broker, will, clientId));
   core.sessions5 = sessions ? await mqtt5Sessions(core, sessions, broker) : null;
-  const mqtt5 = mqtt5Front(core, hooks, broker);
+  const wills5 = mqtt5Wills(core, broker);
+  core.wills5 = wills5;
+  await wills5.start();
+  const mqtt5 = mqtt5Front(core, hooks, broker, wills5);
   core.mqtt5 = mqtt5;
   const onHandshakeError: HandshakeError = (err, remoteAddress) => {
     refusals.refuse('tls-handshake', { listener: 'tls', remoteAddress, err: err.message });
@@ -220,6 +205,7 @@ function brokerHooks(core: Core): ReturnType<typeof connectHooks> {
       // A 3.1.1 connection takes over an MQTT 5 one with its client id (MQTT 5 takes over in mqtt5/).
       if (!Mqtt5Front.isMqtt5(client)) {
         core.mqtt5?.takeOver(client.id);
+        core.wills5?.reconnected(client.id, core.sessions === null || client.clean !== false);
         core.sessions5?.claimedBy311(client.id);
       }
       connections.authenticated(client, identity);
@@ -241,69 +227,6 @@ function brokerHooks(core: Core): ReturnType<typeof connectHooks> {
       allowAnonymous: core.config.mqtt.allowAnonymous,
       limits: core.config.mqtt.limits,
     }),
-  });
-}
-
-function mqtt5Front(core: Core, hooks: ReturnType<typeof connectHooks>, broker: Aedes): Mqtt5Front {
-  return new Mqtt5Front({
-    hooks,
-    pipeline: core.pipeline,
-    stateOf: (conn) => core.connections.stateOf(conn as never),
-    refuse: core.refusals.refuse,
-    limits: () => core.config.mqtt.limits,
-    connectTimeoutMs: core.config.mqtt.connectTimeoutMs,
-    sessions: core.sessions5,
-    forward:
-      core.sessions5 !== null && core.config.mqtt.sessions.forwardDevicePublishes
-        ? (packet, conn) => forward5(broker, packet, conn.id)
-        : null,
-    closeAedesClient: (clientId) =>
-      (broker as unknown as { clients: Record<string, AedesClient | undefined> }).clients[clientId]?.close(),
-    dropState: (conn) => core.connections.dropState(conn as never),
-  });
-}
-
-async function mqtt5Sessions(core: Core, sessions: Sessions, broker: Aedes): Promise<Mqtt5Sessions> {
-  const clients = (broker as unknown as { clients: Record<string, AedesClient | undefined> }).clients;
-  const manager = new Mqtt5Sessions({
-    sessions,
-    broker,
-    config: () => core.config.mqtt.sessions,
-    metrics: core.metrics,
-    logger: core.logger,
-    refuse: core.refusals.refuse,
-    online311: (clientId) => clients[clientId] !== undefined,
-  });
-  await manager.start();
-  return manager;
-}
-
-/** An MQTT 5 PUBLISH (or will), appended: on to subscribers, its publisher named for No Local. */
-function forward5(broker: Aedes, packet: PublishPacketLike, clientId: string): void {
-  const props = (packet as { properties?: Record<string, unknown> }).properties;
-  const out = {
-    cmd: 'publish',
-    topic: packet.topic,
-    payload: packet.payload,
-    qos: packet.qos,
-    retain: packet.retain,
-    dup: false,
-    clientId,
-    ...(props === undefined ? {} : { properties: props }),
-  };
-  const publish = broker.publish as unknown as (p: unknown, c: unknown, d: () => void) => void;
-  publish.call(broker, out, { id: clientId }, () => {});
-}
-
-/** A will stored by a connection the previous process lost: appended, then forwarded if configured. */
-function replayWill(core: Core, broker: Aedes, will: PublishPacketLike, clientId: string): Promise<void> {
-  const client = { id: clientId, closed: true, conn: { destroy() {} } };
-  return new Promise((resolve, reject) => {
-    core.pipeline.authorize(null, client, will, (err) => {
-      if (err) return reject(err);
-      if (!core.config.mqtt.sessions.forwardDevicePublishes) return resolve();
-      broker.publish(will as never, (e?: Error | null) => (e ? reject(e) : resolve()));
-    });
   });
 }
 
@@ -366,9 +289,11 @@ function ingestFace(core: Core, listeners: Listener[], broker: Aedes, offChange:
           drained: () => pipeline.drained(),
           liveStreams: () => connections.live().map((s) => s.client.conn as never),
           closeClients: async () => {
+            const wills = core.wills5?.stop(); // their connections close now: kept for the next start
             core.mqtt5?.closeAll();
             await new Promise<void>((resolve) => broker.close(() => resolve()));
             await core.sessions5?.stop();
+            await wills;
           },
           closeRest: () => {
             core.sessions?.stop();

@@ -63,6 +63,9 @@ export interface IngestMetrics {
   sessionDropped: Counter<'reason'>;
   /** MQTT 5 sessions removed because their Session Expiry Interval passed. */
   sessionExpired: Counter;
+  /** MQTT 5 wills by what became of them, and how many wait on their delay. */
+  willOutcomes: Counter<'outcome'>;
+  willsWaiting: Gauge;
   /** Where the session gauges read from (null while sessions are off: they read 0). */
   sessionStats: { source: (() => SessionStats) | null };
 }
@@ -86,6 +89,7 @@ export function createMetrics(registry: Registry): IngestMetrics {
     sessionStats,
     sessionDropped: sessionDropped(registry),
     sessionExpired: sessionExpired(registry),
+    ...willMetrics(registry),
     messages: getOrCreate(
       registry,
       'outpost_ingest_messages_total',
@@ -174,6 +178,33 @@ function sessionExpired(registry: Registry): Counter {
         registers: [registry],
       }),
   );
+}
+
+function willMetrics(registry: Registry): Pick<IngestMetrics, 'willOutcomes' | 'willsWaiting'> {
+  const registers = [registry];
+  return {
+    willOutcomes: getOrCreate(
+      registry,
+      'outpost_mqtt_wills_total',
+      () =>
+        new Counter({
+          name: 'outpost_mqtt_wills_total',
+          help: 'MQTT 5 wills by outcome: published (appended, or refused by the log and counted there), cancelled (a new connection for the client id came within the Will Delay Interval), discarded (DISCONNECT 0x00, or the device was disabled or removed).',
+          labelNames: ['outcome'] as const,
+          registers,
+        }),
+    ),
+    willsWaiting: getOrCreate(
+      registry,
+      'outpost_mqtt_wills_waiting',
+      () =>
+        new Gauge({
+          name: 'outpost_mqtt_wills_waiting',
+          help: 'MQTT 5 wills whose connection closed, waiting on their Will Delay Interval (or the end of their session).',
+          registers,
+        }),
+    ),
+  };
 }
 
 /** Messages a session's full queue did not take, and retained messages the full store did not keep. */

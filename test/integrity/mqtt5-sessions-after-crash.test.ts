@@ -13,6 +13,12 @@
  * and gets PUBREC for each (no PUBREL) before the kill. In run 2 it resends them with DUP 1: each
  * gets PUBREC 0x00 and is not appended again [MQTT-4.3.3-2]; its PUBREL gets PUBCOMP 0x00. The log
  * then holds each of the 3 exactly once.
+ *
+ * Wills (second test): three MQTT 5 connections with wills are open at the kill. At the next start
+ * the one with no delay and no session is published at once; the one with a 2 s Will Delay waits
+ * and then is published; the one with an hour's delay waits, and its device's reconnect with Clean
+ * Start 0 cancels it [MQTT-3.1.3-9]: it never reaches the log. A will whose connection SIGTERM
+ * closed stays stored and is published by the next start.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -85,6 +91,48 @@ const pubrecs = (raw: RawClient) =>
   raw.packets
     .filter((p) => p.cmd === 'pubrec')
     .map((p) => [(p as { messageId: number }).messageId, (p as { reasonCode?: number }).reasonCode ?? 0]);
+
+async function writeConfig(dir: string): Promise<string> {
+  const configPath = join(dir, 'config.json');
+  await writeFile(
+    configPath,
+    JSON.stringify({
+      edgeId: 'mqtt5-sessions',
+      dataDir: join(dir, 'data'),
+      log: { topics: { open: { partitions: 1 } }, minFreeBytes: 0 },
+      mqtt: {
+        listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }],
+        allowAnonymous: 'loopback',
+        sessions: { enabled: true, forwardDevicePublishes: true, anonymousFilters: ['open/#'] },
+      },
+      routes: [{ match: 'open/#', topic: 'open', deviceAcl: false }],
+      http: { host: '127.0.0.1', port: 0 },
+      logging: { level: 'info' },
+    }),
+  );
+  await mkdir(join(dir, 'data'));
+  return configPath;
+}
+
+/** An MQTT 5 connection with a will on open/wills, left open. */
+async function withWill(port: number, id: string, delay: number, expiry: number): Promise<RawClient> {
+  const raw = await rawClient(port, 5);
+  raw.send(
+    connect5Packet(id, {
+      clean: expiry === 0,
+      will: {
+        topic: 'open/wills',
+        payload: id,
+        qos: 1,
+        retain: false,
+        properties: { willDelayInterval: delay },
+      },
+      properties: { sessionExpiryInterval: expiry },
+    }),
+  );
+  expect(await raw.next('connack')).toMatchObject({ reasonCode: 0 });
+  return raw;
+}
 
 describe('integrity › MQTT 5 sessions survive kill -9', () => {
   test('integrity › after kill -9 an MQTT 5 session with Session Expiry resumes with session present 1 and exactly its queued messages, in order', async () => {
@@ -179,6 +227,67 @@ describe('integrity › MQTT 5 sessions survive kill -9', () => {
     for (const r of reader.read('open', 0, 0, { maxRecords: 1000 }))
       if (r.value.toString().startsWith('q')) q2.push(r.value.toString());
     expect(q2).toEqual(['q1', 'q2', 'q3']);
+    current.child.kill('SIGTERM');
+    expect(await current.exited).toBe(0);
+  });
+
+  test('integrity › MQTT 5 wills survive kill -9 and SIGTERM: due ones are published at the next start, delayed ones wait and a reconnect cancels them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'outpost-mqtt5-wills-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const configPath = await writeConfig(dir);
+    let current: Service | null = null;
+    onTestFinished(() => {
+      current?.child.kill('SIGKILL');
+    });
+    const reader = async () => {
+      const log = await openLog({
+        dataDir: join(dir, 'data'),
+        topics: { open: { partitions: 1, retentionMs: 86_400_000, retentionBytes: 1024 ** 3 } },
+        maxBytes: 8 * 1024 ** 3,
+        onFull: 'reject',
+        role: 'reader',
+      });
+      onTestFinished(() => log.close());
+      return log;
+    };
+
+    // Run 1: three wills held by open connections, then kill -9.
+    current = await startService(configPath);
+    const port1 = current.port;
+    const open = [
+      await withWill(port1, 'now5', 0, 0),
+      await withWill(port1, 'late5', 2, 3600),
+      await withWill(port1, 'back5', 3600, 3600),
+    ];
+    const log = await reader();
+    const store = log.openStore<[string, string], { endedAt: number }>('sessions.wills5');
+    await expect.poll(() => [...store.getKeys()].map((k) => k[0]).sort()).toEqual(['back5', 'late5', 'now5']);
+    current.child.kill('SIGKILL');
+    await current.exited;
+    for (const raw of open) raw.socket.destroy();
+    const willsInLog = () => log.read('open', 0, 0, { maxRecords: 1000 }).map((r) => r.value.toString());
+
+    // Run 2: now5 at once; late5 after its delay; back5 cancelled by its reconnect.
+    current = await startService(configPath);
+    await expect.poll(willsInLog).toEqual(['now5']);
+    const back = await rawClient(current.port, 5);
+    back.send(connect5Packet('back5', { clean: false, properties: { sessionExpiryInterval: 3600 } }));
+    expect(await back.next('connack')).toMatchObject({ reasonCode: 0, sessionPresent: true });
+    await expect.poll(willsInLog, { timeout: 10_000 }).toEqual(['now5', 'late5']);
+    await expect.poll(() => [...store.getKeys()]).toEqual([]);
+    back.socket.destroy();
+    // A will whose connection SIGTERM closes is kept, not published at stop.
+    const stopped = await withWill(current.port, 'stop5', 0, 0);
+    await expect.poll(() => [...store.getKeys()].map((k) => k[0])).toEqual(['stop5']);
+    current.child.kill('SIGTERM');
+    expect(await current.exited).toBe(0);
+    stopped.socket.destroy();
+    expect(willsInLog()).toEqual(['now5', 'late5']);
+    expect(store.get([...store.getKeys()][0]!)?.endedAt).toBeGreaterThan(0);
+
+    // Run 3: published at start; back5's will never reached the log.
+    current = await startService(configPath);
+    await expect.poll(willsInLog).toEqual(['now5', 'late5', 'stop5']);
     current.child.kill('SIGTERM');
     expect(await current.exited).toBe(0);
   });

@@ -15,10 +15,7 @@
  * and no Subscription Identifiers. With sessions on, ./session-manager.ts fills Session Present and
  * the Session Expiry Interval, and both are available; shared subscriptions never are.
  *
- * Will Delay Interval (§3.1.3.2.2): accepted and the will kept, but not delayed: the will is
- * appended as the connection closes. With Session Expiry 0 that is what the spec asks (the session
- * ends with the connection, so the delay ends too); with a stored session it is earlier than asked
- * (a reconnect within the delay does not cancel it, [MQTT-3.1.3-9] is not met).
+ * The will, once CONNECT is accepted, is kept, delayed and published by ./wills.ts.
  */
 import { randomUUID } from 'node:crypto';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';

@@ -34,7 +34,7 @@ import { guardParser, violationReason } from '../wire.ts';
 import { connackCode, RC, violationCode } from './codes.ts';
 import { connect5 } from './connect5.ts';
 import { Inbound } from './inbound.ts';
-import { payloadProblem, propertyHeaders, resolveAlias, willPacket } from './properties.ts';
+import { payloadProblem, propertyHeaders, resolveAlias } from './properties.ts';
 import { DEFAULT_POLICY, encodeForClient, type ProblemPolicy, reasonText } from './reason-string.ts';
 import type { Mqtt5Session } from './session.ts';
 import { sessionConnack } from './session-manager.ts';
@@ -101,6 +101,7 @@ export class Mqtt5Connection {
   /** The device was disabled or removed: DISCONNECT 0x98 once what it sent before is acknowledged. */
   revoke(): void {
     delete this._will; // the will speaks for the device: revoked, it no longer may
+    this.#deps.wills.discard(this);
     if (!this.#connected) {
       this.conn.destroy(); // no CONNACK yet: nothing may come before it
       return;
@@ -186,20 +187,9 @@ export class Mqtt5Connection {
         this.#session?.acked(p);
         this.#done();
         return;
-      case 'disconnect': {
-        // Session Expiry 0 at CONNECT: a non-zero one now is a protocol error [MQTT-3.14.2-2].
-        const expiry = p.properties?.sessionExpiryInterval;
-        if (expiry !== undefined && expiry > 0 && this.#expiry === 0) {
-          this.#violation(
-            'protocol-error',
-            new Error('Session Expiry Interval on DISCONNECT [MQTT-3.14.2-2]'),
-          );
-          return;
-        }
-        if (expiry !== undefined) this.#expiry = this.#deps.sessions?.clamp(expiry) ?? 0;
-        this.#clientDisconnect(p.reasonCode ?? RC.success);
+      case 'disconnect':
+        this.#clientDisconnect(p.reasonCode ?? RC.success, p.properties?.sessionExpiryInterval);
         return;
-      }
       case 'auth':
         // Enhanced authentication is refused at CONNECT, so an AUTH packet is a protocol error [MQTT-4.12.0-1].
         this.#violation('protocol-error', new Error('AUTH without an Authentication Method [MQTT-4.12.0-1]'));
@@ -237,7 +227,15 @@ export class Mqtt5Connection {
     } // [MQTT-3.2.2-7]
     this.#connected = true;
     this.#deps.takeOver(this.id, this);
-    if (!(await this.#openSession(packet, outcome.connack))) return;
+    const stored = this.#deps.wills.connected(this, packet.will, {
+      // Without sessions no session outlives its connection: a new one always ends the old.
+      sessionEnds: packet.clean || this.#deps.sessions === null,
+      expiry: this.#deps.sessions?.clamp(packet.properties?.sessionExpiryInterval ?? 0) ?? 0,
+      deviceId: this.#deps.stateOf(this)?.identity.deviceId ?? undefined,
+    });
+    const opened = await this.#openSession(packet, outcome.connack);
+    await stored;
+    if (!opened) return;
     this.#write(outcome.connack);
     this.#session?.start(); // after CONNACK: resends and the stored queue
     if (outcome.keepaliveSeconds > 0) this.#startKeepalive(outcome.keepaliveSeconds);
@@ -341,8 +339,17 @@ export class Mqtt5Connection {
   }
 
   /** DISCONNECT from the client: 0x00 discards the will [MQTT-3.14.4-3]; any other code keeps it (0x04). */
-  #clientDisconnect(reasonCode: number): void {
-    if (reasonCode === RC.success) delete this._will;
+  #clientDisconnect(reasonCode: number, expiry: number | undefined): void {
+    // Session Expiry 0 at CONNECT: a non-zero one now is a protocol error [MQTT-3.14.2-2].
+    if (expiry !== undefined && expiry > 0 && this.#expiry === 0) {
+      this.#violation('protocol-error', new Error('Session Expiry Interval on DISCONNECT [MQTT-3.14.2-2]'));
+      return;
+    }
+    if (expiry !== undefined) this.#expiry = this.#deps.sessions?.clamp(expiry) ?? 0;
+    if (reasonCode === RC.success) {
+      delete this._will;
+      this.#deps.wills.discard(this);
+    }
     const state = this.#deps.stateOf(this);
     if (state === undefined || state.closed) {
       this.#end();
@@ -391,14 +398,8 @@ export class Mqtt5Connection {
     if (this.#session !== null) this.#deps.sessions?.ended(this.id, this.#session, this.#expiry);
   }
 
-  /** Publishes the will, if any, once the connection is gone [MQTT-3.1.2-8]; called after the state closed. */
-  publishWill(state: ClientState | undefined): void {
-    const will = this._will;
-    if (will === undefined || !this.#connected) return;
-    delete this._will;
-    const packet = willPacket(will);
-    this.#deps.pipeline.authorize(state ?? null, this, packet, (err) => {
-      if (!err) this.#deps.forward?.(packet, this); // a refusal is counted there
-    });
+  /** The socket closed: its will is published, delayed or dropped (./wills.ts); after the state closed. */
+  closeWill(state: ClientState | undefined): void {
+    if (this.#connected) this.#deps.wills.closed(this, state, this.#expiry);
   }
 }

@@ -96,5 +96,8 @@ export function willPacket(will: NonNullable<IConnectPacket['will']>): PublishPa
   };
   const extra = propertyHeaders(will.properties);
   if (extra !== undefined) packet.extraHeaders = extra;
+  // Forwarded to subscribers with its properties, but the Will Delay Interval (not a PUBLISH one).
+  const { willDelayInterval: _, ...props } = will.properties ?? {};
+  if (Object.keys(props).length > 0) (packet as { properties?: object }).properties = props;
   return packet;
 }

@@ -6,6 +6,7 @@ import type { PublishPipeline } from '../pipeline.ts';
 import type { ClientState, PublishPacketLike } from '../types.ts';
 import type { Mqtt5Connection } from './connection.ts';
 import type { Mqtt5Sessions } from './session-manager.ts';
+import type { Mqtt5Wills } from './wills.ts';
 
 export interface Mqtt5Deps {
   hooks: ReturnType<typeof connectHooks>;
@@ -22,6 +23,8 @@ export interface Mqtt5Deps {
   lateClose: (conn: Mqtt5Connection) => void;
   /** mqtt.sessions on: subscriptions and sessions; null: SUBSCRIBE refused, Session Expiry 0. */
   sessions: Mqtt5Sessions | null;
+  /** Wills from CONNECT to publication (stored when sessions are on). */
+  wills: Mqtt5Wills;
   /** forwardDevicePublishes: an appended PUBLISH (or will) goes on to subscribers. */
   forward: ((packet: PublishPacketLike, conn: Mqtt5Connection) => void) | null;
 }

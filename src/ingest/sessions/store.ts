@@ -21,6 +21,15 @@
  *                      PUBREL [MQTT-4.3.3-2]: a resend of it (also after a crash) is not appended again.
  *   sessions.wills     key clientId                   → { v, topic, payload, qos, retain, brokerId,
  *                                                        clientId }
+ *                      A 3.1.1 will (aedes' persistence).
+ *   sessions.wills5    key [clientId, connection]     → { v, topic, payload, qos, retain, props?, delay,
+ *                                                        expiry, endedAt, deviceId? }
+ *                      An MQTT 5 will (src/ingest/mqtt5/wills.ts), stored at CONNECT. connection: a
+ *                      random id per connection, so the close of a connection that was taken over
+ *                      never touches the will of the one that took it over. props: its will properties
+ *                      but the Will Delay Interval; delay: that interval (s); expiry: the Session
+ *                      Expiry Interval in force (s); endedAt: when its connection closed (ms since the
+ *                      epoch), 0 while open; deviceId: the device it speaks for.
  *   sessions.retained  key topic                      → { v, topic, payload, qos }
  *   sessions.expiry    key clientId                   → { v, expiry, endedAt }
  *                      An MQTT 5 session with a Session Expiry Interval > 0: expiry in seconds
@@ -76,6 +85,19 @@ export interface WillValue {
   clientId: string;
 }
 
+export interface Will5Value {
+  v: 1;
+  topic: string;
+  payload: Buffer;
+  qos: number;
+  retain: boolean;
+  props?: Record<string, unknown>;
+  delay: number;
+  expiry: number;
+  endedAt: number;
+  deviceId?: string;
+}
+
 export interface RetainedValue {
   v: 1;
   topic: string;
@@ -88,6 +110,7 @@ export interface SessionDbs {
   outgoing: Database<OutgoingValue, [string, number]>;
   incoming: Database<{ v: 1; topic: string }, [string, number]>;
   wills: Database<WillValue, string>;
+  wills5: Database<Will5Value, [string, string]>;
   retained: Database<RetainedValue, string>;
   expiry: Database<ExpiryValue, string>;
   /** Resolves once every write so far is committed and fsynced. */
@@ -102,6 +125,7 @@ export function openSessionDbs(host: StoreHost): SessionDbs {
     outgoing: open<[string, number], OutgoingValue>('sessions.outgoing'),
     incoming: open<[string, number], { v: 1; topic: string }>('sessions.incoming'),
     wills: open<string, WillValue>('sessions.wills'),
+    wills5: open<[string, string], Will5Value>('sessions.wills5'),
     retained: open<string, RetainedValue>('sessions.retained'),
     expiry: open<string, ExpiryValue>('sessions.expiry'),
     durable: () => host.flushed(),
