@@ -194,6 +194,12 @@ export class Mqtt5Wills {
     for (const list of this.#waiting.values()) for (const w of list) if (w.timer) clearTimeout(w.timer);
     this.#waiting.clear();
     const endedAt = Date.now();
+    if (this.#deps.dbs === null && this.#held.size > 0) {
+      this.#deps.logger.warn(
+        { wills: this.#held.size },
+        'MQTT 5 wills of connections closed by stop not published (mqtt.sessions off: wills are not stored)',
+      );
+    }
     for (const held of this.#held.values())
       this.#write(this.#deps.dbs?.wills5.put(held.key, storedWill(held, endedAt)));
     this.#held.clear();
