@@ -138,24 +138,7 @@ describe('integrity › MQTT 5 sessions survive kill -9', () => {
   test('integrity › after kill -9 an MQTT 5 session with Session Expiry resumes with session present 1 and exactly its queued messages, in order', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'outpost-mqtt5-crash-'));
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
-    const configPath = join(dir, 'config.json');
-    await writeFile(
-      configPath,
-      JSON.stringify({
-        edgeId: 'mqtt5-sessions',
-        dataDir: join(dir, 'data'),
-        log: { topics: { open: { partitions: 1 } }, minFreeBytes: 0 },
-        mqtt: {
-          listeners: [{ type: 'tcp', host: '127.0.0.1', port: 0 }],
-          allowAnonymous: 'loopback',
-          sessions: { enabled: true, forwardDevicePublishes: true, anonymousFilters: ['open/#'] },
-        },
-        routes: [{ match: 'open/#', topic: 'open', deviceAcl: false }],
-        http: { host: '127.0.0.1', port: 0 },
-        logging: { level: 'info' },
-      }),
-    );
-    await mkdir(join(dir, 'data'));
+    const configPath = await writeConfig(dir);
     let current: Service | null = null;
     onTestFinished(() => {
       current?.child.kill('SIGKILL');
