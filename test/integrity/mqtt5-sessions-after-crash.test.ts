@@ -114,6 +114,19 @@ async function writeConfig(dir: string): Promise<string> {
   return configPath;
 }
 
+/** The service's log, opened read-only from this process (closed at test end). */
+async function openReader(dir: string) {
+  const log = await openLog({
+    dataDir: join(dir, 'data'),
+    topics: { open: { partitions: 1, retentionMs: 86_400_000, retentionBytes: 1024 ** 3 } },
+    maxBytes: 8 * 1024 ** 3,
+    onFull: 'reject',
+    role: 'reader',
+  });
+  onTestFinished(() => log.close());
+  return log;
+}
+
 /** An MQTT 5 connection with a will on open/wills, left open. */
 async function withWill(port: number, id: string, delay: number, expiry: number): Promise<RawClient> {
   const raw = await rawClient(port, 5);
@@ -162,14 +175,7 @@ describe('integrity › MQTT 5 sessions survive kill -9', () => {
     const dev = await qos2Device(current.port);
     sendQos2(dev, false);
     await expect.poll(() => pubrecs(dev)).toEqual(QOS2.map((id) => [id, 0]));
-    const reader = await openLog({
-      dataDir: join(dir, 'data'),
-      topics: { open: { partitions: 1, retentionMs: 86_400_000, retentionBytes: 1024 ** 3 } },
-      maxBytes: 8 * 1024 ** 3,
-      onFull: 'reject',
-      role: 'reader',
-    });
-    onTestFinished(() => reader.close());
+    const reader = await openReader(dir);
     const outgoing = reader.openStore<[string, number], unknown>('sessions.outgoing');
     const expiry = reader.openStore<string, { expiry: number; endedAt: number }>('sessions.expiry');
     await expect
@@ -222,17 +228,6 @@ describe('integrity › MQTT 5 sessions survive kill -9', () => {
     onTestFinished(() => {
       current?.child.kill('SIGKILL');
     });
-    const reader = async () => {
-      const log = await openLog({
-        dataDir: join(dir, 'data'),
-        topics: { open: { partitions: 1, retentionMs: 86_400_000, retentionBytes: 1024 ** 3 } },
-        maxBytes: 8 * 1024 ** 3,
-        onFull: 'reject',
-        role: 'reader',
-      });
-      onTestFinished(() => log.close());
-      return log;
-    };
 
     // Run 1: three wills held by open connections, then kill -9.
     current = await startService(configPath);
@@ -242,7 +237,7 @@ describe('integrity › MQTT 5 sessions survive kill -9', () => {
       await withWill(port1, 'late5', 2, 3600),
       await withWill(port1, 'back5', 3600, 3600),
     ];
-    const log = await reader();
+    const log = await openReader(dir);
     const store = log.openStore<[string, string], { endedAt: number }>('sessions.wills5');
     await expect.poll(() => [...store.getKeys()].map((k) => k[0]).sort()).toEqual(['back5', 'late5', 'now5']);
     current.child.kill('SIGKILL');
