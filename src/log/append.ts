@@ -152,7 +152,7 @@ export class Sealer {
   #open = new Set<Part>();
   #openBytes = 0;
   #round: PromiseWithResolvers<boolean> | null = null;
-  /** The last round still compressing on the thread pool; later rounds are put after it. */
+  /** The last round still compressing (gzip, on the thread pool); later rounds are put after it. */
   #behind: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
   /** Called when sealing itself fails (a bug or out of memory): the log stops appending. */
@@ -213,7 +213,7 @@ export class Sealer {
     for (const part of this.#open) {
       const codec = this.#core.topics.get(part.topic)?.spec.compression ?? 'none';
       jobs.push({ part, base: part.sealedEnd, records: part.open, codec });
-      offPool ||= codec === 'gzip' || codec === 'zstd';
+      offPool ||= codec === 'gzip'; // only gzip may leave the loop (compressesOffLoop)
       part.sealedEnd += part.open.length;
       part.open = [];
     }
@@ -226,7 +226,7 @@ export class Sealer {
         );
         return;
       }
-      // gzip/zstd run on the thread pool; rounds still reach LMDB in the order they were sealed
+      // gzip may run on the thread pool; rounds still reach LMDB in the order they were sealed
       // (publish relies on commits completing in offset order).
       const sealed = Promise.all(
         jobs.map(async (j) => ({
@@ -277,8 +277,9 @@ interface Job {
 }
 
 /**
- * Called after the puts committed and `flushed` resolved. Commits and flushes complete in queue
- * order, so every offset below the ones published here is durable too.
+ * Called after the puts committed, `flushed` resolved and every earlier append completed (log.ts
+ * chains them). lmdb-js commits in queue order, so every offset below the ones published here is
+ * durable too.
  */
 export function publish(pending: Pending[]): AppendResult[] {
   const results: AppendResult[] = new Array(pending.length);

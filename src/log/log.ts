@@ -61,6 +61,8 @@ export class Log implements PartitionedLog {
   #closing: Promise<void> | null = null;
   #failure: OutpostError | null = null;
   #inflight = new Set<Promise<unknown>>();
+  /** The latest append's completion (never rejects): each append completes after the one before. */
+  #previous: Promise<unknown> = Promise.resolve();
   #timer: NodeJS.Timeout | null = null;
   #closeSignal = new AbortController();
   #schedules = new Set<() => void>();
@@ -116,10 +118,10 @@ export class Log implements PartitionedLog {
       this.#admit(core, prepared.bytes);
       const written = (this.#sealer as Sealer).assign(prepared);
       this.#budget?.noteAppended(prepared.bytes);
-      const done = this.#commit(prepared.pending, written);
+      const done = this.#commit(prepared.pending, written, this.#previous);
       this.#inflight.add(done);
       const forget = () => this.#inflight.delete(done);
-      done.then(forget, forget);
+      this.#previous = done.then(forget, forget);
       return done;
     } catch (err) {
       return Promise.reject(err);
@@ -149,11 +151,18 @@ export class Log implements PartitionedLog {
     );
   }
 
-  async #commit(pending: Pending[], written: Promise<boolean>): Promise<AppendResult[]> {
+  async #commit(
+    pending: Pending[],
+    written: Promise<boolean>,
+    previous: Promise<unknown>,
+  ): Promise<AppendResult[]> {
     try {
       if ((await written) === false)
         throw new OutpostError('LOG_WRITE_FAILED', 'lmdb-js skipped the append batch');
       await this.#dbs.records.flushed;
+      // lmdb-js commits the puts in order, but may resolve the promises of one transaction out of
+      // order (a large put after the small ones behind it): appends complete in offset order.
+      await previous;
     } catch (cause) {
       // Offsets were handed out for records that are not on disk: appending further would leave
       // a gap. The log refuses appends until the process restarts and recovers from disk.

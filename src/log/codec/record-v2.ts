@@ -273,8 +273,8 @@ export function sealBatch(
 }
 
 /**
- * sealBatch with gzip and zstd compressed on libuv's thread pool (node:zlib async), so a commit's
- * compression never runs on the event loop; the other codecs are fast and run inline.
+ * sealBatch with the records compressed by compressAsync: on libuv's thread pool where that costs
+ * the event loop less than compressing in place (gzip from 8 KiB), else in place.
  */
 export async function sealBatchAsync(
   baseOffset: number,
