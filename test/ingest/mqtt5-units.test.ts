@@ -130,6 +130,30 @@ describe('ingest › MQTT 5 units', () => {
     expect(reasonText('protocol-error', 'x'.repeat(500)).length).toBeLessThanOrEqual(160);
   });
 
+  test('acks › a success acknowledgement without properties is the 2-byte form, as mqtt-packet writes it [MQTT-3.4.2-1]', () => {
+    for (const cmd of ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const) {
+      for (const messageId of [1, 255, 256, 65535]) {
+        const ack = { cmd, messageId, reasonCode: 0 } as const;
+        const bytes = encodeForClient(ack, DEFAULT_POLICY);
+        expect(bytes).toEqual(mqttPacket.generate(ack, { protocolVersion: 5 }));
+        expect(bytes.length).toBe(4);
+        expect(bytes.readUInt16BE(2)).toBe(messageId);
+      }
+    }
+    // With a reason code or properties, the long form.
+    const refused = { cmd: 'puback', messageId: 7, reasonCode: 0x87 } as const;
+    expect(encodeForClient(refused, DEFAULT_POLICY)).toEqual(
+      mqttPacket.generate(refused, { protocolVersion: 5 }),
+    );
+    const withProps = {
+      cmd: 'pubrec',
+      messageId: 7,
+      reasonCode: 0,
+      properties: { userProperties: { a: 'b' } },
+    } as const;
+    expect(encodeForClient(withProps, DEFAULT_POLICY).length).toBeGreaterThan(4);
+  });
+
   test('properties › headers keep user property order and number repeats; none without properties [MQTT-3.3.2-18]', () => {
     expect(propertyHeaders(undefined)).toBeUndefined();
     expect(propertyHeaders({})).toBeUndefined();

@@ -66,8 +66,37 @@ function withoutReason(packet: Packet): Packet {
   return (Object.keys(others).length === 0 ? rest : { ...rest, properties: others }) as Packet;
 }
 
+/** First bytes of the success acknowledgements (§3.4-3.7 fixed headers; PUBREL has flags 0010). */
+const ACK_HEADER: Partial<Record<Packet['cmd'], number>> = {
+  puback: 0x40,
+  pubrec: 0x50,
+  pubrel: 0x62,
+  pubcomp: 0x70,
+};
+
+/**
+ * A success acknowledgement without properties, in its 4-byte short form: Reason Code 0x00 and
+ * Property Length are left out [MQTT-3.4.2-1] (what mqtt-packet writes too, without its stream
+ * machinery: every PUBACK of a busy gateway takes this path).
+ */
+function shortAck(packet: Packet): Buffer | null {
+  const p = packet as { reasonCode?: number; properties?: unknown; messageId?: number };
+  const header = ACK_HEADER[packet.cmd];
+  if (header === undefined || p.reasonCode !== 0 || p.properties !== undefined) return null;
+  const id = p.messageId;
+  if (typeof id !== 'number') return null;
+  const out = Buffer.allocUnsafe(4);
+  out[0] = header;
+  out[1] = 2;
+  out[2] = id >> 8;
+  out[3] = id & 0xff;
+  return out;
+}
+
 /** Encodes `packet` for this client: its Reason String kept only where the policy allows it. */
 export function encodeForClient(packet: Packet, policy: ProblemPolicy): Buffer {
+  const short = shortAck(packet);
+  if (short !== null) return short;
   const reason = (packet as { properties?: { reasonString?: string } }).properties?.reasonString;
   if (reason === undefined) return mqttPacket.generate(packet, GENERATE);
   if (!policy.requestProblemInformation && !ALWAYS.has(packet.cmd)) {
