@@ -2,7 +2,7 @@
  * What limits a copy sent to a subscriber (mqtt.sessions on), over real sockets with mqtt.js and raw
  * mqtt-packet clients: the properties a stored copy keeps, Message Expiry on stored and waiting
  * copies (MQTT 5 publishers and downlink messages with an expiry, for MQTT 5 and 3.1.1 sessions),
- * and the client's Maximum Packet Size.
+ * retained messages' properties and expiry, and the client's Maximum Packet Size.
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Packet } from 'mqtt-packet';
@@ -150,6 +150,60 @@ describe('ingest › limits on copies sent to subscribers', () => {
     await expect(
       d.deliver({ topic: 'cmd/dx/c', payload: Buffer.alloc(0), qos: 1, expiresAt: Number.NaN }),
     ).rejects.toMatchObject({ code: 'DOWNLINK_INVALID' });
+  });
+
+  test('ingest › a retained message keeps its properties for later subscribers [MQTT-3.3.2-4] with what is left of its Message Expiry [MQTT-3.3.2-6]; once it passes, no subscriber gets it and it is no longer kept [MQTT-3.3.2-5]', async () => {
+    const h = await startHarness(sessionsConfig());
+    const device = await connect(h.url(), { protocolVersion: 5, clientId: uniq('rtd-') });
+    const properties = {
+      contentType: 'text/plain',
+      correlationData: Buffer.from('r-1'),
+      userProperties: { site: 'north' },
+    };
+    await device.publishAsync('open/rt/long', 'kept', {
+      qos: 1,
+      retain: true,
+      properties: { ...properties, messageExpiryInterval: 600 },
+    });
+    await device.publishAsync('open/rt/short', 'brief', {
+      qos: 1,
+      retain: true,
+      properties: { messageExpiryInterval: 1 },
+    });
+    await device.publishAsync('open/rt/plain', 'plain', { qos: 1, retain: true });
+    await device.endAsync();
+    const stats = async () =>
+      (await h.metrics.getSingleMetric('outpost_mqtt_retained')?.get())?.values[0]?.value;
+    await expect.poll(stats).toBe(3);
+
+    const first = await connect(h.url(), { protocolVersion: 5, clientId: uniq('rts-') });
+    const got = received(first);
+    await first.subscribeAsync('open/rt/#', { qos: 1 });
+    await expect.poll(() => got.map((g) => g.payload).sort()).toEqual(['brief', 'kept', 'plain']);
+    await first.endAsync();
+    const kept = got.find((g) => g.payload === 'kept')?.props ?? {};
+    expect(kept).toMatchObject({ contentType: 'text/plain', userProperties: { site: 'north' } });
+    expect(Buffer.from(kept['correlationData'] as Buffer).toString()).toBe('r-1');
+    expect(kept['messageExpiryInterval']).toBeGreaterThanOrEqual(1);
+    expect(kept['messageExpiryInterval']).toBeLessThanOrEqual(600);
+    expect(got.find((g) => g.payload === 'plain')?.props['messageExpiryInterval']).toBeUndefined();
+
+    await pause(1_100); // the short one's second passes
+    const later = await connect(h.url(), { protocolVersion: 5, clientId: uniq('rts-') });
+    const late = received(later);
+    await later.subscribeAsync('open/rt/#', { qos: 1 });
+    await expect.poll(() => late.map((g) => g.payload).sort()).toEqual(['kept', 'plain']);
+    await later.endAsync();
+    expect(await droppedBy(h, 'expired')).toBe(1);
+    await expect.poll(stats).toBe(2); // its entry went
+    // A 3.1.1 subscriber does not get it either.
+    const v4 = await connect(h.url(), { clientId: uniq('rt4-') });
+    const got4: string[] = [];
+    v4.on('message', (_t, payload) => got4.push(payload.toString()));
+    await v4.subscribeAsync('open/rt/#', { qos: 1 });
+    await expect.poll(() => [...got4].sort()).toEqual(['kept', 'plain']);
+    await v4.endAsync();
+    expect(h.records('open').map((r) => r.value.toString())).toEqual(['kept', 'brief', 'plain']);
   });
 
   test('ingest › a PUBLISH over the client Maximum Packet Size is not sent and counts as done [MQTT-3.1.2-24, MQTT-3.1.2-25]; smaller ones go on', async () => {

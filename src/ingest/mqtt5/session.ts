@@ -263,14 +263,14 @@ export class Mqtt5Session {
   }
 
   #retained(sub: Sub5): void {
-    for (const { value } of this.#deps.store.dbs.retained.getRange()) {
-      if (!topicMatches(sub.topic, value.topic)) continue;
+    for (const value of this.#deps.store.retained([sub.topic])) {
       this.#outbox.offer({
         topic: value.topic,
         payload: value.payload,
         qos: Math.min(value.qos, sub.qos) as 0 | 1 | 2,
         retain: true,
-        properties: withSids(undefined, [sub]),
+        properties: withSids(value.props, [sub]),
+        expiresAt: value.expiresAt, // sent as what is left of it [MQTT-3.3.2-6]
       });
     }
   }

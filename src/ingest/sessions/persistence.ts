@@ -23,6 +23,7 @@ import { FilterTrie, type TrieEntry, topicMatches } from './filters.ts';
 import { IncomingAndWills } from './incoming-wills.ts';
 import {
   type ClientRef,
+  forwardedOf,
   idOf,
   type OutgoingValue,
   ofClient,
@@ -30,6 +31,7 @@ import {
   optional,
   outgoingValue,
   type PacketLike,
+  type RetainedValue,
   type StoreHost,
   type Sub,
   type SubValue,
@@ -120,21 +122,51 @@ export class LmdbPersistence extends IncomingAndWills {
         this.#hooks.dropped('retained-full', null, packet.topic);
         return;
       }
-      await db.put(packet.topic, { v: 1, topic: packet.topic, payload, qos: packet.qos ?? 0 });
+      // Its MQTT 5 properties and Message Expiry go with it to every later subscriber [MQTT-3.3.2-4].
+      const { props, expiresAt } = forwardedOf(packet, Date.now());
+      await db.put(packet.topic, {
+        v: 1,
+        topic: packet.topic,
+        payload,
+        qos: packet.qos ?? 0,
+        ...(props === undefined ? {} : { props }),
+        ...(expiresAt === undefined ? {} : { expiresAt }),
+      });
     }
     await this.dbs.durable();
   }
 
-  createRetainedStreamCombi(patterns: string[]): Readable {
+  /**
+   * The retained messages on topics that match one of `filters`, in topic order. One whose Message
+   * Expiry has passed is left out and its entry removed [MQTT-3.3.2-5] (counted as dropped, reason
+   * expired); a removal that fails leaves it to be skipped next time.
+   */
+  *retained(filters: readonly string[]): Generator<RetainedValue> {
     const db = this.dbs.retained;
-    function* matching() {
-      for (const { value } of db.getRange()) {
-        if (patterns.some((p) => topicMatches(p, value.topic))) {
-          yield { cmd: 'publish', topic: value.topic, payload: value.payload, qos: value.qos, retain: true };
-        }
+    const now = Date.now();
+    for (const { value } of db.getRange()) {
+      if (!filters.some((f) => topicMatches(f, value.topic))) continue;
+      if (value.expiresAt !== undefined && value.expiresAt <= now) {
+        this.#hooks.dropped('expired', null, value.topic);
+        db.transaction(() => {
+          // Only if no newer retained message replaced it meanwhile.
+          const current = db.get(value.topic);
+          if (current?.expiresAt !== undefined && current.expiresAt <= now) db.remove(value.topic);
+        }).catch(() => {});
+        continue;
+      }
+      yield value;
+    }
+  }
+
+  createRetainedStreamCombi(patterns: string[]): Readable {
+    const retained = this.retained(patterns);
+    function* packets() {
+      for (const value of retained) {
+        yield { cmd: 'publish', topic: value.topic, payload: value.payload, qos: value.qos, retain: true };
       }
     }
-    return Readable.from(matching());
+    return Readable.from(packets());
   }
 
   createRetainedStream(pattern: string): Readable {

@@ -30,7 +30,10 @@
  *                      but the Will Delay Interval; delay: that interval (s); expiry: the Session
  *                      Expiry Interval in force (s); endedAt: when its connection closed (ms since the
  *                      epoch), 0 while open; deviceId: the device it speaks for.
- *   sessions.retained  key topic                      → { v, topic, payload, qos }
+ *   sessions.retained  key topic                      → { v, topic, payload, qos, props?, expiresAt? }
+ *                      The topic's retained message. props and expiresAt as in sessions.outgoing
+ *                      (entries written before them have neither); once expiresAt has passed the
+ *                      message is no longer sent and its entry goes [MQTT-3.3.2-5].
  *   sessions.expiry    key clientId                   → { v, expiry, endedAt }
  *                      An MQTT 5 session with a Session Expiry Interval > 0: expiry in seconds
  *                      (already clamped to mqtt.sessions.maxSessionExpirySeconds; 4294967295 never
@@ -103,6 +106,8 @@ export interface RetainedValue {
   topic: string;
   payload: Buffer;
   qos: number;
+  props?: Record<string, unknown>;
+  expiresAt?: number;
 }
 
 export interface SessionDbs {
