@@ -29,7 +29,15 @@ import type { Downlink } from './sessions/downlink.ts';
 import { Sessions } from './sessions/sessions.ts';
 import type { PipelineSettings } from './types.ts';
 import { sortErrorReason } from './wire.ts';
-import { type Core, mqtt5Front, mqtt5Sessions, mqtt5Wills, replayWill } from './wiring.ts';
+import {
+  type Core,
+  countWill311,
+  mqtt5Front,
+  mqtt5Sessions,
+  mqtt5Wills,
+  replayWill,
+  watchWills311,
+} from './wiring.ts';
 
 export interface IngestDeps {
   config: Config;
@@ -132,16 +140,19 @@ export async function startIngest(deps: IngestDeps): Promise<Ingest> {
   const broker = await createBroker({
     config: core.config,
     hooks,
-    authorizePublish: (client, packet, callback) =>
+    authorizePublish: (client, packet, callback) => {
+      countWill311(core, client, packet);
       pipeline.authorize(
         client ? (core.connections.stateOf(client as unknown as AedesClient) ?? null) : null,
         client,
         packet,
         callback,
-      ),
+      );
+    },
     onError: (client, err) => onBrokerError(core, client, err),
     sessions,
   });
+  watchWills311(core, broker);
   sessions?.attach(broker);
   if (sessions) await sessions.replayWills((will, clientId) => replayWill(core, broker, will, clientId));
   core.sessions5 = sessions ? await mqtt5Sessions(core, sessions, broker) : null;

@@ -189,7 +189,7 @@ function willMetrics(registry: Registry): Pick<IngestMetrics, 'willOutcomes' | '
       () =>
         new Counter({
           name: 'outpost_mqtt_wills_total',
-          help: 'MQTT 5 wills by outcome: published (appended, or refused by the log and counted there), cancelled (a new connection for the client id came within the Will Delay Interval), discarded (DISCONNECT 0x00, or the device was disabled or removed).',
+          help: 'MQTT wills (3.1.1 and 5) by outcome: published (appended, or refused by the log and counted there), cancelled (MQTT 5: a new connection for the client id came within the Will Delay Interval), discarded (a DISCONNECT: 3.1.1, or MQTT 5 with 0x00; or the device was disabled or removed).',
           labelNames: ['outcome'] as const,
           registers,
         }),

@@ -91,6 +91,7 @@ function headersFor(
   clientId: string | undefined,
   qos: 0 | 1 | 2,
   retain: boolean,
+  willDeviceId: string | undefined,
 ): Headers {
   const slot = qos * 2 + (retain ? 1 : 0);
   if (state !== null) {
@@ -105,6 +106,7 @@ function headersFor(
   if (state) headers['client.id'] = state.clientIdBuf;
   else if (clientId) headers['client.id'] = Buffer.from(clientId);
   if (state?.deviceIdBuf) headers['device.id'] = state.deviceIdBuf;
+  else if (state === null && willDeviceId !== undefined) headers['device.id'] = Buffer.from(willDeviceId);
   if (state !== null) resolved.headerSets[slot] = headers;
   return headers;
 }
@@ -119,7 +121,7 @@ export function admittedRecord(
   received: number,
   cb: Callback,
 ): Admitted {
-  const base = headersFor(resolved, state, client?.id, packet.qos, packet.retain);
+  const base = headersFor(resolved, state, client?.id, packet.qos, packet.retain, packet.willDeviceId);
   const headers = packet.extraHeaders === undefined ? base : { ...base, ...packet.extraHeaders };
   return {
     topic: resolved.logTopic,

@@ -34,6 +34,11 @@ export interface PublishPacketLike {
   extraHeaders?: Headers;
   /** A will, published after its connection closed (also after a refusal doomed the connection). */
   isWill?: boolean;
+  /**
+   * The device a will speaks for, when it is published with no connection state (a will stored by
+   * the previous process): its record's device.id header.
+   */
+  willDeviceId?: string;
   /** A refusal the protocol handler found in the packet itself (MQTT 5 payload format), in FIFO order. */
   invalid?: RefusalReason;
 }

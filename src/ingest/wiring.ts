@@ -6,6 +6,7 @@ import type { Aedes, Client as AedesClient } from 'aedes';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.ts';
 import type { Devices } from '../devices/index.ts';
+import { OutpostError } from '../errors.ts';
 import type { connectHooks } from './connect.ts';
 import type { ConnectionRegistry } from './connections.ts';
 import type { Refusals } from './lifecycle.ts';
@@ -117,13 +118,44 @@ function forward5(broker: Aedes, packet: PublishPacketLike, clientId: string): v
   publish.call(broker, out, { id: clientId }, () => {});
 }
 
-/** A will stored by a connection the previous process lost: appended, then forwarded if configured. */
+/** aedes asks to publish `packet` for `client`: if it is the client's will, it is counted as published. */
+export function countWill311(core: Core, client: unknown, packet: unknown): void {
+  if (client !== null && (client as { will?: unknown }).will === packet) {
+    core.metrics.willOutcomes.inc({ outcome: 'published' });
+  }
+}
+
+/** 3.1.1 wills that a DISCONNECT discards [MQTT-3.14.4-3] are counted as discarded. */
+export function watchWills311(core: Core, broker: Aedes): void {
+  const withWill = new WeakSet<object>();
+  broker.on('client', (client) => {
+    if ((client as { will?: unknown }).will) withWill.add(client);
+  });
+  broker.on('clientDisconnect', (client) => {
+    if ((client as { _disconnected?: boolean })._disconnected === true && withWill.has(client)) {
+      core.metrics.willOutcomes.inc({ outcome: 'discarded' });
+    }
+  });
+}
+
+/**
+ * A 3.1.1 will stored by a connection the previous process lost: appended, then forwarded if
+ * configured. The will of a device disabled or removed meanwhile is discarded (as MQTT 5 ones are).
+ */
 export function replayWill(
   core: Core,
   broker: Aedes,
   will: PublishPacketLike,
   clientId: string,
 ): Promise<void> {
+  const deviceId = will.willDeviceId;
+  if (deviceId !== undefined && core.devices.get(deviceId)?.enabled !== true) {
+    core.metrics.willOutcomes.inc({ outcome: 'discarded' });
+    return Promise.reject(
+      new OutpostError('DEVICE_UNKNOWN', `will discarded: device ${deviceId} is disabled or removed`),
+    );
+  }
+  core.metrics.willOutcomes.inc({ outcome: 'published' });
   const client = { id: clientId, closed: true, conn: { destroy() {} } };
   return new Promise((resolve, reject) => {
     core.pipeline.authorize(null, client, will, (err) => {

@@ -4,7 +4,7 @@ import { baseConfig, closed, connect, headerText, startHarness, uniq } from './h
 import { connectPacket, encode, publishPacket, rawClient } from './raw.ts';
 
 describe('ingest › wills, duplicates, revocation and reload', () => {
-  test('ingest › a will is appended under its own route when the device vanishes, not after DISCONNECT', async () => {
+  test('ingest › a will is appended under its own route when the device vanishes, not after DISCONNECT; both are counted', async () => {
     const h = await startHarness(
       baseConfig({ mqtt: { listeners: [{ type: 'tcp', port: 0 }], allowAnonymous: false } }),
     );
@@ -26,6 +26,10 @@ describe('ingest › wills, duplicates, revocation and reload', () => {
     expect(r?.key?.toString()).toBe(`${id}-offline`);
     expect(r && headerText(r, 'device.id')).toBe(id);
     expect(r && headerText(r, 'mqtt.retain')).toBe('true');
+    // Counted beside MQTT 5 wills.
+    const wills = (await h.metrics.getSingleMetric('outpost_mqtt_wills_total')?.get())?.values ?? [];
+    const outcome = (o: string) => wills.find((v) => v.labels['outcome'] === o)?.value ?? 0;
+    expect([outcome('published'), outcome('discarded'), outcome('cancelled')]).toEqual([1, 1, 0]);
   });
 
   test('ingest › a retransmitted QoS 2 PUBLISH awaiting PUBREL is acknowledged again but appended once', async () => {

@@ -17,8 +17,9 @@
  * Wills (second test): three MQTT 5 connections with wills are open at the kill. At the next start
  * the one with no delay and no session is published at once; the one with a 2 s Will Delay waits
  * and then is published; the one with an hour's delay waits, and its device's reconnect with Clean
- * Start 0 cancels it [MQTT-3.1.3-9]: it never reaches the log. A will whose connection SIGTERM
- * closed stays stored and is published by the next start.
+ * Start 0 cancels it [MQTT-3.1.3-9]: it never reaches the log. The first is a registered device's:
+ * published with no connection state left, its record still carries device.id. A will whose
+ * connection SIGTERM closed stays stored and is published by the next start.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -30,6 +31,7 @@ import type { Packet } from 'mqtt-packet';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { openLog } from '../../src/log/index.ts';
 import { connect5Packet, encode5, type RawClient, rawClient } from '../ingest/raw.ts';
+import { addDevice } from './devices.ts';
 
 const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
 const SENT = 12;
@@ -127,11 +129,18 @@ async function openReader(dir: string) {
   return log;
 }
 
-/** An MQTT 5 connection with a will on open/wills, left open. */
-async function withWill(port: number, id: string, delay: number, expiry: number): Promise<RawClient> {
+/** An MQTT 5 connection with a will on open/wills, left open; `password`: it logs in as device `id`. */
+async function withWill(
+  port: number,
+  id: string,
+  delay: number,
+  expiry: number,
+  password?: string,
+): Promise<RawClient> {
   const raw = await rawClient(port, 5);
   raw.send(
     connect5Packet(id, {
+      ...(password === undefined ? {} : { username: id, password: Buffer.from(password) }),
       clean: expiry === 0,
       will: {
         topic: 'open/wills',
@@ -229,11 +238,12 @@ describe('integrity › MQTT 5 sessions survive kill -9', () => {
       current?.child.kill('SIGKILL');
     });
 
-    // Run 1: three wills held by open connections, then kill -9.
+    // Run 1: three wills held by open connections (now5 logged in as a device), then kill -9.
     current = await startService(configPath);
     const port1 = current.port;
+    await addDevice(configPath, port1, 'now5', 'pw5');
     const open = [
-      await withWill(port1, 'now5', 0, 0),
+      await withWill(port1, 'now5', 0, 0, 'pw5'),
       await withWill(port1, 'late5', 2, 3600),
       await withWill(port1, 'back5', 3600, 3600),
     ];
@@ -248,6 +258,10 @@ describe('integrity › MQTT 5 sessions survive kill -9', () => {
     // Run 2: now5 at once; late5 after its delay; back5 cancelled by its reconnect.
     current = await startService(configPath);
     await expect.poll(willsInLog).toEqual(['now5']);
+    // Published with no connection state left, it still names its device.
+    const [nowWill] = log.read('open', 0, 0, { maxRecords: 1 });
+    expect(nowWill?.headers['client.id']?.toString()).toBe('now5');
+    expect(nowWill?.headers['device.id']?.toString()).toBe('now5');
     const back = await rawClient(current.port, 5);
     back.send(connect5Packet('back5', { clean: false, properties: { sessionExpiryInterval: 3600 } }));
     expect(await back.next('connack')).toMatchObject({ reasonCode: 0, sessionPresent: true });

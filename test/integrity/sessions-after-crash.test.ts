@@ -3,9 +3,10 @@
  *
  * Run 1: a persistent subscriber (CleanSession 0) subscribes and goes away; a publisher sends 20
  * QoS 1 messages to its filter, of which the bounded queue (maxQueuedPerSession 15) takes the
- * first 15; a device publishes QoS 2 and gets PUBREC (no PUBREL yet); another holds a will. The
- * test waits until the queue is committed in LMDB (read from this process), then kills the service.
- * Run 2: the will is in the log; the QoS 2 PUBLISH resent with DUP is acknowledged and not appended
+ * first 15; a device publishes QoS 2 and gets PUBREC (no PUBREL yet); a registered device holds a
+ * will, and so does another, disabled while the service is down. The test waits until the queue is
+ * committed in LMDB (read from this process), then kills the service. Run 2: the first will is in
+ * the log, with its device.id header, the disabled device's is discarded; the QoS 2 PUBLISH resent with DUP is acknowledged and not appended
  * again; the subscriber reconnects with CleanSession 0, gets session present 1 and exactly the 15
  * queued messages, in order.
  */
@@ -18,6 +19,7 @@ import mqtt from 'mqtt';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { type LogRecord, openLog, type PartitionedLog } from '../../src/log/index.ts';
 import { encode, publishPacket, rawClient } from '../ingest/raw.ts';
+import { addDevice, disableDevice } from './devices.ts';
 
 const MAIN = join(import.meta.dirname, '../../src/cli/main.ts');
 const SENT = 20;
@@ -121,12 +123,25 @@ describe('integrity › sessions survive kill -9', () => {
     await q2.next('connack');
     q2.send(publishPacket('open/q2', 'q2-once', 2, 5));
     await q2.next('pubrec');
+    await addDevice(configPath, current.port, 'willer', 'pw');
     const willer = await mqtt.connectAsync(url, {
       clientId: 'willer',
+      username: 'willer',
+      password: 'pw',
       reconnectPeriod: 0,
       will: { topic: 'open/will/gone', payload: Buffer.from('lost'), qos: 1, retain: false },
     });
     willer.on('error', () => {});
+    // A second device's will: the device is disabled while the service is down.
+    await addDevice(configPath, current.port, 'quiet', 'pw');
+    const quiet = await mqtt.connectAsync(url, {
+      clientId: 'quiet',
+      username: 'quiet',
+      password: 'pw',
+      reconnectPeriod: 0,
+      will: { topic: 'open/will/quiet', payload: Buffer.from('muted'), qos: 1, retain: false },
+    });
+    quiet.on('error', () => {});
     // The queue is committed in LMDB (a kill -9 keeps what is committed; fsync is for power loss).
     const reader = await openLog({
       dataDir: join(dir, 'data'),
@@ -139,8 +154,12 @@ describe('integrity › sessions survive kill -9', () => {
     const outgoing = reader.openStore<[string, number], unknown>('sessions.outgoing');
     const wills = reader.openStore<string, unknown>('sessions.wills');
     await expect
-      .poll(() => [[...outgoing.getKeys()].filter((k) => k[0] === 'app').length, wills.doesExist('willer')])
-      .toEqual([BOUND, true]);
+      .poll(() => [
+        [...outgoing.getKeys()].filter((k) => k[0] === 'app').length,
+        wills.doesExist('willer'),
+        wills.doesExist('quiet'),
+      ])
+      .toEqual([BOUND, true, true]);
     expect(current.lines.filter((l) => l['reason'] === 'queue-full' && l['clientId'] === 'app')).toHaveLength(
       1,
     );
@@ -148,11 +167,20 @@ describe('integrity › sessions survive kill -9', () => {
     await current.exited;
     pub.end(true);
     willer.end(true);
+    quiet.end(true);
+    disableDevice(configPath, 'quiet');
 
     // Run 2.
     current = await startService(configPath);
     const port = current.port;
     expect(values(reader, 'open').filter((v) => v === 'lost')).toEqual(['lost']);
+    // Published with no connection state left, the will still names its device.
+    const will = reader.read('open', 0, 0, { maxRecords: 5000 }).find((r) => r.value.toString() === 'lost');
+    expect(will?.headers['device.id']?.toString()).toBe('willer');
+    // The disabled device's will is discarded, with a log line that says why.
+    expect(values(reader, 'open').filter((v) => v === 'muted')).toEqual([]);
+    expect(current.lines.find((l) => l['clientId'] === 'quiet')?.['err']).toMatch(/disabled or removed/);
+    expect(wills.doesExist('quiet')).toBe(false);
     const q2b = await rawClient(port);
     q2b.send(q2Connect);
     await q2b.next('connack');

@@ -251,7 +251,9 @@ export class Mqtt5Wills {
       return Promise.resolve();
     }
     this.#deps.outcomes.inc({ outcome: 'published' });
-    return this.#deps.publish(willPacket(will), clientId, from).then(
+    const packet = willPacket(will);
+    if (deviceId !== undefined) packet.willDeviceId = deviceId; // used where no connection state is left
+    return this.#deps.publish(packet, clientId, from).then(
       () => this.#remove(key),
       (err: unknown) => {
         // Refused (route, log full, …): counted and logged by the pipeline; not retried.

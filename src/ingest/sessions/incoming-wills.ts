@@ -29,6 +29,11 @@ export class IncomingAndWills {
     return this.broker?.id ?? 'outpost';
   }
 
+  /** The device a connection speaks for, kept with its will (LmdbPersistence knows it). */
+  protected deviceOf(_client: ClientRef): string | undefined {
+    return undefined;
+  }
+
   /** Committed, then fsynced: what an acknowledgement may depend on. */
   protected async commit(writes: Array<Promise<unknown>>): Promise<void> {
     if (writes.length === 0) return;
@@ -77,6 +82,7 @@ export class IncomingAndWills {
 
   async putWill(client: ClientRef, packet: PacketLike): Promise<void> {
     const brokerId = this.brokerId();
+    const deviceId = this.deviceOf(client);
     await this.dbs.wills.put(client.id, {
       v: 1,
       topic: packet.topic,
@@ -85,6 +91,7 @@ export class IncomingAndWills {
       retain: packet.retain ?? false,
       brokerId,
       clientId: client.id,
+      ...(deviceId === undefined ? {} : { deviceId }),
     });
     await this.dbs.durable();
   }

@@ -62,6 +62,8 @@ export interface PersistenceHooks {
   enqueued(brokerCounter: number, stored: number, dropped: number): void;
   /** A PUBACK or PUBCOMP for `messageId` from `client` (clean or persistent). */
   acked(client: ClientRef, messageId: number): void;
+  /** The device a connection authenticated as (undefined: anonymous, or not authenticated). */
+  deviceOf(client: ClientRef): string | undefined;
 }
 
 export class LmdbPersistence extends IncomingAndWills {
@@ -76,6 +78,10 @@ export class LmdbPersistence extends IncomingAndWills {
   constructor(host: StoreHost, hooks: PersistenceHooks) {
     super(openSessionDbs(host));
     this.#hooks = hooks;
+  }
+
+  protected override deviceOf(client: ClientRef): string | undefined {
+    return this.#hooks.deviceOf(client);
   }
 
   /** Rebuilds the trie and queue lengths, and carries aedes' message counter past a restart. */

@@ -63,6 +63,7 @@ export class Sessions {
         this.#dropLogged.delete(client.id);
         this.#downlink?.acked(client, messageId);
       },
+      deviceOf: (client) => this.#deps.identityOf(client)?.deviceId ?? undefined,
     });
     deps.metrics.sessionStats.source = () => this.persistence.stats();
   }
@@ -141,6 +142,7 @@ export class Sessions {
         qos: will.qos as 0 | 1 | 2,
         retain: will.retain,
         isWill: true,
+        ...(will.deviceId === undefined ? {} : { willDeviceId: will.deviceId }),
       };
       try {
         await publish(packet, will.clientId);

@@ -20,8 +20,9 @@
  *                      An inbound QoS 2 PUBLISH appended to the log and answered PUBREC, awaiting
  *                      PUBREL [MQTT-4.3.3-2]: a resend of it (also after a crash) is not appended again.
  *   sessions.wills     key clientId                   → { v, topic, payload, qos, retain, brokerId,
- *                                                        clientId }
- *                      A 3.1.1 will (aedes' persistence).
+ *                                                        clientId, deviceId? }
+ *                      A 3.1.1 will (aedes' persistence); deviceId: the device it speaks for
+ *                      (absent for anonymous clients and in entries written before it).
  *   sessions.wills5    key [clientId, connection]     → { v, topic, payload, qos, retain, props?, delay,
  *                                                        expiry, endedAt, deviceId? }
  *                      An MQTT 5 will (src/ingest/mqtt5/wills.ts), stored at CONNECT. connection: a
@@ -86,6 +87,7 @@ export interface WillValue {
   retain: boolean;
   brokerId: string;
   clientId: string;
+  deviceId?: string;
 }
 
 export interface Will5Value {
