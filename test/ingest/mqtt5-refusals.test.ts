@@ -62,6 +62,21 @@ describe('ingest › MQTT 5 refusals', () => {
     expect(s['too-large']).toBe(1);
   });
 
+  test('ingest › a held MQTT 5 connection is not read beyond a bounded read-ahead: TCP pushes back, other connections go on', async () => {
+    const h = await startHarness(limited({ publishRate: { perSecond: 1, burst: 1 } }));
+    const held = await rawConnected5(h.port(), uniq('held5-'));
+    // 600 × 32 KiB, far more than the loopback socket buffers hold: once Outpost stops reading,
+    // what it has not read stays in this client's send buffer.
+    const payload = Buffer.alloc(32 * 1024, 7);
+    for (let i = 1; i <= 600; i++) held.send(publish5('open/held', payload, 1, i));
+    const other = await rawConnected5(h.port(), uniq('free5-'));
+    other.send(Buffer.concat([1, 2, 3].map((i) => publish5('open/free', `f${i}`, 1, i))));
+    expect(await pubacks(other, 3)).toEqual([0, 0, 0]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(held.socket.writableLength).toBeGreaterThan(0);
+    expect(h.records('open').filter((r) => r.value.length === payload.length).length).toBeLessThanOrEqual(3);
+  });
+
   test('ingest › a record the log cannot store gets 0x83 and the connection goes on', async () => {
     const h = await startHarness(baseConfig(), { logMaxRecordBytes: 2048 });
     const raw = await rawConnected5(h.port(), uniq('rec5-'));
