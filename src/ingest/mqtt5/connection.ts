@@ -36,7 +36,7 @@ import { guardParser, violationReason } from '../wire.ts';
 import { connackCode, RC, violationCode } from './codes.ts';
 import { connect5 } from './connect5.ts';
 import { Inbound } from './inbound.ts';
-import { payloadProblem, propertyHeaders, resolveAlias } from './properties.ts';
+import { preparePublish } from './properties.ts';
 import { DEFAULT_POLICY, encodeForClient, type ProblemPolicy, reasonText } from './reason-string.ts';
 import type { Mqtt5Session } from './session.ts';
 import { sessionConnack } from './session-manager.ts';
@@ -45,11 +45,7 @@ import type { Mqtt5Deps } from './types.ts';
 
 type Will = NonNullable<IConnectPacket['will']>;
 const GENERATE = { protocolVersion: 5 } as const;
-/**
- * Packets dispatched and not yet called back above which the socket is not read (plus at most one
- * read's worth). Above a client's usual window (mqtt.js keeps 16 QoS 1 in flight in the benchmarks),
- * small enough to bound what a flooding or held connection buffers.
- */
+/** Packets not yet called back from which the socket is not read: bounds what a held client buffers. */
 const READ_AHEAD = 64;
 /** The queue entry of a parser violation (not an MQTT packet). */
 const VIOLATION = 'outpost-violation';
@@ -136,7 +132,7 @@ export class Mqtt5Connection {
     setTimeout(() => this.conn.destroy(), 1000).unref();
   }
 
-  /** Reads and dispatches one socket read at a time (see the file comment). */
+  /** Reads the socket and dispatches its packets in wire order, within READ_AHEAD (see the file comment). */
   #pump(): void {
     if (this.#pumping) return;
     this.#pumping = true;
@@ -301,19 +297,12 @@ export class Mqtt5Connection {
       );
       return;
     }
-    const topic = resolveAlias(this.#aliases, packet.topic, packet.properties);
-    if (topic === 'topic-alias-invalid' || topic === 'protocol-error') {
-      this.#violation(
-        topic,
-        new Error(`topic alias ${packet.properties?.topicAlias} [MQTT-3.3.2-8, MQTT-3.3.2-9]`),
-      );
+    const bad = preparePublish(this.#aliases, packet);
+    if (bad !== null) {
+      const err = new Error(`topic alias ${packet.properties?.topicAlias} [MQTT-3.3.2-8, MQTT-3.3.2-9]`);
+      this.#violation(bad, err);
       return;
     }
-    packet.topic = topic;
-    const extra = propertyHeaders(packet.properties);
-    if (extra !== undefined) packet.extraHeaders = extra;
-    const problem = payloadProblem(packet.properties, packet.payload);
-    if (problem !== null) packet.invalid = problem;
     this.#deps.pipeline.authorize(state, this, packet, (err) => {
       const ack = this.#inbound.ack(packet, err ?? null);
       if (ack !== null) this.#sendAck(ack, this.#inbound.before(packet, ack, dupOfHeld));

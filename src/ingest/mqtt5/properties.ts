@@ -85,6 +85,24 @@ export function resolveAlias(
   return aliases.get(alias) ?? 'protocol-error';
 }
 
+/**
+ * Readies a PUBLISH for the pipeline, on the packet: its topic through the aliases, its properties
+ * as headers, and the payload check (`invalid`). Returns the violation of a bad alias, or null.
+ */
+export function preparePublish(
+  aliases: Map<number, string>,
+  packet: PublishPacketLike & { properties?: PublishProperties },
+): 'topic-alias-invalid' | 'protocol-error' | null {
+  const topic = resolveAlias(aliases, packet.topic, packet.properties);
+  if (topic === 'topic-alias-invalid' || topic === 'protocol-error') return topic;
+  packet.topic = topic;
+  const extra = propertyHeaders(packet.properties);
+  if (extra !== undefined) packet.extraHeaders = extra;
+  const problem = payloadProblem(packet.properties, packet.payload);
+  if (problem !== null) packet.invalid = problem;
+  return null;
+}
+
 /** The will as the PUBLISH the pipeline appends once the connection is gone [MQTT-3.1.2-8]. */
 export function willPacket(will: NonNullable<IConnectPacket['will']>): PublishPacketLike {
   const packet: PublishPacketLike = {
