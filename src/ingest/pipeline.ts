@@ -13,9 +13,9 @@
  * Ordering: aedes parses one socket read at a time and dispatches every packet of that read
  * synchronously, in wire order, then waits for all of their callbacks before reading the socket
  * again (lib/client.js: enqueue/nextBatch). The MQTT 5 handler dispatches in wire order too, and
- * reads ahead while fewer than a bounded number of packets wait. We admit packets into a per-client FIFO in that order
- * and append in FIFO order; the log assigns offsets in call order, so a device's records keep their
- * order whatever the commit latency. Acknowledgements are released strictly in FIFO order as well
+ * reads ahead while fewer than a bounded number of packets wait. We admit packets into a
+ * per-client FIFO in that order and append in FIFO order; the log assigns offsets in call order, so
+ * a device's records keep their order whatever the commit latency. Acknowledgements are released strictly in FIFO order as well
  * (MQTT 3.1.1 §4.6 [MQTT-4.6.0-2]: PUBACKs in the order the PUBLISHes were received).
  *
  * Backpressure: while a client's FIFO waits (rate bucket empty, or maxInflightPerClient reached, or

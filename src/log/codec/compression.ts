@@ -53,16 +53,17 @@ export function compress(codec: Compression, raw: Buffer): Buffer {
 }
 
 /** Below this many bytes gzip compresses on the event loop: the thread pool's round trip costs more. */
-const GZIP_OFF_LOOP_BYTES = 8 * 1024;
+const GZIP_OFF_LOOP_BYTES = 12 * 1024;
 
 /**
  * Whether compressAsync takes `raw` of this codec off the event loop. It does so only where that
  * costs the loop less than compressing in place. Measured on Node 24 (npm run bench:compress), in
  * event-loop µs per batch of simulator payloads:
- *   - zstd's async API costs the loop more than zstdCompressSync below 128 KiB (about 110 against
- *     45 µs at 8 KiB), and about as much above, so zstd always compresses in place.
- *   - gzip's async API costs the loop about 45 µs at any size up to 8 KiB and grows slowly, while
- *     gzipSync grows about 10 µs per KiB. So gzip goes to the pool from 8 KiB on.
+ *   - zstd's async API cost the loop 56-71 µs at 8 KiB (a busy gateway's batch) against 27-40 in
+ *     place, about as much from 16 to 128 KiB, and 3× as much at 512 KiB: zstd compresses in place.
+ *   - gzip's async API cost the loop 62-90 µs up to 8 KiB, then grows slowly (46-193 µs from 16 to
+ *     64 KiB), while gzipSync took 18-46 µs up to 8 KiB and 139-567 from 16 to 64 KiB. So gzip goes
+ *     to the pool from 12 KiB on.
  *   - lz4 and snappy (WebAssembly) have no async API and are fast.
  */
 export function compressesOffLoop(codec: Compression, rawBytes: number): boolean {

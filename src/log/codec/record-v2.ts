@@ -274,7 +274,7 @@ export function sealBatch(
 
 /**
  * sealBatch with the records compressed by compressAsync: on libuv's thread pool where that costs
- * the event loop less than compressing in place (gzip from 8 KiB), else in place.
+ * the event loop less than compressing in place (gzip from 12 KiB), else in place.
  */
 export async function sealBatchAsync(
   baseOffset: number,
