@@ -22,6 +22,9 @@
  *   BENCH_E2E_P99_MS           PUBACK p99 bound of a sustained step (default 50)
  *   BENCH_E2E_MIRROR_TIMEOUT_S bound on the wait for both clusters to catch up (default 120)
  *   BENCH_E2E_COMPRESSION      log.topics.*.compression of every topic (default zstd; none, gzip, snappy, lz4)
+ *   BENCH_PROFILE=<dir>        V8 CPU profile of the outpost run child (--cpu-prof; its threads too)
+ *   BENCH_E2E_KAFKA_DIR=<dir>  where both clusters keep their data (default: a temp dir on the disk
+ *                              Outpost fsyncs to; /dev/shm takes their writes off it)
  *   BENCH_E2E_MIRROR_THREAD    "false" runs the links on the main thread (mirror.thread), for an A/B
  *   BENCH_E2E_ACK_COMMIT_MS    mirror.clusters.<c>.ackCommitMs of both links (default: the schema's), for an A/B
  *   --quick                    20 devices, rates 200 and 400 for 5 s each, both run whatever their verdict (a smoke run)
@@ -57,6 +60,8 @@ import {
   CLUSTERS,
   e2eSettings,
   failedCriteria,
+  insideBetween,
+  insideShare,
   mirrorCounters,
   plannedRates,
   type StepResult,
@@ -93,7 +98,14 @@ async function main(): Promise<void> {
       `rates ${RATES.join(', ')} msgs/s ${S.stopAtFailure ? '(stops at the first step not sustained)' : '(smoke run: every step runs)'}, mirror to ${CLUSTERS.join(' + ')}, ` +
       `log compression ${S.compression}, sustained = acked ≥ ${S.ackedShare * 100}% + drained + 3 audits pass + PUBACK p99 < ${S.p99Ms} ms`,
   );
-  const clusters: KafkaCluster[] = await startClusters([...CLUSTERS], { heap: '448m' });
+  // BENCH_E2E_KAFKA_DIR: where both clusters keep their data. Default: a temp dir on the disk
+  // Outpost's log fsyncs to. On a gateway the clusters are in datacenters, not on its disk.
+  const kafkaDir = process.env['BENCH_E2E_KAFKA_DIR'];
+  const kafkaRoot = kafkaDir ? mkdtempSync(join(kafkaDir, 'outpost-bench-e2e-kafka-')) : null;
+  const clusters: KafkaCluster[] = await startClusters([...CLUSTERS], {
+    heap: '448m',
+    ...(kafkaRoot ? { root: kafkaRoot } : {}),
+  });
   const bootstrap = Object.fromEntries(clusters.map((c) => [c.name, c.bootstrap]));
   let outpost: Awaited<ReturnType<typeof startOutpost>> | null = null;
   let mosq: Awaited<ReturnType<typeof startMosquitto>> | null = null;
@@ -107,6 +119,7 @@ async function main(): Promise<void> {
       for (const c of clusters) await c.stop().catch(() => c.kill());
       for (const c of clusters) await c.destroy();
       rmSync(dir, { recursive: true, force: true });
+      if (kafkaRoot) rmSync(kafkaRoot, { recursive: true, force: true });
     })());
   // Ctrl-C or SIGTERM: stop everything this bench started, then exit 130 (bench/lib/stop-on-signal.ts).
   const off = stopOnSignal('bench:e2e (Outpost, brokers)', cleanup);
@@ -153,7 +166,13 @@ async function main(): Promise<void> {
     const configPath = join(dir, 'outpost.json');
     writeFileSync(configPath, JSON.stringify(input));
     const config = parseConfig(input, configPath);
-    outpost = await startOutpost({ configPath, logFile: join(dir, 'outpost.log') });
+    // BENCH_PROFILE=<dir>: V8 CPU profile of the outpost run child (written on its clean exit).
+    const profile = process.env['BENCH_PROFILE'];
+    outpost = await startOutpost({
+      configPath,
+      logFile: join(dir, 'outpost.log'),
+      ...(profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profile}`] } : {}),
+    });
     const http = outpost.http as string;
     const { host, port } = mqttTcp(outpost);
     await registerFleetInDataDir(config, { stb: STB, vehicles: VEHICLES, password: PASSWORD });
@@ -229,12 +248,14 @@ async function main(): Promise<void> {
         mirrorLagging,
         audits: { edge, 'dc-east': east, 'dc-west': west },
         sent: sentBetween(before, after),
+        inside: insideBetween(before, after),
       };
       e2e.delete(run);
       steps.push(s);
       const why = failedCriteria(s, S);
       say(
-        `  ${rate} msgs/s: outpost acked ${s.outpost.ackedPerSecond}/s PUBACK p99 ${s.outpost.pubackMs?.p99} ms | ` +
+        `  ${rate} msgs/s: outpost acked ${s.outpost.ackedPerSecond}/s PUBACK p99 ${s.outpost.pubackMs?.p99} ms ` +
+          `(inside Outpost ${insideShare(s)} within 50 ms) | ` +
           `mosquitto acked ${s.peer.ackedPerSecond}/s PUBACK p99 ${s.peer.pubackMs?.p99} ms | ` +
           `device→dc-east p99 ${s.e2e?.p99} ms | RSS ${rss.rss} MB | ` +
           `sent ${bytesPerRecord(s, 'dc-east')} / ${bytesPerRecord(s, 'dc-west')} B/msg to dc-east / dc-west (${S.compression}) | ` +

@@ -91,6 +91,12 @@ export interface StepResult {
   audits: { edge: AuditReport | string } & Record<ClusterAlias, AuditReport | string>;
   /** Increase of outpost_mirror_bytes_total and outpost_mirror_records_total per cluster over the step. */
   sent: Record<string, { bytes: number; records: number }>;
+  /**
+   * PUBACKs Outpost released during the step and those within 50 ms of their PUBLISH, as Outpost
+   * measures them (outpost_ingest_puback_seconds): what the devices' figure adds is the network and
+   * the load generator.
+   */
+  inside: { count: number; within50: number };
 }
 
 /** The criteria a step missed, each with its figure; empty when the step was sustained. */
@@ -122,10 +128,16 @@ export function bytesPerRecord(s: StepResult, alias: string): string {
   return d && d.records > 0 ? String(Math.round(d.bytes / d.records)) : 'n/a';
 }
 
-/** Per-cluster sums of Outpost's mirror counters, from one scrape of its /metrics. */
+/** Per-cluster sums of Outpost's mirror counters, and its PUBACK histogram, from one scrape of its /metrics. */
 export interface MirrorCounters {
   bytes: Map<string, number>;
   records: Map<string, number>;
+  puback: { count: number; within50: number };
+}
+
+/** One unlabelled (or le-labelled) sample of the Prometheus text, 0 when absent. */
+function sample(text: string, line: RegExp): number {
+  return Number(line.exec(text)?.[1] ?? 0);
 }
 
 /** Sums of a Prometheus text-format counter by the value of its `cluster` label. */
@@ -147,7 +159,24 @@ export async function mirrorCounters(http: string): Promise<MirrorCounters> {
   return {
     bytes: sumByCluster(text, 'outpost_mirror_bytes_total'),
     records: sumByCluster(text, 'outpost_mirror_records_total'),
+    puback: {
+      count: sample(text, /^outpost_ingest_puback_seconds_count (\S+)$/m),
+      within50: sample(text, /^outpost_ingest_puback_seconds_bucket\{le="0\.05"\} (\S+)$/m),
+    },
   };
+}
+
+/** PUBACKs Outpost released between two scrapes, and those within 50 ms. */
+export function insideBetween(before: MirrorCounters, after: MirrorCounters): StepResult['inside'] {
+  return {
+    count: after.puback.count - before.puback.count,
+    within50: after.puback.within50 - before.puback.within50,
+  };
+}
+
+/** "99.2%" of the step's PUBACKs within 50 ms inside Outpost, or "n/a". */
+export function insideShare(s: StepResult): string {
+  return s.inside.count > 0 ? `${((100 * s.inside.within50) / s.inside.count).toFixed(1)}%` : 'n/a';
 }
 
 /** What each cluster received between two scrapes. */

@@ -33,8 +33,11 @@ export async function startOutpost(opts: {
   logFile?: string;
   readyTimeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** Options for Node itself, before the script (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
+  nodeArgs?: string[];
 }): Promise<OutpostProcess> {
-  const child = spawn(process.execPath, [MAIN, 'run', '--config', opts.configPath], {
+  const args = [...(opts.nodeArgs ?? []), MAIN, 'run', '--config', opts.configPath];
+  const child = spawn(process.execPath, args, {
     cwd: opts.cwd ?? process.cwd(),
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

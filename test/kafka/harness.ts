@@ -110,12 +110,18 @@ export async function startCluster(options: StartClusterOptions): Promise<KafkaC
   return cluster;
 }
 
-/** Starts several clusters concurrently; if one fails, the others are destroyed and the first error is thrown. */
+/**
+ * Starts several clusters concurrently; if one fails, the others are destroyed and the first error is
+ * thrown. `root`: each cluster's dir is root/<name> (default: a fresh temp dir each).
+ */
 export async function startClusters(
   names: string[],
-  options: Omit<StartClusterOptions, 'name' | 'dir'> = {},
+  options: Omit<StartClusterOptions, 'name' | 'dir'> & { root?: string } = {},
 ): Promise<KafkaCluster[]> {
-  const results = await Promise.allSettled(names.map((name) => startCluster({ ...options, name })));
+  const { root, ...rest } = options;
+  const results = await Promise.allSettled(
+    names.map((name) => startCluster({ ...rest, name, ...(root ? { dir: join(root, name) } : {}) })),
+  );
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed !== undefined) {
     await Promise.all(results.map((r) => (r.status === 'fulfilled' ? r.value.destroy() : undefined)));
