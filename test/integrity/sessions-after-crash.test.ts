@@ -123,25 +123,22 @@ describe('integrity › sessions survive kill -9', () => {
     await q2.next('connack');
     q2.send(publishPacket('open/q2', 'q2-once', 2, 5));
     await q2.next('pubrec');
-    await addDevice(configPath, current.port, 'willer', 'pw');
-    const willer = await mqtt.connectAsync(url, {
-      clientId: 'willer',
-      username: 'willer',
-      password: 'pw',
-      reconnectPeriod: 0,
-      will: { topic: 'open/will/gone', payload: Buffer.from('lost'), qos: 1, retain: false },
-    });
-    willer.on('error', () => {});
+    /** A registered device that logs in and leaves a will on open/will/<suffix>. */
+    const deviceWithWill = async (id: string, suffix: string, payload: string) => {
+      await addDevice(configPath, (current as Service).port, id, 'pw');
+      const client = await mqtt.connectAsync(url, {
+        clientId: id,
+        username: id,
+        password: 'pw',
+        reconnectPeriod: 0,
+        will: { topic: `open/will/${suffix}`, payload: Buffer.from(payload), qos: 1, retain: false },
+      });
+      client.on('error', () => {});
+      return client;
+    };
+    const willer = await deviceWithWill('willer', 'gone', 'lost');
     // A second device's will: the device is disabled while the service is down.
-    await addDevice(configPath, current.port, 'quiet', 'pw');
-    const quiet = await mqtt.connectAsync(url, {
-      clientId: 'quiet',
-      username: 'quiet',
-      password: 'pw',
-      reconnectPeriod: 0,
-      will: { topic: 'open/will/quiet', payload: Buffer.from('muted'), qos: 1, retain: false },
-    });
-    quiet.on('error', () => {});
+    const quiet = await deviceWithWill('quiet', 'quiet', 'muted');
     // The queue is committed in LMDB (a kill -9 keeps what is committed; fsync is for power loss).
     const reader = await openLog({
       dataDir: join(dir, 'data'),
