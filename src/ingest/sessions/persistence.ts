@@ -72,6 +72,8 @@ export class LmdbPersistence extends IncomingAndWills {
   /** Messages held per session (sessions.outgoing entries). */
   readonly #queued = new Map<string, number>();
   readonly #clients = new Set<string>();
+  /** Retained topics whose expired message is being removed (counted once). */
+  readonly #expiring = new Set<string>();
   /** Per resuming client: the highest brokerCounter its outgoingStream handed out. */
   readonly #streamed = new Map<string, number>();
 
@@ -153,12 +155,16 @@ export class LmdbPersistence extends IncomingAndWills {
     for (const { value } of db.getRange()) {
       if (!filters.some((f) => topicMatches(f, value.topic))) continue;
       if (value.expiresAt !== undefined && value.expiresAt <= now) {
+        if (this.#expiring.has(value.topic)) continue; // counted once, its removal under way
+        this.#expiring.add(value.topic);
         this.#hooks.dropped('expired', null, value.topic);
         db.transaction(() => {
           // Only if no newer retained message replaced it meanwhile.
           const current = db.get(value.topic);
           if (current?.expiresAt !== undefined && current.expiresAt <= now) db.remove(value.topic);
-        }).catch(() => {});
+        })
+          .catch(() => {})
+          .finally(() => this.#expiring.delete(value.topic));
         continue;
       }
       yield value;
