@@ -224,6 +224,35 @@ describe('ingest › MQTT 5 subscriptions (mqtt.sessions on)', () => {
     await d.deliver({ topic: 'cmd/ret/a', payload: Buffer.from('again'), qos: 1, retain: true });
     await expect.poll(() => gotPlain.map((g) => [g.payload, g.retain])).toEqual([['again', false]]);
   });
+
+  test('ingest › a SUBSCRIBE right behind a retained PUBLISH, in one write, is handled after it: SUBACK follows its PUBACK and the message arrives', async () => {
+    const h = await startHarness(sessionsConfig({ forwardDevicePublishes: true }));
+    const raw = await rawClient(h.port(), 5);
+    raw.send(connect5Packet(uniq('own-')));
+    await raw.next('connack');
+    raw.send(
+      Buffer.concat([
+        encode5({
+          cmd: 'publish',
+          topic: 'open/own/state',
+          payload: 'mine',
+          qos: 1,
+          retain: true,
+          dup: false,
+          messageId: 1,
+        } as Packet),
+        encode5({
+          cmd: 'subscribe',
+          messageId: 2,
+          subscriptions: [{ topic: 'open/own/#', qos: 1 }],
+        } as Packet),
+      ]),
+    );
+    // Live (RETAIN 0) if it is still being forwarded as the subscription opens, else the retained copy.
+    const pub = (await raw.next('publish')) as { payload: Buffer } | null;
+    expect(pub?.payload.toString()).toBe('mine');
+    expect(raw.packets.map((p) => p.cmd).slice(0, 3)).toEqual(['connack', 'puback', 'suback']);
+  });
 });
 
 describe('ingest › MQTT 5 sessions (Session Expiry, mqtt.sessions on)', () => {

@@ -8,7 +8,8 @@
  * READ_AHEAD or more of them have not called back yet (a PUBLISH calls back once its
  * acknowledgement is written), so a held FIFO stops reading the socket: TCP pushes back. Reading
  * ahead lets a client's next PUBLISHes join the group commit while the earlier ones are fsynced
- * (waiting for every callback before each read halved a busy client's pipelining).
+ * (waiting for every callback before each read halved a busy client's pipelining). A SUBSCRIBE or
+ * UNSUBSCRIBE is handled only once every packet before it has called back.
  *
  * Refusals: a refused PUBLISH gets its PUBACK/PUBREC reason code in its FIFO turn and the connection
  * goes on [MQTT-3.4.2-1, MQTT-3.5.2-1]; QoS 0 is only counted. A protocol violation closes with a
@@ -139,6 +140,9 @@ export class Mqtt5Connection {
     try {
       while (!this.closed) {
         while (this.#queue.length > 0 && !this.#connecting && !this.closed) {
+          // A (UN)SUBSCRIBE waits for everything before it: a retained PUBLISH it follows is kept first.
+          const cmd = (this.#queue[0] as Packet).cmd;
+          if (this.#pending > 0 && (cmd === 'subscribe' || cmd === 'unsubscribe')) return;
           this.#pending++;
           this.#handle(this.#queue.shift() as Packet);
         }
