@@ -116,6 +116,25 @@ async function writeConfig(dir: string): Promise<string> {
   return configPath;
 }
 
+/**
+ * A fresh data dir with its config, removed at test end; `start` runs the service on it, and the
+ * last one started is killed at test end if it still runs.
+ */
+async function serviceDir(prefix: string) {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  const configPath = await writeConfig(dir);
+  let last: Service | null = null;
+  onTestFinished(() => {
+    last?.child.kill('SIGKILL');
+  });
+  const start = async (): Promise<Service> => {
+    last = await startService(configPath);
+    return last;
+  };
+  return { dir, configPath, start };
+}
+
 /** The service's log, opened read-only from this process (closed at test end). */
 async function openReader(dir: string) {
   const log = await openLog({
@@ -158,16 +177,11 @@ async function withWill(
 
 describe('integrity › MQTT 5 sessions survive kill -9', () => {
   test('integrity › after kill -9 an MQTT 5 session with Session Expiry resumes with session present 1 and exactly its queued messages, in order', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'outpost-mqtt5-crash-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
-    const configPath = await writeConfig(dir);
-    let current: Service | null = null;
-    onTestFinished(() => {
-      current?.child.kill('SIGKILL');
-    });
+    const { dir, start } = await serviceDir('outpost-mqtt5-crash-');
+    let current: Service;
 
     // Run 1.
-    current = await startService(configPath);
+    current = await start();
     const url = `mqtt://127.0.0.1:${current.port}`;
     const subOpts = {
       clientId: 'app5',
@@ -195,7 +209,7 @@ describe('integrity › MQTT 5 sessions survive kill -9', () => {
     pub.end(true);
 
     // Run 2.
-    current = await startService(configPath);
+    current = await start();
     const got: string[] = [];
     const resumed = mqtt.connect(`mqtt://127.0.0.1:${current.port}`, subOpts);
     resumed.on('message', (_t, payload, packet) => got.push(`${payload.toString()}@${packet.qos}`));
@@ -230,16 +244,11 @@ describe('integrity › MQTT 5 sessions survive kill -9', () => {
   });
 
   test('integrity › MQTT 5 wills survive kill -9 and SIGTERM: due ones are published at the next start, delayed ones wait and a reconnect cancels them', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'outpost-mqtt5-wills-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
-    const configPath = await writeConfig(dir);
-    let current: Service | null = null;
-    onTestFinished(() => {
-      current?.child.kill('SIGKILL');
-    });
+    const { dir, configPath, start } = await serviceDir('outpost-mqtt5-wills-');
+    let current: Service;
 
     // Run 1: three wills held by open connections (now5 logged in as a device), then kill -9.
-    current = await startService(configPath);
+    current = await start();
     const port1 = current.port;
     await addDevice(configPath, port1, 'now5', 'pw5');
     const open = [
@@ -256,7 +265,7 @@ describe('integrity › MQTT 5 sessions survive kill -9', () => {
     const willsInLog = () => log.read('open', 0, 0, { maxRecords: 1000 }).map((r) => r.value.toString());
 
     // Run 2: now5 at once; late5 after its delay; back5 cancelled by its reconnect.
-    current = await startService(configPath);
+    current = await start();
     await expect.poll(willsInLog).toEqual(['now5']);
     // Published with no connection state left, it still names its device.
     const [nowWill] = log.read('open', 0, 0, { maxRecords: 1 });
@@ -278,7 +287,7 @@ describe('integrity › MQTT 5 sessions survive kill -9', () => {
     expect(store.get([...store.getKeys()][0]!)?.endedAt).toBeGreaterThan(0);
 
     // Run 3: published at start; back5's will never reached the log.
-    current = await startService(configPath);
+    current = await start();
     await expect.poll(willsInLog).toEqual(['now5', 'late5', 'stop5']);
     current.child.kill('SIGTERM');
     expect(await current.exited).toBe(0);
