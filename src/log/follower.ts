@@ -90,7 +90,7 @@ class Follower implements FollowerLog {
   // ── read ────────────────────────────────────────────────────────────────────────────────────
   offsets(topic: string, partition: number): { startOffset: number; endOffset: number } {
     this.#open('offsets');
-    const { startOffset } = this.#view.offsets(topic, partition);
+    const startOffset = this.#view.startOffset(topic, partition);
     return { startOffset, endOffset: this.#end(topic, partition, startOffset) };
   }
 

@@ -13,7 +13,15 @@ import { join } from 'node:path';
 import { OutpostError } from '../errors.ts';
 import { readEntries, readRange } from './read.ts';
 import { loadStampEpochs } from './stamps.ts';
-import { diskOffsets, entryAt, type LogDbs, partitionBytes, type TopicEntry, usedPages } from './store.ts';
+import {
+  diskOffsets,
+  diskStart,
+  entryAt,
+  type LogDbs,
+  partitionBytes,
+  type TopicEntry,
+  usedPages,
+} from './store.ts';
 import type { EntryReadOptions, PartitionInfo, ReadOptions, StoredEntry } from './types.ts';
 
 export class ReaderView {
@@ -42,6 +50,23 @@ export class ReaderView {
     return t;
   }
 
+  /**
+   * Where a read from `upTo`'s caller may start and must stop: a follower passes the owner's durable
+   * end, which the stored end never trails (records are stored before they are durable, and
+   * retention deletes from the start), so only the start is read from disk.
+   */
+  #bounds(tid: number, partition: number, upTo: number): { start: number; stop: number } {
+    if (Number.isFinite(upTo)) return { start: diskStart(this.#dbs, tid, partition), stop: upTo };
+    const { start, end } = diskOffsets(this.#dbs, tid, partition);
+    return { start, stop: end };
+  }
+
+  /** The first offset still stored (the floor when none is). */
+  startOffset(topic: string, partition: number): number {
+    const t = this.#topic(topic, partition);
+    return diskStart(this.#dbs, t.id, partition);
+  }
+
   offsets(topic: string, partition: number): { startOffset: number; endOffset: number } {
     const t = this.#topic(topic, partition);
     const { start, end } = diskOffsets(this.#dbs, t.id, partition);
@@ -57,8 +82,7 @@ export class ReaderView {
     upTo = Number.POSITIVE_INFINITY,
   ) {
     const t = this.#topic(topic, partition);
-    const { start, end } = diskOffsets(this.#dbs, t.id, partition);
-    const stop = Math.min(end, upTo);
+    const { start, stop } = this.#bounds(t.id, partition, upTo);
     return readRange(this.#dbs, topic, t.id, partition, Math.max(start, offset), stop, options);
   }
 
@@ -71,9 +95,8 @@ export class ReaderView {
     upTo = Number.POSITIVE_INFINITY,
   ): StoredEntry[] {
     const t = this.#topic(topic, partition);
-    const { start, end } = diskOffsets(this.#dbs, t.id, partition);
+    const { start, stop } = this.#bounds(t.id, partition, upTo);
     const epochs = loadStampEpochs(this.#dbs);
-    const stop = Math.min(end, upTo);
     return readEntries(this.#dbs, t.id, partition, Math.max(start, offset), stop, epochs, options);
   }
 

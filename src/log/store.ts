@@ -247,6 +247,18 @@ export function storedRange(dbs: LogDbs, tid: number, p: number): { first?: numb
   return range;
 }
 
+/**
+ * diskOffsets' start alone: the first offset still stored, or the floor when nothing is. One forward
+ * seek, without the reverse one for the end (a follower knows its end: the owner's durable end).
+ */
+export function diskStart(dbs: LogDbs, tid: number, p: number): number {
+  const floor = (dbs.meta.get(floorKey(tid, p)) as number | undefined) ?? 0;
+  for (const k of dbs.records.getKeys({ start: [tid, p, 0], end: [tid, p + 1, 0], limit: 1 })) {
+    return Math.max(k[2] as number, floor);
+  }
+  return floor;
+}
+
 /** [startOffset, endOffset) of a partition as stored on disk right now (after a crash: the truth). */
 export function diskOffsets(dbs: LogDbs, tid: number, p: number): { start: number; end: number } {
   const floor = (dbs.meta.get(floorKey(tid, p)) as number | undefined) ?? 0;
