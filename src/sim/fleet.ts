@@ -16,7 +16,7 @@ import { LatencySamples } from './latency.ts';
 import { createGenerator, type DeviceKind, fleetIds } from './payloads/index.ts';
 import { deriveSeed, mulberry32, type Rng } from './prng.ts';
 
-const TICK_MS = 50;
+const TICK_MS = 10;
 
 export function parseQosMix(text: string): QosWeight[] {
   const mix = text.split(',').map((part) => {
