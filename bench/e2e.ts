@@ -27,6 +27,11 @@
  *                              Outpost fsyncs to; /dev/shm takes their writes off it)
  *   BENCH_E2E_MIRROR_THREAD    "false" runs the links on the main thread (mirror.thread), for an A/B
  *   BENCH_E2E_ACK_COMMIT_MS    mirror.clusters.<c>.ackCommitMs of both links (default: the schema's), for an A/B
+ *   BENCH_E2E_COMMIT_WINDOW_MS log.commitWindowMs (default: the schema's), for an A/B
+ *   BENCH_E2E_WARMUP_S         seconds of load at the first step's rate before the steps (default 10)
+ *   BENCH_E2E_CLUSTER_NICE     niceness of both broker JVMs (default 10; 0 = Outpost's priority). The
+ *                              clusters stand in for remote datacenters: on this machine they would
+ *                              otherwise take the CPU that a gateway leaves to Outpost
  *   --quick                    20 devices, rates 200 and 400 for 5 s each, both run whatever their verdict (a smoke run)
  *
  * Every step is bounded: the load, at most 30 s for the last PUBACKs, BENCH_E2E_MIRROR_TIMEOUT_S
@@ -36,15 +41,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Consumer } from '@platformatic/kafka';
 import { parseConfig } from '../src/config/index.ts';
 import {
   type AuditReport,
   auditCluster,
   auditEdge,
-  decodeEnvelope,
   fleetConfig,
-  LatencySamples,
   mqttTcp,
   parseQosMix,
   registerFleetInDataDir,
@@ -55,6 +57,7 @@ import {
 } from '../src/sim/index.ts';
 import { type KafkaCluster, startClusters } from '../test/kafka/harness.ts';
 import { startMosquitto } from './lib/brokers.ts';
+import { type LatencyConsumer, startLatencyConsumer } from './lib/e2e-latency.ts';
 import {
   bytesPerRecord,
   CLUSTERS,
@@ -104,16 +107,17 @@ async function main(): Promise<void> {
   const kafkaRoot = kafkaDir ? mkdtempSync(join(kafkaDir, 'outpost-bench-e2e-kafka-')) : null;
   const clusters: KafkaCluster[] = await startClusters([...CLUSTERS], {
     heap: '448m',
+    nice: S.clusterNice,
     ...(kafkaRoot ? { root: kafkaRoot } : {}),
   });
   const bootstrap = Object.fromEntries(clusters.map((c) => [c.name, c.bootstrap]));
   let outpost: Awaited<ReturnType<typeof startOutpost>> | null = null;
   let mosq: Awaited<ReturnType<typeof startMosquitto>> | null = null;
-  let consumer: Consumer | null = null;
+  let latency: LatencyConsumer | null = null;
   let cleaned: Promise<void> | null = null;
   const cleanup = (): Promise<void> =>
     (cleaned ??= (async () => {
-      await consumer?.close(true).catch(() => {});
+      await latency?.close().catch(() => {});
       await outpost?.stop();
       await mosq?.stop();
       for (const c of clusters) await c.stop().catch(() => c.kill());
@@ -146,6 +150,10 @@ async function main(): Promise<void> {
       ...base,
       log: {
         ...base.log,
+        // BENCH_E2E_COMMIT_WINDOW_MS: log.commitWindowMs (default: the schema's), for an A/B.
+        ...(process.env['BENCH_E2E_COMMIT_WINDOW_MS']
+          ? { commitWindowMs: Number(process.env['BENCH_E2E_COMMIT_WINDOW_MS']) }
+          : {}),
         topics: Object.fromEntries(
           Object.entries(base.log.topics).map(([t, c]) => [t, { ...c, compression: S.compression }]),
         ),
@@ -192,36 +200,26 @@ async function main(): Promise<void> {
       ...(password ? { password } : {}),
     });
 
-    // warm-up: creates the remote topics in both clusters so the latency consumer can subscribe
-    await runFleet({ ...fleet(port, 100, `warmup-${edgeId}`, PASSWORD), durationMs: 2000 });
+    // Warm-up at the first step's rate: creates the remote topics in both clusters (so the latency
+    // consumer can subscribe) and lets the brokers' JIT compile the hot paths before any step counts.
+    await runFleet({
+      ...fleet(port, RATES[0] ?? S.start, `warmup-${edgeId}`, PASSWORD),
+      durationMs: S.warmupSeconds * 1000,
+    });
     await waitForMirror(http, { timeoutMs: 120_000 });
 
-    const e2e = new Map<string, LatencySamples>();
-    consumer = new Consumer({
-      clientId: 'bench-e2e',
+    // In a worker thread: its decoding must not delay the fleet's PUBACK callbacks.
+    latency = await startLatencyConsumer({
+      bootstrap: bootstrap['dc-east'] as string,
       groupId: `bench-e2e-${edgeId}`,
-      bootstrapBrokers: [bootstrap['dc-east'] as string],
-      isolationLevel: 1,
-    });
-    const stream = await consumer.consume({
       topics: Object.keys(config.log.topics).map((t) => remoteTopicName(edgeId, t)),
-      mode: 'latest',
-      isolationLevel: 1,
-      autocommit: false,
-      maxWaitTime: 100,
-    });
-    stream.on('data', (m) => {
-      const e = decodeEnvelope(m.value);
-      if (!e) return;
-      const ts = (JSON.parse(m.value.toString()) as { ts: number }).ts;
-      e2e.get(e.run)?.add(Date.now() - ts);
     });
 
     const steps: StepResult[] = [];
     let failing: { step: StepResult; why: string[] } | null = null;
     for (const rate of RATES) {
       const run = `r${rate}-${edgeId}`;
-      e2e.set(run, new LatencySamples());
+      latency.begin(run);
       const before = await mirrorCounters(http);
       const o = await runFleet(fleet(port, rate, run, PASSWORD));
       const rss = rssMb(outpost.pid);
@@ -243,14 +241,13 @@ async function main(): Promise<void> {
         rate,
         outpost: o.summary,
         peer: peer.summary,
-        e2e: e2e.get(run)?.summary() ?? null,
+        e2e: await latency.summary(run),
         rss,
         mirrorLagging,
         audits: { edge, 'dc-east': east, 'dc-west': west },
         sent: sentBetween(before, after),
         inside: insideBetween(before, after),
       };
-      e2e.delete(run);
       steps.push(s);
       const why = failedCriteria(s, S);
       say(
@@ -265,7 +262,6 @@ async function main(): Promise<void> {
       if (why.length > 0 && failing === null) failing = { step: s, why };
       if (failing !== null && S.stopAtFailure) break;
     }
-    await stream.close();
 
     say('');
     for (const row of stepTable(steps, S)) say(row);

@@ -23,6 +23,13 @@ export interface E2eSettings {
   /** Bound on the wait for both clusters to hold every record of a step (s). */
   mirrorTimeoutS: number;
   compression: Compression;
+  /** Seconds of load at the first step's rate before the steps (JIT of the brokers and Outpost). */
+  warmupSeconds: number;
+  /**
+   * Niceness of both broker JVMs (0: the same CPU priority as Outpost). The clusters stand in for
+   * remote datacenters; on a 2-core machine they otherwise take the CPU a gateway's Outpost has.
+   */
+  clusterNice: number;
   /** False for --quick: a smoke run goes through both its steps whatever their verdict. */
   stopAtFailure: boolean;
 }
@@ -32,6 +39,15 @@ function envNumber(env: NodeJS.ProcessEnv, name: string, def: number): number {
   if (v === undefined || v === '') return def;
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new RangeError(`${name} must be a positive number, got "${v}"`);
+  return n;
+}
+
+function envNice(env: NodeJS.ProcessEnv, name: string, def: number): number {
+  const v = env[name];
+  if (v === undefined || v === '') return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 19)
+    throw new RangeError(`${name} must be an integer 0-19, got "${v}"`);
   return n;
 }
 
@@ -66,6 +82,8 @@ export function e2eSettings(argv: readonly string[], env: NodeJS.ProcessEnv): E2
     ackedShare: 0.95,
     mirrorTimeoutS: envNumber(env, 'BENCH_E2E_MIRROR_TIMEOUT_S', 120),
     compression: compression as Compression,
+    warmupSeconds: envNumber(env, 'BENCH_E2E_WARMUP_S', quick ? 2 : 10),
+    clusterNice: envNice(env, 'BENCH_E2E_CLUSTER_NICE', 10),
     stopAtFailure: !quick,
   };
 }
