@@ -229,12 +229,22 @@ export function entryAt(dbs: LogDbs, tid: number, p: number, offset: number): En
   return undefined;
 }
 
+/** The first stored offset of a partition (one forward seek); undefined when none is stored. */
+function firstStored(dbs: LogDbs, tid: number, p: number): number | undefined {
+  for (const k of dbs.records.getKeys({ start: [tid, p, 0], end: [tid, p + 1, 0], limit: 1 })) {
+    return k[2] as number;
+  }
+  return undefined;
+}
+
+const floorOf = (dbs: LogDbs, tid: number, p: number): number =>
+  (dbs.meta.get(floorKey(tid, p)) as number | undefined) ?? 0;
+
 /** First stored offset and the offset after the last stored record (undefined when empty). */
 export function storedRange(dbs: LogDbs, tid: number, p: number): { first?: number; end?: number } {
   const range: { first?: number; end?: number } = {};
-  for (const k of dbs.records.getKeys({ start: [tid, p, 0], end: [tid, p + 1, 0], limit: 1 })) {
-    range.first = k[2];
-  }
+  const first = firstStored(dbs, tid, p);
+  if (first !== undefined) range.first = first;
   for (const { key, value } of dbs.records.getRange({
     start: [tid, p, MAX_OFFSET],
     end: [tid, p, -1],
@@ -252,16 +262,14 @@ export function storedRange(dbs: LogDbs, tid: number, p: number): { first?: numb
  * seek, without the reverse one for the end (a follower knows its end: the owner's durable end).
  */
 export function diskStart(dbs: LogDbs, tid: number, p: number): number {
-  const floor = (dbs.meta.get(floorKey(tid, p)) as number | undefined) ?? 0;
-  for (const k of dbs.records.getKeys({ start: [tid, p, 0], end: [tid, p + 1, 0], limit: 1 })) {
-    return Math.max(k[2] as number, floor);
-  }
-  return floor;
+  const floor = floorOf(dbs, tid, p);
+  const first = firstStored(dbs, tid, p);
+  return first === undefined ? floor : Math.max(first, floor);
 }
 
 /** [startOffset, endOffset) of a partition as stored on disk right now (after a crash: the truth). */
 export function diskOffsets(dbs: LogDbs, tid: number, p: number): { start: number; end: number } {
-  const floor = (dbs.meta.get(floorKey(tid, p)) as number | undefined) ?? 0;
+  const floor = floorOf(dbs, tid, p);
   const { first, end: stored } = storedRange(dbs, tid, p);
   const end = stored === undefined ? floor : Math.max(stored, floor);
   const start = first === undefined ? end : Math.max(first, floor);
